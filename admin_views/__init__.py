@@ -1,0 +1,69 @@
+"""The admin panel: Admin, its screens and menus, login, and the today's-meetings clock."""
+
+from flask import g
+from flask_admin import Admin
+from flask_admin.menu import MenuLink
+from flask_admin.theme import Bootstrap4Theme
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from admin_views.audit import AuditLogView
+from admin_views.auth import bp as auth_bp
+from admin_views.auth import LogoutForm, login_manager
+from admin_views.creditors import CreditorView
+from admin_views.dashboard import DashboardView
+from admin_views.debtors import DebtorView
+from admin_views.debts import DebtView
+from admin_views.formatting import br_datetime
+from admin_views.meetings import MeetingView, meetings_enabled
+from admin_views.negotiations import FinanceNegotiationView, NegotiationView
+from admin_views.profile import ProfileView
+from admin_views.users import UserView
+from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negotiation, User, db
+from models.meeting import todays_meetings_query
+
+USER_MENU = "Usuário"
+
+
+
+def todays_meetings() -> list[Meeting]:
+    """Return the user's meetings today in the agency's zone; one query, once per request."""
+    if "todays_meetings" not in g:
+        found = []
+        if current_user.is_authenticated and meetings_enabled():
+            agency = current_user.agency
+            query = todays_meetings_query(agency.id, agency.timezone,
+                                          owner_id=None if current_user.is_admin else current_user.id)
+            found = list(db.session.scalars(query.options(joinedload(Meeting.creditor))))
+        g.todays_meetings = found
+    return g.todays_meetings
+
+
+def init_admin(app) -> Admin:
+    """Build the Admin with every screen, the login blueprint and the clock."""
+    login_manager.init_app(app)
+    app.register_blueprint(auth_bp)
+
+    admin = Admin(app, name="Painel de Cobrança",
+                  theme=Bootstrap4Theme(base_template="admin/panel_base.html", fluid=True),
+                  index_view=DashboardView(name="Início", url="/admin", menu_icon_type="fa",
+                                           menu_icon_value="fa-home"))
+    admin.add_view(MeetingView(Meeting, name="Reuniões", endpoint="meeting", menu_icon_type="fa",
+                               menu_icon_value="fa-calendar"))
+    for model, view, name in ((Creditor, CreditorView, "Credores"), (Debtor, DebtorView, "Devedores"),
+                              (Debt, DebtView, "Dívidas"), (Negotiation, NegotiationView, "Negociações")):
+        admin.add_view(view(model, name=name, category="Cadastros"))
+    admin.add_view(FinanceNegotiationView(Negotiation, name="Negociações", category="Financeiro",
+                                          endpoint="finance_negotiation"))
+    admin.add_view(AuditLogView(AuditLog, name="Auditoria", endpoint="audit", menu_icon_type="fa",
+                                menu_icon_value="fa-history"))
+    admin.add_view(ProfileView(name="Perfil", endpoint="profile", category=USER_MENU))
+    admin.add_view(UserView(User, name="Usuários", category=USER_MENU))
+    admin.add_link(MenuLink(name="Sair", endpoint="auth.logout", category=USER_MENU))
+
+    @app.context_processor
+    def panel_context():
+        return {"todays_meetings": todays_meetings, "br_datetime": br_datetime,
+                "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
+
+    return admin

@@ -1,0 +1,103 @@
+"""Login and logout (Flask-Login); pt-BR pages, generic errors, safe redirects."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
+from sqlalchemy.orm import joinedload
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from admin_views.base import PanelSecureForm
+from models import AuditLog, User, db
+from models.timeutil import utcnow
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Entre com seu e-mail e senha para acessar o painel."
+login_manager.login_message_category = "info"
+login_manager.session_protection = "strong"
+
+GENERIC_ERROR = "E-mail ou senha inválidos."
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id), options=[joinedload(User.agency)])
+
+
+class LoginForm(PanelSecureForm):
+    email = EmailField("E-mail", validators=[DataRequired(message="Informe o e-mail."), Length(max=254)])
+    password = PasswordField("Senha", validators=[DataRequired(message="Informe a senha."), Length(max=200)])
+
+
+class LogoutForm(PanelSecureForm):
+    pass
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow a same-site relative path; anything else goes to the dashboard."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
+                and "\\" not in target:
+            return target
+    return url_for("admin.index")
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm(request.form if request.method == "POST" else None)
+    if request.method == "POST" and form.validate():
+        email = form.email.data.strip().lower()
+        user = db.session.query(User).filter(User.email == email).one_or_none()
+        if user is not None and user.check_password(form.password.data):
+            if not user.active:
+                flash("Usuário inativo. Procure o administrador da sua assessoria.", "error")
+                AuditLog.record("login.inactive", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
+                db.session.commit()
+                return render_template("auth/login.html", form=form), 403
+            login_user(user)
+            user.last_login_at = utcnow()
+            AuditLog.record("login", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")))
+        if user is not None:
+            AuditLog.record("login.failed", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
+            db.session.commit()
+        flash(GENERIC_ERROR, "error")
+        return render_template("auth/login.html", form=form), 401
+    if request.method == "POST":
+        flash("Não foi possível entrar: recarregue a página e tente de novo." if "csrf_token" in form.errors
+              else GENERIC_ERROR, "error")
+        return render_template("auth/login.html", form=form), 400
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=("GET", "POST"))
+def logout():
+    form = LogoutForm(request.form if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.validate():
+            flash("Não foi possível sair: recarregue a página e tente de novo.", "error")
+            return render_template("auth/logout.html", form=form), 400
+        if current_user.is_authenticated:
+            AuditLog.record("logout", agency_id=current_user.agency_id, user_id=current_user.id,
+                            ip=request.remote_addr)
+            db.session.commit()
+        logout_user()
+        flash("Você saiu do painel.", "info")
+        return redirect(url_for("auth.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return render_template("auth/logout.html", form=form)
+
+
+@bp.route("/")
+def root():
+    return redirect(url_for("admin.index"))

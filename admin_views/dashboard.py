@@ -1,0 +1,47 @@
+"""Início: the dashboard with the agency's figures at a glance."""
+
+from flask import redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from admin_views.formatting import brl
+from models import Debt, Debtor, Negotiation, db
+from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
+from models.timeutil import local_today
+
+
+class DashboardView(AdminIndexView):
+    def is_accessible(self):
+        return current_user.is_authenticated
+
+    def inaccessible_callback(self, name, **kwargs):
+        return redirect(url_for("auth.login", next=request.full_path))
+
+    @expose("/")
+    def index(self):
+        agency = current_user.agency
+        today = local_today(agency.timezone)
+        mine = None if current_user.is_admin else current_user.id
+
+        debtors = select(func.count(Debtor.id)).where(Debtor.agency_id == agency.id)
+        debts = select(func.count(Debt.id), func.coalesce(func.sum(Debt.amount), 0),
+                       func.count(Debt.id).filter(Debt.due_date < today)).where(
+            Debt.agency_id == agency.id, Debt.status == DebtStatus.OPEN)
+        negotiations = select(Negotiation.status, func.count(Negotiation.id)).where(
+            Negotiation.agency_id == agency.id).group_by(Negotiation.status)
+        if mine:
+            debtors = debtors.where(Debtor.consultant_id == mine)
+            debts = debts.join(Debtor, Debt.debtor_id == Debtor.id).where(Debtor.consultant_id == mine)
+            negotiations = negotiations.where(Negotiation.consultant_id == mine)
+        open_count, open_total, overdue = db.session.execute(debts).one()
+        stats = {
+            "debtors": db.session.scalar(debtors),
+            "open_debts": open_count,
+            "open_total": brl(open_total),
+            "overdue": overdue,
+            "negotiations": [(NEGOTIATION_STATUS_LABELS.get(s, s), n) for s, n in db.session.execute(negotiations)],
+        }
+        low_balance = (agency.serasa_enabled and agency.soa_balance is not None
+                       and agency.soa_balance < agency.soa_low_balance)
+        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance)

@@ -1,0 +1,153 @@
+"""Form fields and validators that speak pt-BR: money, dates in the agency's zone, CPF/CNPJ, CEP, UF."""
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from flask_admin.form import DatePickerWidget, DateTimePickerWidget
+from wtforms import fields
+from wtforms.validators import ValidationError
+
+from admin_views.formatting import user_timezone
+from models.debtor import UFS
+from models.documents import is_valid_cnpj, is_valid_cpf, only_digits
+from models.timeutil import to_local, to_utc
+
+BR_DATE = "%d/%m/%Y"
+BR_DATETIME = "%d/%m/%Y %H:%M"
+
+
+class MoneyField(fields.DecimalField):
+    """Decimal field that accepts 1.234,56 as well as 1234.56 and shows 1234,56."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("places", 2)
+        super().__init__(label, validators, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return f"{self.data:.2f}".replace(".", ",")
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        raw = valuelist[0].strip().replace("R$", "").replace(" ", "")
+        if "," in raw:
+            raw = raw.replace(".", "").replace(",", ".")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            self.data = None
+            raise ValueError("Valor inválido: use o formato 1.234,56.") from None
+        if not value.is_finite() or abs(value) >= Decimal("10000000000"):
+            self.data = None
+            raise ValueError("Valor fora do intervalo aceito.")
+        self.data = value.quantize(Decimal("0.01"))
+
+
+class BrDateField(fields.DateField):
+    """Date typed as 27/11/2026."""
+
+    widget = DatePickerWidget()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("format", BR_DATE)
+        render_kw = kwargs.setdefault("render_kw", {})
+        render_kw.setdefault("data-date-format", "DD/MM/YYYY")
+        render_kw.setdefault("placeholder", "dd/mm/aaaa")
+        super().__init__(label, validators, **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Data inválida: use o formato dd/mm/aaaa.") from None
+
+
+class LocalDateTimeField(fields.DateTimeField):
+    """Date-time typed in the agency's time zone (27/11/2026 14:30) and stored as naive UTC."""
+
+    widget = DateTimePickerWidget()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("format", BR_DATETIME)
+        render_kw = kwargs.setdefault("render_kw", {})
+        render_kw.setdefault("data-date-format", "DD/MM/YYYY HH:mm")
+        render_kw.setdefault("placeholder", "dd/mm/aaaa hh:mm")
+        super().__init__(label, validators, **kwargs)
+
+    def process_data(self, value):
+        self.data = to_local(value, user_timezone()).replace(tzinfo=None) if isinstance(value, datetime) else value
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not " ".join(valuelist).strip():
+            self.data = None
+            return
+        text = " ".join(valuelist).strip()
+        for fmt in (BR_DATETIME, "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+            try:
+                self.data = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            self.data = None
+            raise ValueError("Data e hora inválidas: use o formato dd/mm/aaaa hh:mm.")
+        if not 1900 < self.data.year < 2200:
+            self.data = None
+            raise ValueError("Data fora do intervalo aceito.")
+
+    @property
+    def utc_data(self) -> datetime | None:
+        return to_utc(self.data, user_timezone()) if self.data else None
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, self.utc_data)
+
+
+def valid_document(form, field):
+    """Accept a CPF or CNPJ with valid check digits, with or without punctuation."""
+    digits = only_digits(field.data)
+    if re.search(r"[^\d.\-/\s]", field.data or ""):
+        raise ValidationError("CPF/CNPJ deve conter apenas números (pontuação é opcional).")
+    if len(digits) == 11 and is_valid_cpf(digits) or len(digits) == 14 and is_valid_cnpj(digits):
+        field.data = digits
+        return
+    kind = "CPF" if len(digits) == 11 else "CNPJ" if len(digits) == 14 else "CPF/CNPJ"
+    if kind == "CPF/CNPJ":
+        raise ValidationError("Informe um CPF (11 dígitos) ou CNPJ (14 dígitos).")
+    raise ValidationError(f"{kind} inválido: os dígitos verificadores não conferem.")
+
+
+def valid_cnpj(form, field):
+    digits = only_digits(field.data)
+    if not is_valid_cnpj(digits):
+        raise ValidationError("CNPJ inválido: confira os 14 dígitos.")
+    field.data = digits
+
+
+def valid_cep(form, field):
+    if not field.data:
+        return
+    digits = only_digits(field.data)
+    if len(digits) != 8 or re.search(r"[^\d\-.\s]", field.data):
+        raise ValidationError("CEP inválido: informe 8 dígitos (ex.: 01310-100).")
+    field.data = digits
+
+
+def valid_uf(form, field):
+    if not field.data:
+        return
+    value = field.data.strip().upper()
+    if value not in UFS:
+        raise ValidationError("UF inválida: use a sigla do estado (ex.: SP).")
+    field.data = value
+
+
+def positive_amount(form, field):
+    if field.data is not None and field.data <= 0:
+        raise ValidationError("O valor deve ser maior que zero.")

@@ -1,0 +1,233 @@
+"""Reuniões: list (Vis/Alt/Del), the form, details with the send buttons, and the send screen."""
+
+import uuid
+from datetime import timedelta
+
+from flask import abort, flash, g, redirect, request
+from flask_admin import expose
+from flask_admin.model.template import TemplateLinkRowAction
+from flask_login import current_user
+from wtforms import HiddenField, RadioField, SelectField, TextAreaField
+from wtforms.validators import URL, DataRequired, Length, Optional, ValidationError
+
+from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
+from admin_views.fields import LocalDateTimeField
+from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
+from integrations.mail import RecipientError, parse_recipients
+from models import Creditor, Meeting, User, db
+from models.meeting import (
+    EMAIL_KIND_LABELS,
+    MEETING_STATUS_LABELS,
+    SEND_STATUS_LABELS,
+    EmailKind,
+    MeetingNotAllowed,
+    MeetingStatus,
+)
+from models.timeutil import utcnow
+from services import meetings as sending
+
+DURATIONS = [("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
+             ("180", "3 horas"), ("240", "4 horas")]
+PRODUCTIVE_CHOICES = [("", "Não respondido"), ("1", "Sim"), ("0", "Não")]
+
+
+def meetings_enabled() -> bool:
+    return current_user.is_authenticated and bool(current_user.agency.meetings_enabled)
+
+
+def _participants_validator(form, field):
+    if not (field.data or "").strip():
+        return
+    try:
+        field.data = "\n".join(parse_recipients(field.data, max_count=sending.max_recipients()))
+    except RecipientError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class ProductiveField(RadioField):
+    """Sim / Não / Não respondido, stored as True / False / None."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, choices=PRODUCTIVE_CHOICES, **kwargs)
+
+    def process_data(self, value):
+        self.data = "" if value is None else ("1" if value else "0")
+
+    def pre_validate(self, form):
+        if self.data not in {"", "1", "0"}:
+            raise ValidationError("Escolha Sim, Não ou Não respondido.")
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, None if self.data in ("", None) else self.data == "1")
+
+
+class SendForm(PanelSecureForm):
+    recipients = TextAreaField("Destinatários *", validators=[DataRequired(message="Informe ao menos um "
+                                                                                   "destinatário.")],
+                               description="Separe os endereços por vírgula, ponto e vírgula ou uma linha para cada.")
+    nonce = HiddenField()
+
+
+class MeetingView(ProtectedModelView):
+    consultant_attr = "owner_id"
+    consultant_read_only = False
+    list_template = "admin/meeting/list.html"
+    details_template = "admin/meeting/details.html"
+    column_list = ["starts_at", "subject", "creditor", "owner", "place", "status", "invite_sent_at", "productive"]
+    column_details_list = ["subject", "creditor", "starts_at", "ends_at", "place", "video_link", "agenda",
+                           "participants", "owner", "status", "invite_sent_at", "reminders_count",
+                           "last_reminder_at", "notes", "productive", "created_at", "updated_at"]
+    column_export_list = column_details_list
+    column_select_related_list = (Meeting.creditor, Meeting.owner)
+    column_searchable_list = ["subject"]
+    column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name"]
+    column_labels = ProtectedModelView.column_labels | {"creditor.name": "Credor", "owner.name": "Responsável"}
+    column_default_sort = ("starts_at", True)
+    column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter}
+    column_formatters_export = {"status": choice_formatter(MEETING_STATUS_LABELS),
+                                "productive": lambda v, c, m, n: {None: "Não respondido", True: "Sim",
+                                                                  False: "Não"}[m.productive]}
+    form_columns = ["creditor", "subject", "starts_at", "duration", "ends_at", "place", "video_link", "agenda",
+                    "participants", "owner", "status", "notes", "productive"]
+    form_overrides = {"starts_at": LocalDateTimeField, "ends_at": LocalDateTimeField, "agenda": TextAreaField,
+                      "participants": TextAreaField, "notes": TextAreaField, "productive": ProductiveField,
+                      "status": SelectField}
+    form_extra_fields = {"duration": SelectField("Duração", choices=DURATIONS, default="60",
+                                                 description="Usada quando o término não é informado.")}
+    form_args = {
+        "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
+                     "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
+        "subject": {"validators": [DataRequired(message="Informe o assunto."), Length(max=200)]},
+        "starts_at": {"label": "Data e hora", "validators": [DataRequired(message="Informe a data e a hora.")]},
+        "ends_at": {"label": "Término (opcional)", "validators": [Optional()]},
+        "video_link": {"validators": [Optional(), URL(require_tld=False, message="Link inválido: use http(s)://…"),
+                                      Length(max=500)]},
+        "place": {"validators": [Optional(), Length(max=200)]},
+        "participants": {"validators": [Optional(), _participants_validator],
+                         "description": "Convidados padrão: um e-mail por linha (ou separados por vírgula)."},
+        "owner": {"query_factory": scoped_choices(User, order_by=User.name, consultant_attr="id"),
+                  "description": "Consultores só podem agendar reuniões para si mesmos."},
+        "status": {"choices": [(s.value, label) for s, label in MEETING_STATUS_LABELS.items()]},
+        "productive": {"label": "Produtiva"},
+        "notes": {"label": "Observações"},
+    }
+    form_widget_args = {"agenda": {"rows": 3}, "participants": {"rows": 3}, "notes": {"rows": 4}}
+
+    def feature_enabled(self):
+        return meetings_enabled()
+
+    def is_visible(self):
+        return meetings_enabled()
+
+    @property
+    def can_delete(self):
+        return True  # consultants: own meetings without an invite (checked in on_model_delete)
+
+    def get_list_row_actions(self):
+        return [TemplateLinkRowAction("meeting_rows.vis", "Vis"), TemplateLinkRowAction("meeting_rows.alt", "Alt"),
+                TemplateLinkRowAction("meeting_rows.delete", "Del")]
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        for name in ("status", "notes", "productive"):  # recorded after the meeting, not when scheduling
+            delattr(form, name)
+        return form
+
+    def update_model(self, form, model):
+        g.meeting_before = model.snapshot()
+        return super().update_model(form, model)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        if is_created:
+            model.status = MeetingStatus.SCHEDULED
+            if model.owner_id is None and model.owner is None:
+                model.owner_id = current_user.id
+        if model.creditor.agency_id != current_user.agency_id or (
+                model.owner is not None and model.owner.agency_id != current_user.agency_id):
+            raise ValidationError("Credor ou responsável inválido.")
+        if not form.ends_at.data and model.starts_at:
+            model.ends_at = model.starts_at + timedelta(minutes=int(form.duration.data or 60))
+        try:
+            model.check_times(utcnow(), creating=is_created)
+        except MeetingNotAllowed as exc:
+            raise ValidationError(str(exc)) from None
+        if not is_created:
+            model.bump_if_changed(g.meeting_before)
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        if not is_created and model.needs_update:
+            flash("A reunião mudou depois do convite: use \"Enviar atualização\" para avisar os convidados.", "warning")
+        if not is_created and model.needs_cancel_notice:
+            flash("A reunião foi cancelada depois do convite: use \"Enviar cancelamento\" para avisar os convidados.",
+                  "warning")
+
+    def on_model_delete(self, model):
+        if model.invite_sent and not model.cancel_sent_at:
+            raise ValidationError("O convite desta reunião já foi enviado: cancele a reunião e envie o cancelamento "
+                                  "aos convidados antes de excluí-la.")
+        if not current_user.is_admin and model.invite_sent:
+            raise ValidationError("Consultores só podem excluir reuniões cujo convite não foi enviado.")
+
+    # --- details and sending -----------------------------------------------------------------------
+    @expose("/details/")
+    def details_view(self):
+        meeting = self.get_one(request.args.get("id"))
+        self._template_args.update(meeting=meeting, status_labels=MEETING_STATUS_LABELS,
+                                   kind_labels=EMAIL_KIND_LABELS, send_labels=SEND_STATUS_LABELS,
+                                   failed=sending.last_failed_addresses(meeting), br_datetime=br_datetime)
+        return super().details_view()
+
+    @expose("/send/", methods=("GET", "POST"))
+    def send_view(self):
+        meeting = self.get_one(request.args.get("id"))
+        kind = request.args.get("kind", "")
+        if kind not in EMAIL_KIND_LABELS:
+            abort(404)
+        back = self.get_url(".details_view", id=meeting.id)
+        try:
+            sending.check_allowed(meeting, kind)
+        except MeetingNotAllowed as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        form = SendForm(request.form if request.method == "POST" else None)
+        if request.method == "GET":
+            prefill = sending.last_failed_addresses(meeting) if kind == EmailKind.INVITE_RETRY \
+                else meeting.default_recipients()
+            form.recipients.data = "\n".join(dict.fromkeys(prefill))
+            form.nonce.data = uuid.uuid4().hex
+            return self._render_send(meeting, kind, form)
+        if not form.validate():
+            return self._render_send(meeting, kind, form, 400)
+        try:
+            recipients = parse_recipients(form.recipients.data, max_count=sending.max_recipients())
+        except RecipientError as exc:
+            form.recipients.errors = [str(exc)]
+            return self._render_send(meeting, kind, form, 400)
+        try:
+            email = sending.claim(meeting, kind, current_user.id, (form.nonce.data or "")[:64] or None)
+        except MeetingNotAllowed as exc:
+            flash(str(exc), "error")
+            return redirect(back)
+        outcome = sending.deliver(email, recipients)
+        audit(f"meeting.{kind}", target=f"meeting #{meeting.id}",
+              details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
+        db.session.commit()
+        self._flash_outcome(kind, outcome)
+        return redirect(back)
+
+    def _render_send(self, meeting, kind, form, status=200):
+        return self.render("admin/meeting/send.html", meeting=meeting, kind=kind, form=form,
+                           kind_label=EMAIL_KIND_LABELS[kind], br_datetime=br_datetime,
+                           max_recipients=sending.max_recipients()), status
+
+    @staticmethod
+    def _flash_outcome(kind, outcome):
+        label = EMAIL_KIND_LABELS[kind]
+        if outcome.sent:
+            flash(f"{label} enviado para {len(outcome.sent)} destinatário(s): {', '.join(outcome.sent)}.", "success")
+        for address, reason in outcome.failed.items():
+            flash(f"Falha no envio para {address}: {reason}", "error")
+        if not outcome.sent:
+            flash(f"Nada foi enviado: o {label.lower()} não foi registrado como enviado. Tente novamente.", "error")

@@ -1,0 +1,67 @@
+"""Cadastros > Negociações and Financeiro > Negociações (with the Serasa and meetings buttons)."""
+
+from flask_login import current_user
+from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
+
+from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
+from admin_views.fields import MoneyField, positive_amount
+from admin_views.formatting import choice_formatter
+from models import Creditor, Debt, Debtor, Negotiation, User
+from models.debt import NEGOTIATION_STATUS_LABELS
+
+
+class NegotiationView(ProtectedModelView):
+    consultant_attr = "consultant_id"
+    consultant_read_only = False
+    column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
+                   "created_at"]
+    column_details_list = column_list + ["debts", "notes"]
+    column_select_related_list = (Negotiation.debtor, Negotiation.creditor, Negotiation.consultant)
+    column_searchable_list = ["debtor.name", "debtor.document"]
+    column_filters = ["status", "created_at", "creditor.name", "debtor.name", "consultant.name"]
+    column_labels = ProtectedModelView.column_labels | {
+        "id": "Nº", "creditor.name": "Credor", "debtor.name": "Devedor", "debtor.document": "CPF/CNPJ",
+        "consultant.name": "Consultor"}
+    column_default_sort = ("created_at", True)
+    column_formatters = {"status": choice_formatter(NEGOTIATION_STATUS_LABELS)}
+    column_formatters_export = column_formatters
+    form_columns = ["debtor", "creditor", "consultant", "debts", "status", "agreed_amount", "installments", "notes"]
+    form_overrides = {"agreed_amount": MoneyField}
+    form_choices = {"status": [(s.value, label) for s, label in NEGOTIATION_STATUS_LABELS.items()]}
+    form_args = {
+        "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
+                     "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
+        "debtor": {"validators": [DataRequired(message="Escolha o devedor.")]},
+        "consultant": {"query_factory": scoped_choices(User, order_by=User.name)},
+        "agreed_amount": {"validators": [Optional(), positive_amount]},
+        "installments": {"validators": [Optional(), NumberRange(min=1, max=360,
+                                                                message="Parcelas: de 1 a 360.")]},
+    }
+    form_widget_args = {"notes": {"rows": 4}}
+
+    def __init__(self, model, *args, **kwargs):
+        self.form_ajax_refs = {
+            "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
+                                       fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
+            "debts": ScopedAjaxLoader("debts", Debt, fields=["contract_number"], page_size=10,
+                                      placeholder="Número do contrato"),
+        }
+        super().__init__(model, *args, **kwargs)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        if not current_user.is_admin:
+            model.consultant_id = current_user.id
+            if model.debtor.consultant_id != current_user.id:
+                raise ValidationError("Escolha um devedor da sua carteira.")
+        for related in (model.debtor, model.creditor, model.consultant, *model.debts):
+            if related is not None and related.agency_id != current_user.agency_id:
+                raise ValidationError("Registro relacionado inválido.")
+        if any(d.debtor_id != model.debtor_id for d in model.debts):
+            raise ValidationError("Todas as dívidas devem ser do devedor da negociação.")
+
+
+class FinanceNegotiationView(NegotiationView):
+    """Financeiro > Negociações: the same list, with the Negativação Serasa and Reuniões buttons."""
+
+    list_template = "admin/negotiation/finance_list.html"

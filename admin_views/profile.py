@@ -1,0 +1,177 @@
+"""Usuário > Perfil: the agency's settings in three tabs (Geral, Reuniões, Serasa (SOA WS)); admins only."""
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from wtforms import PasswordField, RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from admin_views.base import AccessMixin, PanelSecureForm, audit
+from admin_views.fields import MoneyField, valid_cnpj
+from admin_views.formatting import brl
+from integrations.serasa import SerasaError
+from models import db
+from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
+from models.timeutil import utcnow
+from services.serasa import client_for
+
+YES_NO = [("1", "Sim"), ("0", "Não")]
+TIMEZONES = [
+    ("America/Sao_Paulo", "Brasília (America/Sao_Paulo)"),
+    ("America/Bahia", "Bahia (America/Bahia)"),
+    ("America/Fortaleza", "Fortaleza (America/Fortaleza)"),
+    ("America/Recife", "Recife (America/Recife)"),
+    ("America/Belem", "Belém (America/Belem)"),
+    ("America/Manaus", "Manaus (America/Manaus)"),
+    ("America/Cuiaba", "Cuiabá (America/Cuiaba)"),
+    ("America/Campo_Grande", "Campo Grande (America/Campo_Grande)"),
+    ("America/Porto_Velho", "Porto Velho (America/Porto_Velho)"),
+    ("America/Boa_Vista", "Boa Vista (America/Boa_Vista)"),
+    ("America/Rio_Branco", "Rio Branco (America/Rio_Branco)"),
+    ("America/Noronha", "Fernando de Noronha (America/Noronha)"),
+]
+
+
+class GeneralForm(PanelSecureForm):
+    name = StringField("Nome da assessoria *", validators=[DataRequired(message="Informe o nome."), Length(max=120)])
+    cnpj = StringField("CNPJ", validators=[Optional(), valid_cnpj])
+    contact_email = StringField("E-mail de contato", validators=[Optional(), Email(message="E-mail inválido.")],
+                                description="Aparece como organizador dos convites de reunião.")
+    timezone = SelectField("Fuso horário", choices=TIMEZONES)
+
+
+class MeetingsForm(PanelSecureForm):
+    meetings_enabled = RadioField("Habilita cadastro de reuniões", choices=YES_NO)
+
+
+class SerasaForm(PanelSecureForm):
+    serasa_enabled = RadioField("HABILITA INTEGRAÇÃO COM SERASA VIA SOA WEBSERVICES", choices=YES_NO)
+    soa_email = StringField("E-mail da conta SOA", validators=[Optional(), Email(message="E-mail inválido."),
+                                                               Length(max=254)])
+    soa_password = PasswordField("Senha da conta SOA", validators=[Optional(), Length(max=200)],
+                                 description="Por segurança a senha nunca é exibida. Deixe em branco para manter "
+                                             "a senha salva.")
+    soa_environment = SelectField("Ambiente", choices=[(k.value, v) for k, v in SOA_ENVIRONMENT_LABELS.items()])
+    soa_low_balance = MoneyField("Avisar quando o saldo ficar abaixo de (R$)", validators=[Optional()])
+
+
+TABS = {"geral": "Geral", "reunioes": "Reuniões", "serasa": "Serasa (SOA WS)"}
+
+
+class ProfileView(AccessMixin, BaseView):
+    admin_only = True
+
+    def _agency(self):
+        return current_user.agency
+
+    def _forms(self, **overrides):
+        agency = self._agency()
+        forms = {
+            "geral": GeneralForm(prefix="geral", obj=agency),
+            "reunioes": MeetingsForm(prefix="reunioes", data={"meetings_enabled": "1" if agency.meetings_enabled
+                                                                else "0"}),
+            "serasa": SerasaForm(prefix="serasa", data={
+                "serasa_enabled": "1" if agency.serasa_enabled else "0", "soa_email": agency.soa_email,
+                "soa_environment": agency.soa_environment, "soa_low_balance": agency.soa_low_balance}),
+        }
+        forms.update(overrides)
+        return forms
+
+    def _render(self, tab="geral", status=200, **overrides):
+        return self.render("admin/profile.html", forms=self._forms(**overrides), tab=tab, tabs=TABS,
+                           agency=self._agency(), brl=brl), status
+
+    @expose("/")
+    def index(self):
+        tab = request.args.get("tab", "geral")
+        return self._render(tab if tab in TABS else "geral")
+
+    @expose("/geral/", methods=("POST",))
+    def general_view(self):
+        form = GeneralForm(request.form, prefix="geral")
+        if not form.validate():
+            flash("Corrija os campos indicados.", "error")
+            return self._render("geral", 400, geral=form)
+        agency = self._agency()
+        form.populate_obj(agency)
+        audit("profile.update", target="Perfil > Geral",
+              details=f"nome={agency.name}; cnpj={agency.cnpj}; fuso={agency.timezone}")
+        db.session.commit()
+        flash("Dados gerais salvos.", "success")
+        return redirect(url_for(".index", tab="geral"))
+
+    @expose("/reunioes/", methods=("POST",))
+    def meetings_view(self):
+        form = MeetingsForm(request.form, prefix="reunioes")
+        if not form.validate():
+            flash("Escolha Sim ou Não.", "error")
+            return self._render("reunioes", 400, reunioes=form)
+        agency = self._agency()
+        agency.meetings_enabled = form.meetings_enabled.data == "1"
+        audit("profile.update", target="Perfil > Reuniões",
+              details=f"reunioes={'sim' if agency.meetings_enabled else 'nao'}")
+        db.session.commit()
+        flash("Cadastro de reuniões " + ("habilitado." if agency.meetings_enabled else "desabilitado."), "success")
+        return redirect(url_for(".index", tab="reunioes"))
+
+    @expose("/serasa/", methods=("POST",))
+    def serasa_view(self):
+        form = SerasaForm(request.form, prefix="serasa")
+        if not form.validate():
+            flash("Corrija os campos indicados.", "error")
+            return self._render("serasa", 400, serasa=form)
+        if request.form.get("action") == "test":
+            return self._test_connection(form)
+        agency = self._agency()
+        enabling = form.serasa_enabled.data == "1"
+        email = (form.soa_email.data or "").strip() or None
+        has_password = bool(form.soa_password.data) or bool(agency.soa_password_encrypted)
+        if enabling and not (email and has_password):
+            flash("Para habilitar a integração, informe o e-mail e a senha da conta SOA WebServices.", "error")
+            return self._render("serasa", 400, serasa=form)
+        changed_credentials = email != agency.soa_email or bool(form.soa_password.data)
+        agency.serasa_enabled = enabling
+        agency.soa_email = email
+        agency.soa_environment = form.soa_environment.data
+        if form.soa_low_balance.data is not None:
+            agency.soa_low_balance = form.soa_low_balance.data
+        if form.soa_password.data:
+            agency.set_soa_password(form.soa_password.data, current_app.config["CREDENTIALS_KEY"])
+        if changed_credentials:
+            agency.soa_balance = None
+            agency.soa_balance_checked_at = None
+        audit("profile.update", target="Perfil > Serasa (SOA WS)",
+              details=f"habilitada={'sim' if enabling else 'nao'}; email={email}; ambiente={agency.soa_environment}; "
+                      f"senha={'alterada' if form.soa_password.data else 'mantida'}")
+        db.session.commit()
+        flash("Configuração do Serasa (SOA WebServices) salva.", "success")
+        return redirect(url_for(".index", tab="serasa"))
+
+    def _test_connection(self, form):
+        agency = self._agency()
+        email = (form.soa_email.data or "").strip() or agency.soa_email
+        typed_password = form.soa_password.data or None
+        if not email or not (typed_password or agency.soa_password_encrypted):
+            flash("Informe o e-mail e a senha da conta SOA (ou salve-os) antes de testar a conexão.", "error")
+            return self._render("serasa", 400, serasa=form)
+        try:
+            client = client_for(agency, user_id=current_user.id, email=email, password=typed_password,
+                                environment=form.soa_environment.data)
+            balance = client.balance()
+        except (SerasaError, CredentialsError) as exc:
+            audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"falhou: {type(exc).__name__}")
+            db.session.commit()
+            flash(f"Falha no teste de conexão: {exc}", "error")
+            return self._render("serasa", 200, serasa=form)
+        saved = typed_password is None and email == agency.soa_email and \
+            form.soa_environment.data == agency.soa_environment
+        if saved:
+            agency.soa_balance = balance
+            agency.soa_balance_checked_at = utcnow()
+        audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"ok; saldo={balance}")
+        db.session.commit()
+        message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(balance)}."
+        if not saved:
+            message += " As credenciais digitadas ainda não foram salvas: digite a senha de novo e clique em Salvar."
+        flash(message, "success")
+        return self._render("serasa", 200, serasa=form)

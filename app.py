@@ -1,0 +1,91 @@
+"""Painel de Cobrança: configuration from the environment and the application factory."""
+
+import os
+from datetime import timedelta
+
+from flask import Flask
+from flask_babel import Babel
+from flask_migrate import Migrate
+
+from admin_views import init_admin
+from integrations.mail import mail
+from models import db
+from services.cli import register_commands
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+#: Development-only Fernet key; production must set CREDENTIALS_KEY (see README).
+DEV_CREDENTIALS_KEY = "qadCO9dSxktNVdQnovLb-EBrxF9un4g64GXA_rYSV8s="
+
+babel = Babel()
+migrate = Migrate()
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "sim", "on"}
+
+
+class Config:
+    """Settings read from environment variables, with development defaults."""
+
+    APP_ENV = os.environ.get("APP_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", DEV_CREDENTIALS_KEY)
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///painel.db")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", APP_ENV == "production")
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+
+    BABEL_DEFAULT_LOCALE = "pt_BR"
+    BABEL_DEFAULT_TIMEZONE = "America/Sao_Paulo"
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "1025"))
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Painel de Cobrança <nao-responda@painel.local>")
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "15"))
+    MAIL_MAX_RECIPIENTS = int(os.environ.get("MAIL_MAX_RECIPIENTS", "30"))
+
+    SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", "https://services.soawebservices.com.br")
+    SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", "https://homologacao.soawebservices.com.br")
+    SOA_URL_SANDBOX = os.environ.get("SOA_URL_SANDBOX", "http://127.0.0.1:5001")
+    SOA_CONNECT_TIMEOUT = float(os.environ.get("SOA_CONNECT_TIMEOUT", "3.05"))
+    SOA_READ_TIMEOUT = float(os.environ.get("SOA_READ_TIMEOUT", "20"))
+
+    #: Where the development mail catcher (make run) saves every message as .eml.
+    MAIL_CATCHER_DIR = os.environ.get("MAIL_CATCHER_DIR", "instance/mail_outbox")
+    FLASK_ADMIN_RAISE_ON_INTEGRITY_ERROR = False
+
+
+def _check_production(app: Flask) -> None:
+    """Refuse to start in production with development secrets."""
+    if app.config["APP_ENV"] != "production":
+        return
+    if app.config["SECRET_KEY"] in (DEV_SECRET_KEY, "", None):
+        raise RuntimeError("SECRET_KEY precisa ser definido em produção (não use a chave de desenvolvimento).")
+    if app.config["CREDENTIALS_KEY"] in (DEV_CREDENTIALS_KEY, "", None):
+        raise RuntimeError("CREDENTIALS_KEY precisa ser definido em produção (não use a chave de desenvolvimento).")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create and configure the admin panel application."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    _check_production(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
+    mail.init_app(app)
+    babel.init_app(app)
+    init_admin(app)
+    register_commands(app)
+    return app

@@ -1,0 +1,35 @@
+"""Data model of the panel: one module per aggregate, all sharing ``db``."""
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+from models.agency import Agency, Role, SoaEnvironment, User  # noqa: E402
+from models.audit import AuditLog, SoaCall  # noqa: E402
+from models.creditor import Creditor  # noqa: E402
+from models.debt import Debt, DebtStatus, Negotiation, NegotiationStatus  # noqa: E402
+from models.debtor import Debtor  # noqa: E402
+from models.documents import format_document, is_valid_cnpj, is_valid_cpf, only_digits  # noqa: E402
+from models.meeting import Meeting, MeetingEmail, MeetingEmailRecipient, MeetingStatus  # noqa: E402
+from models.timeutil import utcnow  # noqa: E402
+
+__all__ = [
+    "db", "Base", "SoaCall", "Agency", "User", "Role", "SoaEnvironment", "AuditLog", "Creditor", "Debtor", "Debt",
+    "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient", "MeetingStatus",
+    "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow",
+]

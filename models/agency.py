@@ -1,0 +1,132 @@
+"""The tenant (Agency, with its profile settings) and its logins (User)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask_login import UserMixin
+from sqlalchemy import Boolean, DateTime, ForeignKey, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import db
+from models.timeutil import DEFAULT_TIMEZONE, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CONSULTANT = "consultant"
+
+
+ROLE_LABELS = {Role.ADMIN: "Administrador", Role.CONSULTANT: "Consultor"}
+
+
+class SoaEnvironment(StrEnum):
+    PRODUCTION = "producao"
+    HOMOLOGATION = "homologacao"
+    SANDBOX = "sandbox"
+
+
+SOA_ENVIRONMENT_LABELS = {
+    SoaEnvironment.PRODUCTION: "Produção",
+    SoaEnvironment.HOMOLOGATION: "Homologação",
+    SoaEnvironment.SANDBOX: "Sandbox (testes locais)",
+}
+
+
+class CredentialsError(ValueError):
+    """The stored SOA password cannot be decrypted with the configured key."""
+
+
+def _cipher(keys: str) -> MultiFernet:
+    """Build a cipher from a comma-separated list of Fernet keys (first one encrypts; all decrypt)."""
+    return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+
+
+class Agency(db.Model):
+    """A collection agency: the tenant. Holds the profile settings (Perfil)."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    cnpj: Mapped[str | None] = mapped_column(String(14))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    meetings_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    serasa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    soa_email: Mapped[str | None] = mapped_column(String(254))
+    #: Fernet token of the SOA password; never the plain text.
+    soa_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    soa_environment: Mapped[str] = mapped_column(String(20), default=SoaEnvironment.SANDBOX)
+    soa_balance: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    soa_balance_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Below this balance (R$) the dashboard warns.
+    soa_low_balance: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("20.00"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="agency")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_soa_credentials(self) -> bool:
+        return bool(self.soa_email and self.soa_password_encrypted)
+
+    def set_soa_password(self, plain: str, keys: str) -> None:
+        """Encrypt and store the SOA password (write-only in the UI)."""
+        self.soa_password_encrypted = _cipher(keys).encrypt(plain.encode()).decode()
+
+    def soa_password(self, keys: str) -> str | None:
+        """Decrypt the SOA password for a call to SOA; never render it."""
+        if not self.soa_password_encrypted:
+            return None
+        try:
+            return _cipher(keys).decrypt(self.soa_password_encrypted.encode()).decode()
+        except InvalidToken as exc:
+            raise CredentialsError(
+                "A senha do SOA não pôde ser lida com a chave atual (CREDENTIALS_KEY). Salve-a novamente."
+            ) from exc
+
+
+class User(UserMixin, db.Model):
+    """A login of an agency: an administrator or a consultant."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default=Role.CONSULTANT, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    agency: Mapped[Agency] = relationship(back_populates="users")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(Role(self.role), self.role)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)

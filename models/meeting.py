@@ -1,0 +1,215 @@
+"""Meetings with creditors (reuniões) and the log of every e-mail sent about them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, select, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import db
+from models.timeutil import local_day_bounds, utcnow
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "agendada"
+    HELD = "realizada"
+    CANCELLED = "cancelada"
+
+
+MEETING_STATUS_LABELS = {
+    MeetingStatus.SCHEDULED: "Agendada",
+    MeetingStatus.HELD: "Realizada",
+    MeetingStatus.CANCELLED: "Cancelada",
+}
+
+
+class MeetingNotAllowed(ValueError):
+    """A meeting rule refused the operation; the message is for the user (pt-BR)."""
+
+
+def _new_uid() -> str:
+    return f"{uuid.uuid4()}@painel-cobranca"
+
+
+class Meeting(db.Model):
+    __tablename__ = "meeting"
+    __table_args__ = (
+        # The clock's query and the default sort: the agency's (or owner's) meetings by start.
+        Index("ix_meeting_agency_starts", "agency_id", "starts_at"),
+        Index("ix_meeting_owner_starts", "owner_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    place: Mapped[str | None] = mapped_column(String(200))
+    video_link: Mapped[str | None] = mapped_column(String(500))
+    agenda: Mapped[str | None] = mapped_column(Text)
+    #: Default recipients, one e-mail address per line.
+    participants: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: None until someone answers whether the meeting was productive.
+    productive: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20), default=MeetingStatus.SCHEDULED, index=True)
+    uid: Mapped[str] = mapped_column(String(120), unique=True, default=_new_uid)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    invite_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The sequence number attendees last received; lower than ``sequence`` means they hold stale details.
+    sent_sequence: Mapped[int | None] = mapped_column(Integer)
+    cancel_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reminders_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminder_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    agency = relationship("Agency")
+    creditor = relationship("Creditor")
+    owner = relationship("User")
+    emails = relationship("MeetingEmail", back_populates="meeting", order_by="MeetingEmail.created_at",
+                          cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return self.subject
+
+    @property
+    def invite_sent(self) -> bool:
+        return self.invite_sent_at is not None
+
+    @property
+    def needs_update(self) -> bool:
+        """Tell whether attendees hold an older version of the meeting than the current one."""
+        return (self.invite_sent and self.status != MeetingStatus.CANCELLED
+                and (self.sent_sequence or 0) < self.sequence)
+
+    @property
+    def needs_cancel_notice(self) -> bool:
+        return self.invite_sent and self.status == MeetingStatus.CANCELLED and self.cancel_sent_at is None
+
+    def check_times(self, now: datetime | None = None, *, creating: bool) -> None:
+        """Refuse a start in the past (on creation) and an end not after the start."""
+        if creating and self.starts_at < (now or utcnow()):
+            raise MeetingNotAllowed("A data e hora de início não pode estar no passado.")
+        if self.ends_at <= self.starts_at:
+            raise MeetingNotAllowed("O término deve ser depois do início.")
+
+    def bump_if_changed(self, before: dict) -> None:
+        """Raise the iCalendar SEQUENCE when what attendees hold (when, where, status) changed."""
+        tracked = ("starts_at", "ends_at", "place", "video_link", "subject", "status")
+        if any(before.get(f) != getattr(self, f) for f in tracked):
+            self.sequence = (self.sequence or 0) + 1
+
+    def snapshot(self) -> dict:
+        return {f: getattr(self, f) for f in ("starts_at", "ends_at", "place", "video_link", "subject", "status")}
+
+    def check_can_invite(self) -> None:
+        if self.invite_sent:
+            raise MeetingNotAllowed("O convite desta reunião já foi enviado.")
+        if self.status != MeetingStatus.SCHEDULED:
+            raise MeetingNotAllowed("Só é possível convidar para reuniões agendadas.")
+
+    def check_can_remind(self) -> None:
+        if not self.invite_sent:
+            raise MeetingNotAllowed("Envie o convite antes de enviar lembretes.")
+        if self.status == MeetingStatus.CANCELLED:
+            raise MeetingNotAllowed("A reunião foi cancelada: não há lembrete a enviar.")
+
+    def default_recipients(self) -> list[str]:
+        found = [a for a in (self.participants or "").replace(";", "\n").replace(",", "\n").split() if a]
+        if self.creditor and self.creditor.contact_email:
+            found.append(self.creditor.contact_email)
+        return found
+
+
+def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
+    """Build the select of the day's (not cancelled) meetings in the agency's zone, for the clock."""
+    from models.timeutil import local_today
+
+    start, end = local_day_bounds(day or local_today(tz_name), tz_name)
+    query = select(Meeting).where(Meeting.agency_id == agency_id, Meeting.starts_at >= start,
+                                  Meeting.starts_at < end, Meeting.status != MeetingStatus.CANCELLED)
+    if owner_id is not None:
+        query = query.where(Meeting.owner_id == owner_id)
+    return query.order_by(Meeting.starts_at)
+
+
+class EmailKind(StrEnum):
+    INVITE = "invite"
+    INVITE_RETRY = "invite_retry"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    REMINDER = "reminder"
+
+
+EMAIL_KIND_LABELS = {
+    EmailKind.INVITE: "Convite",
+    EmailKind.INVITE_RETRY: "Convite (reenvio às falhas)",
+    EmailKind.UPDATE: "Atualização",
+    EmailKind.CANCEL: "Cancelamento",
+    EmailKind.REMINDER: "Lembrete",
+}
+
+
+class SendStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+SEND_STATUS_LABELS = {
+    SendStatus.PENDING: "Enviando",
+    SendStatus.SENT: "Enviado",
+    SendStatus.PARTIAL: "Parcial",
+    SendStatus.FAILED: "Falhou",
+}
+
+
+class MeetingEmail(db.Model):
+    """One send (invite, update, cancel, reminder) with a row per recipient."""
+
+    __tablename__ = "meeting_email"
+    __table_args__ = (
+        # One invite, ever: the database refuses a second live invite row for a meeting, whatever the UI does.
+        Index("uq_meeting_email_one_invite", "meeting_id", unique=True,
+              sqlite_where=text("kind = 'invite' AND status != 'failed'"),
+              postgresql_where=text("kind = 'invite' AND status != 'failed'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meeting.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=SendStatus.PENDING)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: One-time token of the send form: a re-submitted form is recognised and not sent twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    meeting = relationship("Meeting", back_populates="emails")
+    sent_by = relationship("User")
+    recipients = relationship("MeetingEmailRecipient", back_populates="email", cascade="all, delete-orphan",
+                              order_by="MeetingEmailRecipient.id")
+
+    @property
+    def failed_addresses(self) -> list[str]:
+        return [r.address for r in self.recipients if not r.delivered]
+
+
+class MeetingEmailRecipient(db.Model):
+    __tablename__ = "meeting_email_recipient"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("meeting_email.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(254))
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    email = relationship("MeetingEmail", back_populates="recipients")

@@ -1,0 +1,99 @@
+"""Sending a meeting's e-mails: claim the send in the database, send over one connection, record each result."""
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
+from models import Meeting, MeetingEmail, MeetingEmailRecipient, db
+from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, SendStatus
+from models.timeutil import utcnow
+
+
+@dataclass
+class SendOutcome:
+    email: MeetingEmail
+    sent: list[str]
+    failed: dict[str, str]
+
+
+def check_allowed(meeting: Meeting, kind: str) -> None:
+    """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now."""
+    if kind == EmailKind.INVITE:
+        meeting.check_can_invite()
+    elif kind == EmailKind.REMINDER:
+        meeting.check_can_remind()
+    elif kind == EmailKind.UPDATE and not meeting.needs_update:
+        raise MeetingNotAllowed("Não há alteração a enviar: os convidados já têm a versão atual.")
+    elif kind == EmailKind.CANCEL and not meeting.needs_cancel_notice:
+        raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
+    elif kind == EmailKind.INVITE_RETRY and not last_failed_addresses(meeting):
+        raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
+    elif kind not in EMAIL_KIND_LABELS:
+        raise MeetingNotAllowed("Tipo de envio desconhecido.")
+
+
+def last_failed_addresses(meeting: Meeting) -> list[str]:
+    """Return the addresses that failed in the latest invite-like send (invite, update or retry)."""
+    for email in reversed(meeting.emails):
+        if email.kind in (EmailKind.INVITE, EmailKind.UPDATE, EmailKind.INVITE_RETRY) \
+                and email.status != SendStatus.PENDING:
+            return email.failed_addresses
+    return []
+
+
+def claim(meeting: Meeting, kind: str, user_id: int, idempotency_key: str | None) -> MeetingEmail:
+    """Record the send as pending and commit, so the database refuses a second invite or a re-submitted form."""
+    check_allowed(meeting, kind)
+    email = MeetingEmail(meeting=meeting, kind=kind, status=SendStatus.PENDING, sequence=meeting.sequence,
+                         sent_by_id=user_id, idempotency_key=idempotency_key)
+    db.session.add(email)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if kind == EmailKind.INVITE:
+            raise MeetingNotAllowed("O convite desta reunião já foi enviado (ou está sendo enviado).") from None
+        raise MeetingNotAllowed("Este envio já foi processado: o formulário foi enviado duas vezes.") from None
+    return email
+
+
+def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
+    """Send the claimed e-mail to each recipient over one SMTP connection and record every result."""
+    meeting = email.meeting
+    if email.kind == EmailKind.REMINDER:
+        messages = build_reminder_messages(meeting, recipients)
+    else:
+        method = "CANCEL" if email.kind == EmailKind.CANCEL else "REQUEST"
+        messages = build_invite_messages(meeting, recipients, method=method)
+    result = send_batch(messages)
+    for address in recipients:
+        db.session.add(MeetingEmailRecipient(email=email, address=address, delivered=address in result.sent,
+                                             error=result.failed.get(address)))
+    if not result.sent:
+        email.status = SendStatus.FAILED
+        email.error = "; ".join(sorted(set(result.failed.values())))[:2000] or "Nenhum destinatário recebeu."
+    else:
+        email.status = SendStatus.SENT if not result.failed else SendStatus.PARTIAL
+        _apply_to_meeting(meeting, email)
+    return SendOutcome(email=email, sent=result.sent, failed=result.failed)
+
+
+def _apply_to_meeting(meeting: Meeting, email: MeetingEmail) -> None:
+    now = utcnow()
+    if email.kind == EmailKind.INVITE:
+        meeting.invite_sent_at = now
+        meeting.sent_sequence = email.sequence
+    elif email.kind == EmailKind.UPDATE:
+        meeting.sent_sequence = email.sequence
+    elif email.kind == EmailKind.CANCEL:
+        meeting.cancel_sent_at = now
+        meeting.sent_sequence = email.sequence
+    elif email.kind == EmailKind.REMINDER:
+        meeting.reminders_count = (meeting.reminders_count or 0) + 1
+        meeting.last_reminder_at = now
+
+
+def max_recipients() -> int:
+    return int(current_app.config.get("MAIL_MAX_RECIPIENTS", 30))
