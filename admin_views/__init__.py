@@ -1,5 +1,7 @@
 """The admin panel: Admin, its screens and menus, login, and the today's-meetings clock."""
 
+import os
+
 from flask import g
 from flask_admin import Admin
 from flask_admin.menu import MenuLink
@@ -8,8 +10,8 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from admin_views.audit import AuditLogView
-from admin_views.auth import bp as auth_bp
 from admin_views.auth import LogoutForm, login_manager
+from admin_views.auth import bp as auth_bp
 from admin_views.creditors import CreditorView
 from admin_views.dashboard import DashboardView
 from admin_views.debtors import DebtorView
@@ -23,6 +25,8 @@ from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negotiation, User,
 from models.meeting import todays_meetings_query
 
 USER_MENU = "Usuário"
+#: Our pt_BR additions to Flask-Admin's catalogue (compiled from translations/*.po).
+TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
 
 
@@ -44,7 +48,7 @@ def init_admin(app) -> Admin:
     login_manager.init_app(app)
     app.register_blueprint(auth_bp)
 
-    admin = Admin(app, name="Painel de Cobrança",
+    admin = Admin(app, name="Painel de Cobrança", translations_path=TRANSLATIONS,
                   theme=Bootstrap4Theme(base_template="admin/panel_base.html", fluid=True),
                   index_view=DashboardView(name="Início", url="/admin", menu_icon_type="fa",
                                            menu_icon_value="fa-home"))

@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 from flask import abort, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import SecureForm
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from admin_views.formatting import EXPORT_FORMATTERS, TYPE_FORMATTERS
+from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
 from admin_views.labels import LABELS
 from models import AuditLog, db
 
@@ -100,6 +101,7 @@ class ProtectedModelView(AccessMixin, ModelView):
     column_labels = LABELS
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_FORMATTERS
+    column_type_formatters_detail = DETAIL_FORMATTERS
     can_export = True
     export_types = ["csv"]
     can_view_details = True
@@ -126,6 +128,25 @@ class ProtectedModelView(AccessMixin, ModelView):
     @property
     def can_delete(self):
         return is_admin()
+
+    # Without the permission, say so (403) instead of Flask-Admin's silent redirect to the list.
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        if not self.can_create:
+            abort(403)
+        return super().create_view()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        if not self.can_edit:
+            abort(403)
+        return super().edit_view()
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        if not self.can_delete:
+            abort(403)
+        return super().delete_view()
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):

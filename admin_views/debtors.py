@@ -10,8 +10,8 @@ from admin_views.base import ProtectedModelView, scoped_choices
 from admin_views.fields import BrDateField, valid_cep, valid_document, valid_uf
 from admin_views.formatting import brl, cep_formatter, document_formatter
 from models import Debt, Debtor, User, db
-from models.debt import DEBT_STATUS_LABELS
 from models.agency import Role
+from models.debt import DEBT_STATUS_LABELS
 from models.documents import only_digits
 
 

@@ -1,10 +1,11 @@
 """Cadastros > Dívidas."""
 
 from flask_login import current_user
-from wtforms.validators import DataRequired, ValidationError
+from wtforms import SelectField
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
-from admin_views.fields import BrDateField, MoneyField, positive_amount
+from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
 from models import Creditor, Debt, Debtor
 from models.debt import DEBT_STATUS_LABELS, DebtStatus
@@ -24,12 +25,12 @@ class DebtView(ProtectedModelView):
     column_formatters_export = column_formatters
     column_choices = {"status": [(s.value, label) for s, label in DEBT_STATUS_LABELS.items()]}
     form_columns = ["debtor", "creditor", "contract_number", "amount", "due_date", "status"]
-    form_overrides = {"amount": MoneyField, "due_date": BrDateField}
-    form_choices = {"status": [(s.value, label) for s, label in DEBT_STATUS_LABELS.items()]}
+    form_overrides = {"status": SelectField, "amount": MoneyField, "due_date": BrDateField}
     form_args = {
+        "status": {"choices": choices(DEBT_STATUS_LABELS.items())},
         "contract_number": {"validators": [DataRequired(message="Informe o número do contrato.")]},
-        "amount": {"validators": [DataRequired(message="Informe o valor."), positive_amount]},
-        "due_date": {"validators": [DataRequired(message="Informe o vencimento.")]},
+        "amount": {"validators": [InputRequired(message="Informe o valor."), positive_amount]},
+        "due_date": {"validators": [InputRequired(message="Informe o vencimento.")]},
         "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
                      "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
         "debtor": {"validators": [DataRequired(message="Escolha o devedor.")]},

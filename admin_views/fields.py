@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_admin.form import DatePickerWidget, DateTimePickerWidget
 from wtforms import fields
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from admin_views.formatting import user_timezone
@@ -151,3 +152,8 @@ def valid_uf(form, field):
 def positive_amount(form, field):
     if field.data is not None and field.data <= 0:
         raise ValidationError("O valor deve ser maior que zero.")
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Turn (value, label) pairs into WTForms 3.3 SelectChoice objects."""
+    return [SelectChoice(str(value), label) for value, label in pairs]

@@ -55,6 +55,8 @@ def _decimal(view, value, name=None):
 
 TYPE_FORMATTERS = dict(typefmt.BASE_FORMATTERS)
 TYPE_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal})
+DETAIL_FORMATTERS = dict(typefmt.DETAIL_FORMATTERS)
+DETAIL_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal})
 EXPORT_FORMATTERS = dict(typefmt.EXPORT_FORMATTERS)
 EXPORT_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal})
 

@@ -8,10 +8,10 @@ from flask_admin import expose
 from flask_admin.model.template import TemplateLinkRowAction
 from flask_login import current_user
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
-from wtforms.validators import URL, DataRequired, Length, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
-from admin_views.fields import LocalDateTimeField
+from admin_views.fields import LocalDateTimeField, choices
 from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
 from integrations.mail import RecipientError, parse_recipients
 from models import Creditor, Meeting, User, db
@@ -26,9 +26,9 @@ from models.meeting import (
 from models.timeutil import utcnow
 from services import meetings as sending
 
-DURATIONS = [("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
-             ("180", "3 horas"), ("240", "4 horas")]
-PRODUCTIVE_CHOICES = [("", "Não respondido"), ("1", "Sim"), ("0", "Não")]
+DURATIONS = choices([("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
+             ("180", "3 horas"), ("240", "4 horas")])
+PRODUCTIVE_CHOICES = choices([("", "Não respondido"), ("1", "Sim"), ("0", "Não")])
 
 
 def meetings_enabled() -> bool:
@@ -98,7 +98,7 @@ class MeetingView(ProtectedModelView):
         "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
                      "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
         "subject": {"validators": [DataRequired(message="Informe o assunto."), Length(max=200)]},
-        "starts_at": {"label": "Data e hora", "validators": [DataRequired(message="Informe a data e a hora.")]},
+        "starts_at": {"label": "Data e hora", "validators": [InputRequired(message="Informe a data e a hora.")]},
         "ends_at": {"label": "Término (opcional)", "validators": [Optional()]},
         "video_link": {"validators": [Optional(), URL(require_tld=False, message="Link inválido: use http(s)://…"),
                                       Length(max=500)]},
@@ -107,7 +107,7 @@ class MeetingView(ProtectedModelView):
                          "description": "Convidados padrão: um e-mail por linha (ou separados por vírgula)."},
         "owner": {"query_factory": scoped_choices(User, order_by=User.name, consultant_attr="id"),
                   "description": "Consultores só podem agendar reuniões para si mesmos."},
-        "status": {"choices": [(s.value, label) for s, label in MEETING_STATUS_LABELS.items()]},
+        "status": {"choices": choices(MEETING_STATUS_LABELS.items())},
         "productive": {"label": "Produtiva"},
         "notes": {"label": "Observações"},
     }

@@ -1,10 +1,11 @@
 """Cadastros > Negociações and Financeiro > Negociações (with the Serasa and meetings buttons)."""
 
 from flask_login import current_user
+from wtforms import SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
-from admin_views.fields import MoneyField, positive_amount
+from admin_views.fields import MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
 from models import Creditor, Debt, Debtor, Negotiation, User
 from models.debt import NEGOTIATION_STATUS_LABELS
@@ -26,9 +27,9 @@ class NegotiationView(ProtectedModelView):
     column_formatters = {"status": choice_formatter(NEGOTIATION_STATUS_LABELS)}
     column_formatters_export = column_formatters
     form_columns = ["debtor", "creditor", "consultant", "debts", "status", "agreed_amount", "installments", "notes"]
-    form_overrides = {"agreed_amount": MoneyField}
-    form_choices = {"status": [(s.value, label) for s, label in NEGOTIATION_STATUS_LABELS.items()]}
+    form_overrides = {"status": SelectField, "agreed_amount": MoneyField}
     form_args = {
+        "status": {"choices": choices(NEGOTIATION_STATUS_LABELS.items())},
         "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
                      "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
         "debtor": {"validators": [DataRequired(message="Escolha o devedor.")]},

@@ -7,7 +7,7 @@ from wtforms import PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from admin_views.base import AccessMixin, PanelSecureForm, audit
-from admin_views.fields import MoneyField, valid_cnpj
+from admin_views.fields import MoneyField, choices, valid_cnpj
 from admin_views.formatting import brl
 from integrations.serasa import SerasaError
 from models import db
@@ -15,8 +15,8 @@ from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
 from models.timeutil import utcnow
 from services.serasa import client_for
 
-YES_NO = [("1", "Sim"), ("0", "Não")]
-TIMEZONES = [
+YES_NO = choices([("1", "Sim"), ("0", "Não")])
+TIMEZONES = choices([
     ("America/Sao_Paulo", "Brasília (America/Sao_Paulo)"),
     ("America/Bahia", "Bahia (America/Bahia)"),
     ("America/Fortaleza", "Fortaleza (America/Fortaleza)"),
@@ -29,7 +29,7 @@ TIMEZONES = [
     ("America/Boa_Vista", "Boa Vista (America/Boa_Vista)"),
     ("America/Rio_Branco", "Rio Branco (America/Rio_Branco)"),
     ("America/Noronha", "Fernando de Noronha (America/Noronha)"),
-]
+])
 
 
 class GeneralForm(PanelSecureForm):
@@ -51,7 +51,7 @@ class SerasaForm(PanelSecureForm):
     soa_password = PasswordField("Senha da conta SOA", validators=[Optional(), Length(max=200)],
                                  description="Por segurança a senha nunca é exibida. Deixe em branco para manter "
                                              "a senha salva.")
-    soa_environment = SelectField("Ambiente", choices=[(k.value, v) for k, v in SOA_ENVIRONMENT_LABELS.items()])
+    soa_environment = SelectField("Ambiente", choices=choices(SOA_ENVIRONMENT_LABELS.items()))
     soa_low_balance = MoneyField("Avisar quando o saldo ficar abaixo de (R$)", validators=[Optional()])
 
 

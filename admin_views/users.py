@@ -5,11 +5,12 @@ from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from admin_views.base import ProtectedModelView
+from admin_views.fields import choices
 from admin_views.formatting import choice_formatter
 from models import User, db
 from models.agency import ROLE_LABELS, Role
 
-ROLE_CHOICES = [(r.value, label) for r, label in ROLE_LABELS.items()]
+ROLE_CHOICES = choices(ROLE_LABELS.items())
 
 
 class UserView(ProtectedModelView):

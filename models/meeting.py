@@ -100,7 +100,9 @@ class Meeting(db.Model):
             raise MeetingNotAllowed("O término deve ser depois do início.")
 
     def bump_if_changed(self, before: dict) -> None:
-        """Raise the iCalendar SEQUENCE when what attendees hold (when, where, status) changed."""
+        """Raise the iCalendar SEQUENCE when what attendees already hold (when, where, status) changed."""
+        if not self.invite_sent:
+            return
         tracked = ("starts_at", "ends_at", "place", "video_link", "subject", "status")
         if any(before.get(f) != getattr(self, f) for f in tracked):
             self.sequence = (self.sequence or 0) + 1

@@ -66,7 +66,7 @@ def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
         messages = build_reminder_messages(meeting, recipients)
     else:
         method = "CANCEL" if email.kind == EmailKind.CANCEL else "REQUEST"
-        messages = build_invite_messages(meeting, recipients, method=method)
+        messages = build_invite_messages(meeting, recipients, method=method, update=email.kind == EmailKind.UPDATE)
     result = send_batch(messages)
     for address in recipients:
         db.session.add(MeetingEmailRecipient(email=email, address=address, delivered=address in result.sent,

@@ -1,0 +1,201 @@
+"""Fixtures: an app per test (in-memory SQLite), logins, CSRF tokens, query counting, SMTP and SOA servers."""
+
+import re
+import socket
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event
+
+from app import create_app
+from integrations.smtp_catcher import MailCatcher
+from integrations.soa_sandbox import SandboxServer
+from models import db
+from models.agency import Role
+from tests import factories as f
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the whole session; cleared for each test."""
+    catcher = MailCatcher(host="127.0.0.1", port=free_port(), outdir=tmp_path_factory.mktemp("outbox"))
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture(scope="session")
+def soa_server():
+    """The project's SOA sandbox on 127.0.0.1 and a free port, shared by the session; reset per test."""
+    server = SandboxServer(port=0, activation_delay=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    smtp_server.clear()
+    smtp_server.refuse = set()
+    smtp_server.disconnect_after = None
+    smtp_server.drop_before_reply = None
+    return smtp_server
+
+
+@pytest.fixture
+def soa(soa_server):
+    soa_server.reset()
+    return soa_server
+
+
+@pytest.fixture
+def app(smtp_server, soa_server):
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
+        "SECRET_KEY": "test-secret",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DEFAULT_SENDER": "Painel de Cobrança <nao-responda@painel.test>",
+        "SOA_URL_SANDBOX": soa_server.url,
+        "SOA_URL_HOMOLOGACAO": soa_server.url,
+        "SOA_URL_PRODUCAO": soa_server.url,
+        "SOA_CONNECT_TIMEOUT": 1.0,
+        "SOA_READ_TIMEOUT": 2.0,
+    })
+    # Requests run in their own app context, as in production (fresh session, fresh ``g``); tests that
+    # touch the database directly open one with ``app.app_context()``.
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.drop_all()
+
+
+def ref(obj) -> SimpleNamespace:
+    """Copy a model's column values, so tests can use them outside the app context."""
+    return SimpleNamespace(**{c.key: getattr(obj, c.key) for c in obj.__mapper__.column_attrs}, obj_type=type(obj))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def world(app):
+    """Two agencies: A with an admin and two consultants, B with an admin and a consultant, plus data."""
+    with app.app_context():
+        return _build_world()
+
+
+def _build_world():
+    a = f.make_agency(name="Assessoria A")
+    b = f.make_agency(name="Assessoria B")
+    w = SimpleNamespace(a=a, b=b)
+    w.admin_a = f.make_user(a, Role.ADMIN, name="Admin A")
+    w.cons_a1 = f.make_user(a, Role.CONSULTANT, name="Consultor A1")
+    w.cons_a2 = f.make_user(a, Role.CONSULTANT, name="Consultor A2")
+    w.admin_b = f.make_user(b, Role.ADMIN, name="Admin B")
+    w.cons_b = f.make_user(b, Role.CONSULTANT, name="Consultor B")
+    w.creditor_a = f.make_creditor(a, name="Credor Alfa")
+    w.creditor_b = f.make_creditor(b, name="Credor Beta")
+    w.debtor_a1 = f.make_debtor(a, w.cons_a1, name="Devedor de A1")
+    w.debtor_a2 = f.make_debtor(a, w.cons_a2, name="Devedor de A2")
+    w.debtor_b = f.make_debtor(b, w.cons_b, name="Devedor de B")
+    w.debt_a1 = f.make_debt(w.debtor_a1, w.creditor_a, contract_number="CT-A1")
+    w.debt_a2 = f.make_debt(w.debtor_a2, w.creditor_a, contract_number="CT-A2")
+    w.debt_b = f.make_debt(w.debtor_b, w.creditor_b, contract_number="CT-B")
+    w.neg_a1 = f.make_negotiation(w.debtor_a1, w.creditor_a, debts=[w.debt_a1])
+    w.neg_a2 = f.make_negotiation(w.debtor_a2, w.creditor_a, debts=[w.debt_a2])
+    w.neg_b = f.make_negotiation(w.debtor_b, w.creditor_b, debts=[w.debt_b])
+    w.meeting_a1 = f.make_meeting(w.cons_a1, w.creditor_a, subject="Reunião de A1")
+    w.meeting_a2 = f.make_meeting(w.cons_a2, w.creditor_a, subject="Reunião de A2")
+    w.meeting_b = f.make_meeting(w.cons_b, w.creditor_b, subject="Reunião de B")
+    db.session.commit()
+    return SimpleNamespace(**{k: ref(v) for k, v in vars(w).items()})
+
+
+def csrf_from(html: str) -> str:
+    found = CSRF_RE.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+class Auth:
+    """Log in and out through the real login form (flaskr's AuthActions)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, user_or_email, password=f.PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        token = csrf_from(self.client.get("/login").text)
+        return self.client.post("/login", data={"csrf_token": token, "email": email, "password": password})
+
+    def logout(self):
+        token = csrf_from(self.client.get("/logout").text)
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture
+def login_as(auth):
+    def do(user):
+        response = auth.login(user)
+        assert response.status_code == 302, response.text
+        return user
+    return do
+
+
+@pytest.fixture
+def csrf_token(client):
+    """GET a page and return the CSRF token of its first form."""
+    def get(url: str) -> str:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return csrf_from(response.text)
+    return get
+
+
+class QueryCounter:
+    def __init__(self):
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, *args):
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def queries(app):
+    """Count the SQL statements sent to the database inside ``with queries() as q:``."""
+    with app.app_context():
+        engine = db.engine
+
+    @contextmanager
+    def counting():
+        counter = QueryCounter()
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+    return counting

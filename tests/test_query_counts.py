@@ -1,0 +1,65 @@
+"""List pages issue the same number of SQL queries with 5 rows as with 50 (no N+1)."""
+
+from datetime import timedelta
+
+import pytest
+
+from models import AuditLog, db
+from models.timeutil import utcnow
+from tests import factories as f
+
+LISTS = ["/admin/meeting/", "/admin/creditor/", "/admin/debtor/", "/admin/debt/", "/admin/negotiation/",
+         "/admin/finance_negotiation/", "/admin/audit/", "/admin/user/"]
+
+
+def _grow(app, world, rows: int) -> None:
+    """Give agency A at least ``rows`` rows on every list, spread over both consultants."""
+    from models import Agency, Creditor, User
+
+    with app.app_context():
+        agency = db.session.get(Agency, world.a.id)
+        consultants = [db.session.get(User, world.cons_a1.id), db.session.get(User, world.cons_a2.id)]
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        for i in range(rows):
+            owner = consultants[i % 2]
+            f.make_creditor(agency)
+            f.make_user(agency)
+            debtor = f.make_debtor(agency, owner)
+            debt = f.make_debt(debtor, creditor)
+            f.make_negotiation(debtor, creditor, debts=[debt])
+            f.make_meeting(owner, creditor, starts_at=utcnow() + timedelta(hours=i + 1))
+            db.session.add(AuditLog(agency_id=agency.id, user_id=owner.id, action="teste"))
+        db.session.commit()
+
+
+def _count(client, queries, url):
+    client.get(url)  # warm up
+    with queries() as q:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return q.count
+
+
+@pytest.mark.parametrize("role", ["admin_a", "cons_a1"])
+def test_list_pages_query_count_does_not_grow_with_rows(app, client, world, login_as, queries, role):
+    login_as(getattr(world, role))
+    urls = LISTS if role == "admin_a" else [u for u in LISTS if u not in ("/admin/audit/", "/admin/user/")]
+    _grow(app, world, 5)
+    small = {url: _count(client, queries, url + "?page_size=50") for url in urls}
+    _grow(app, world, 50)
+    large = {url: _count(client, queries, url + "?page_size=50") for url in urls}
+    for url in urls:
+        assert large[url] == small[url], (url, small[url], large[url])
+        assert large[url] <= 6, (url, large[url])
+
+
+def test_clock_costs_at_most_one_query(app, client, world, login_as, queries):
+    from models import Agency
+
+    login_as(world.admin_a)
+    with_clock = _count(client, queries, "/admin/creditor/")
+    with app.app_context():
+        db.session.get(Agency, world.a.id).meetings_enabled = False
+        db.session.commit()
+    without_clock = _count(client, queries, "/admin/creditor/")
+    assert with_clock - without_clock == 1
