@@ -127,6 +127,12 @@ class MeetingView(ProtectedModelView):
         return [TemplateLinkRowAction("meeting_rows.vis", "Vis"), TemplateLinkRowAction("meeting_rows.alt", "Alt"),
                 TemplateLinkRowAction("meeting_rows.delete", "Del")]
 
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        # The end is optional in the form (start + duration fills it), though always stored.
+        form_class.ends_at.kwargs["validators"] = [Optional()]
+        return form_class
+
     def create_form(self, obj=None):
         form = super().create_form(obj)
         for name in ("status", "notes", "productive"):  # recorded after the meeting, not when scheduling

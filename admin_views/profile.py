@@ -67,10 +67,10 @@ class ProfileView(AccessMixin, BaseView):
     def _forms(self, **overrides):
         agency = self._agency()
         forms = {
-            "geral": GeneralForm(prefix="geral", obj=agency),
-            "reunioes": MeetingsForm(prefix="reunioes", data={"meetings_enabled": "1" if agency.meetings_enabled
+            "geral": GeneralForm(obj=agency),
+            "reunioes": MeetingsForm(data={"meetings_enabled": "1" if agency.meetings_enabled
                                                                 else "0"}),
-            "serasa": SerasaForm(prefix="serasa", data={
+            "serasa": SerasaForm(data={
                 "serasa_enabled": "1" if agency.serasa_enabled else "0", "soa_email": agency.soa_email,
                 "soa_environment": agency.soa_environment, "soa_low_balance": agency.soa_low_balance}),
         }
@@ -88,7 +88,7 @@ class ProfileView(AccessMixin, BaseView):
 
     @expose("/geral/", methods=("POST",))
     def general_view(self):
-        form = GeneralForm(request.form, prefix="geral")
+        form = GeneralForm(request.form)
         if not form.validate():
             flash("Corrija os campos indicados.", "error")
             return self._render("geral", 400, geral=form)
@@ -102,7 +102,7 @@ class ProfileView(AccessMixin, BaseView):
 
     @expose("/reunioes/", methods=("POST",))
     def meetings_view(self):
-        form = MeetingsForm(request.form, prefix="reunioes")
+        form = MeetingsForm(request.form)
         if not form.validate():
             flash("Escolha Sim ou Não.", "error")
             return self._render("reunioes", 400, reunioes=form)
@@ -116,7 +116,7 @@ class ProfileView(AccessMixin, BaseView):
 
     @expose("/serasa/", methods=("POST",))
     def serasa_view(self):
-        form = SerasaForm(request.form, prefix="serasa")
+        form = SerasaForm(request.form)
         if not form.validate():
             flash("Corrija os campos indicados.", "error")
             return self._render("serasa", 400, serasa=form)

@@ -71,7 +71,7 @@ def app(smtp_server, soa_server):
         "SOA_URL_HOMOLOGACAO": soa_server.url,
         "SOA_URL_PRODUCAO": soa_server.url,
         "SOA_CONNECT_TIMEOUT": 1.0,
-        "SOA_READ_TIMEOUT": 2.0,
+        "SOA_READ_TIMEOUT": 1.0,
     })
     # Requests run in their own app context, as in production (fresh session, fresh ``g``); tests that
     # touch the database directly open one with ``app.app_context()``.

@@ -76,7 +76,7 @@ def make_negotiation(debtor: Debtor, creditor: Creditor, **overrides) -> Negotia
 
 
 def make_meeting(owner: User, creditor: Creditor, **overrides) -> Meeting:
-    start = overrides.pop("starts_at", utcnow().replace(microsecond=0) + timedelta(days=1))
+    start = overrides.pop("starts_at", utcnow().replace(second=0, microsecond=0) + timedelta(days=1))
     meeting = Meeting(**{"agency_id": owner.agency_id, "owner": owner, "creditor": creditor,
                          "subject": "Revisão da carteira", "starts_at": start,
                          "ends_at": start + timedelta(hours=1), "place": "Sala 1",

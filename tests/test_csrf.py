@@ -19,9 +19,9 @@ def test_forms_and_actions_without_token_change_nothing(app, client, world, logi
         ("/admin/user/new/", {"name": "X", "email": "x@x.com.br", "role": "admin", "new_password": "12345678"}),
         ("/admin/meeting/delete/", {"id": world.meeting_a1.id}),
         (f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite", {"recipients": "a@b.com.br"}),
-        ("/admin/profile/geral/", {"geral-name": "Hackeada", "geral-timezone": "America/Sao_Paulo"}),
-        ("/admin/profile/reunioes/", {"reunioes-meetings_enabled": "0"}),
-        ("/admin/profile/serasa/", {"serasa-serasa_enabled": "0", "serasa-soa_environment": "sandbox"}),
+        ("/admin/profile/geral/", {"name": "Hackeada", "timezone": "America/Sao_Paulo"}),
+        ("/admin/profile/reunioes/", {"meetings_enabled": "0"}),
+        ("/admin/profile/serasa/", {"serasa_enabled": "0", "soa_environment": "sandbox"}),
     ]
     for url, data in posts:
         for token in (None, "forjado"):

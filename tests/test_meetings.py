@@ -1,0 +1,517 @@
+"""Meetings: the form, scoping, one invite ever, reminders, updates, cancellation, the clock, deletion."""
+
+import email
+import re
+import threading
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from icalendar import Calendar
+
+from models import Agency, Meeting, MeetingEmail, db
+from models.meeting import MeetingStatus, todays_meetings_query
+from models.timeutil import local_day_bounds, local_today, to_utc, utcnow
+from tests import factories as f
+from tests.conftest import csrf_from
+
+SP = "America/Sao_Paulo"
+
+
+def _future_local(days=3, at=time(14, 30)) -> datetime:
+    return datetime.combine(local_today(SP) + timedelta(days=days), at)
+
+
+def _meeting_form(token, creditor_id, start: datetime, owner, **overrides):
+    data = {"csrf_token": token, "creditor": creditor_id, "subject": "Revisão de acordos",
+            "starts_at": start.strftime("%d/%m/%Y %H:%M"), "duration": "60", "ends_at": "",
+            "place": "Sala 3", "video_link": "", "agenda": "Carteira em atraso",
+            "participants": "ana@credor.com.br; bia@credor.com.br", "owner": owner}
+    data.update(overrides)
+
+    return data
+
+
+def _get(app, model, id_):
+    with app.app_context():
+        obj = db.session.get(model, id_)
+        db.session.expunge_all()
+        return obj
+
+
+def _send(client, meeting_id, kind, recipients):
+    page = client.get(f"/admin/meeting/send/?id={meeting_id}&kind={kind}")
+    assert page.status_code == 200, page.status_code
+    nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page.text).group(1)
+    return client.post(f"/admin/meeting/send/?id={meeting_id}&kind={kind}",
+                       data={"csrf_token": csrf_from(page.text), "nonce": nonce, "recipients": recipients})
+
+
+def _calendars(smtp):
+    found = []
+    for received in smtp.messages:
+        msg = email.message_from_bytes(received.content)
+        for part in msg.walk():
+            if part.get_content_type() == "text/calendar":
+                found.append((received, Calendar.from_ical(part.get_payload(decode=True))))
+    return found
+
+
+# --- the form -----------------------------------------------------------------------------------------
+
+def test_admin_creates_meeting_typed_the_brazilian_way(app, client, world, login_as, csrf_token):
+    login_as(world.admin_a)
+    start = _future_local(at=time(14, 30))
+    response = client.post("/admin/meeting/new/",
+                           data=_meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, start,
+                                              world.cons_a1.id))
+    assert response.status_code == 302
+    with app.app_context():
+        meeting = db.session.query(Meeting).filter_by(subject="Revisão de acordos").one()
+        assert meeting.starts_at == to_utc(start, SP)  # 14:30 in São Paulo is 17:30 UTC
+        assert meeting.starts_at - start == timedelta(hours=3)
+        assert meeting.ends_at == meeting.starts_at + timedelta(hours=1)
+        assert meeting.status == MeetingStatus.SCHEDULED and meeting.agency_id == world.a.id
+        assert meeting.owner_id == world.cons_a1.id
+        assert meeting.participants == "ana@credor.com.br\nbia@credor.com.br"
+        meeting_id = meeting.id
+    details = client.get(f"/admin/meeting/details/?id={meeting_id}").text
+    assert start.strftime("%d/%m/%Y %H:%M") in details
+    edit = client.get(f"/admin/meeting/edit/?id={meeting_id}").text
+    assert start.strftime("%d/%m/%Y %H:%M") in edit
+
+
+def test_required_fields_are_marked(client, world, login_as):
+    login_as(world.admin_a)
+    page = client.get("/admin/meeting/new/").text
+    for label in ("Credor", "Assunto", "Data e hora"):
+        assert re.search(label + r"\s*(<[^>]+>\s*)*&#42;", page), label
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"starts_at": "01/01/2020 10:00"}, "não pode estar no passado"),
+    ({"starts_at": "31/02/2027 10:00"}, "Data e hora inválidas"),
+    ({"starts_at": "amanhã"}, "Data e hora inválidas"),
+    ({"subject": ""}, "Informe o assunto."),
+    ({"creditor": ""}, "Escolha o credor."),
+    ({"video_link": "javascript:alert(1)"}, "Link inválido"),
+    ({"participants": "ana@credor.com.br, sem-arroba"}, "sem-arroba"),
+])
+def test_invalid_meeting_is_refused_in_portuguese(app, client, world, login_as, csrf_token, overrides, message):
+    login_as(world.admin_a)
+    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(),
+                         world.admin_a.id, **overrides)
+    response = client.post("/admin/meeting/new/", data=data)
+    assert response.status_code == 200
+    assert message in response.text
+    with app.app_context():
+        assert db.session.query(Meeting).filter_by(subject="Revisão de acordos").count() == 0
+
+
+def test_end_before_start_is_refused(app, client, world, login_as, csrf_token):
+    login_as(world.admin_a)
+    start = _future_local()
+    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, start, world.admin_a.id,
+                         ends_at=(start - timedelta(hours=1)).strftime("%d/%m/%Y %H:%M"))
+    response = client.post("/admin/meeting/new/", data=data)
+    assert "O término deve ser depois do início." in response.text
+
+
+def test_consultant_creates_meeting_owned_by_themselves(app, client, world, login_as, csrf_token):
+    login_as(world.cons_a1)
+    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(),
+                         world.cons_a2.id)
+    assert client.post("/admin/meeting/new/", data=data).status_code == 200  # not theirs to give
+    with app.app_context():
+        assert db.session.query(Meeting).filter_by(subject="Revisão de acordos").count() == 0
+    page = client.get("/admin/meeting/new/").text
+    assert "Consultor A2" not in page and "Admin A" not in page
+    client.post("/admin/meeting/new/", data=dict(data, owner=world.cons_a1.id))
+    with app.app_context():
+        meeting = db.session.query(Meeting).filter_by(subject="Revisão de acordos").one()
+        assert meeting.owner_id == world.cons_a1.id
+
+
+def test_list_shows_vis_alt_del_and_adicionar(client, world, login_as):
+    login_as(world.admin_a)
+    page = client.get("/admin/meeting/").text
+    assert "Adicionar" in page
+    for label in ("Vis", "Alt", "Del"):
+        assert f"</i> {label}</" in page
+
+
+def test_notes_and_productive_are_recorded(app, client, world, login_as, csrf_token):
+    login_as(world.cons_a1)
+    meeting = world.meeting_a1
+    page = client.get(f"/admin/meeting/edit/?id={meeting.id}").text
+    start_text = re.search(r'name="starts_at"[^>]*value="([^"]+)"', page).group(1)
+    response = client.post(f"/admin/meeting/edit/?id={meeting.id}", data={
+        "csrf_token": csrf_from(page), "creditor": world.creditor_a.id, "subject": meeting.subject,
+        "starts_at": start_text, "duration": "60", "ends_at": "", "place": "Sala 1", "owner": world.cons_a1.id,
+        "status": "realizada", "notes": "Credor aceitou o parcelamento.", "productive": "1"})
+    assert response.status_code == 302
+    saved = _get(app, Meeting, meeting.id)
+    assert (saved.notes, saved.productive, saved.status) == ("Credor aceitou o parcelamento.", True, "realizada")
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "Credor aceitou o parcelamento." in details and "Sim" in details
+
+
+# --- scoping --------------------------------------------------------------------------------------------
+
+def test_consultant_cannot_touch_another_consultants_meeting(app, client, world, login_as, smtp):
+    login_as(world.cons_a1)
+    other = world.meeting_a2.id
+    assert "Reunião de A2" not in client.get("/admin/meeting/").text
+    for url in (f"/admin/meeting/details/?id={other}", f"/admin/meeting/edit/?id={other}",
+                f"/admin/meeting/send/?id={other}&kind=invite"):
+        assert client.get(url).status_code == 404, url
+    token = csrf_from(client.get("/admin/meeting/").text)
+    assert client.post(f"/admin/meeting/send/?id={other}&kind=invite",
+                       data={"csrf_token": token, "recipients": "x@y.com.br"}).status_code == 404
+    assert client.post("/admin/meeting/delete/", data={"csrf_token": token, "id": other}).status_code == 404
+    assert _get(app, Meeting, other) is not None
+    assert smtp.messages == []
+
+
+# --- sending --------------------------------------------------------------------------------------------
+
+def test_invite_goes_to_each_recipient_over_one_connection(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    response = _send(client, meeting.id, "invite", "ana@credor.com.br\nbia@credor.com.br; caio@credor.com.br")
+    assert response.status_code == 302
+    assert len(smtp.messages) == 3
+    assert {r.rcpt_tos for r in smtp.messages} == {("ana@credor.com.br",), ("bia@credor.com.br",),
+                                                   ("caio@credor.com.br",)}
+    assert smtp.connection_count == 1
+    calendars = _calendars(smtp)
+    assert len(calendars) == 3
+    for received, cal in calendars:
+        event = cal.walk("VEVENT")[0]
+        assert str(cal["METHOD"]) == "REQUEST"
+        assert str(event["UID"]) == meeting.uid and int(event["SEQUENCE"]) == 0
+        assert event.decoded("DTSTART").replace(tzinfo=None) == meeting.starts_at
+        attendee = event["ATTENDEE"]
+        assert str(attendee).lower() == f"mailto:{received.rcpt_tos[0]}"
+        assert attendee.params["RSVP"] == "TRUE"
+    saved = _get(app, Meeting, meeting.id)
+    assert saved.invite_sent_at is not None
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "btn-enviar-convite" not in details and "btn-enviar-lembretes" in details
+    assert "ana@credor.com.br" in details  # the send log
+
+
+def test_send_screen_prefills_participants_and_creditor_contact(client, world, login_as):
+    login_as(world.admin_a)
+    page = client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite").text
+    assert "participante@credor.com.br" in page
+    assert world.creditor_a.contact_email in page
+
+
+@pytest.mark.parametrize("recipients,message", [
+    ("ana@credor.com.br, errado@", "errado@"),
+    ("ana@credor.com.br\r\nBcc: intruso@mal.com", "Bcc:"),
+    ("", "Informe ao menos um destinatário."),
+    (", ".join(f"p{i}@credor.com.br" for i in range(31)), "30"),
+])
+def test_bad_recipient_lists_are_refused_and_nothing_sent(app, client, world, login_as, smtp, recipients, message):
+    login_as(world.admin_a)
+    response = _send(client, world.meeting_a1.id, "invite", recipients)
+    assert response.status_code == 400
+    assert message in response.text
+    assert smtp.messages == []
+    assert _get(app, Meeting, world.meeting_a1.id).invite_sent_at is None
+
+
+def test_duplicates_are_sent_once(client, world, login_as, smtp):
+    login_as(world.admin_a)
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br, ANA@credor.com.br; ana@credor.com.br")
+    assert len(smtp.messages) == 1
+
+
+def test_only_one_invite_even_when_the_form_is_resubmitted(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    url = f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite"
+    page = client.get(url).text
+    data = {"csrf_token": csrf_from(page), "recipients": "ana@credor.com.br",
+            "nonce": re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)}
+    first = client.post(url, data=data)
+    second = client.post(url, data=data)  # double click / back + resubmit
+    assert first.status_code == second.status_code == 302
+    third = client.post(url, data=dict(data, nonce="outro"))  # a fresh form after the invite
+    assert third.status_code == 302
+    assert len(smtp.messages) == 1
+    with app.app_context():
+        assert db.session.query(MeetingEmail).filter_by(kind="invite").count() == 1
+
+
+def test_database_refuses_a_second_invite_row(app, world):
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="invite", status="sent"))
+        db.session.commit()
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="invite", status="pending"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+def test_reminder_before_invite_is_refused(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    response = client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=reminder")
+    assert response.status_code == 302
+    page = client.get(response.location).text
+    assert "Envie o convite antes de enviar lembretes." in page
+    token = csrf_from(page)
+    client.post(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=reminder",
+                data={"csrf_token": token, "recipients": "ana@credor.com.br"})
+    assert smtp.messages == []
+
+
+def test_reminders_any_number_after_the_invite(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    _send(client, world.meeting_a1.id, "reminder", "ana@credor.com.br, bia@credor.com.br")
+    _send(client, world.meeting_a1.id, "reminder", "ana@credor.com.br")
+    assert len(smtp.messages) == 4
+    reminders = [email.message_from_bytes(r.content) for r in smtp.messages[1:]]
+    for msg in reminders:
+        assert str(email.header.make_header(email.header.decode_header(msg["Subject"]))).startswith("Lembrete:")
+        assert not any(p.get_content_type() == "text/calendar" for p in msg.walk())
+    saved = _get(app, Meeting, world.meeting_a1.id)
+    assert saved.reminders_count == 2 and saved.last_reminder_at is not None
+
+
+def test_refused_address_gives_partial_result_and_retry(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    smtp.refuse = {"recusado@credor.com.br"}
+    response = _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br, recusado@credor.com.br")
+    page = client.get(response.location).text
+    assert "Falha no envio para recusado@credor.com.br" in page
+    assert len(smtp.messages) == 1 and smtp.messages[0].rcpt_tos == ("ana@credor.com.br",)
+    assert _get(app, Meeting, world.meeting_a1.id).invite_sent_at is not None
+    assert "btn-reenviar-falhas" in page
+    smtp.refuse = set()
+    retry = client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite_retry").text
+    assert "recusado@credor.com.br" in retry and "ana@credor.com.br" not in retry.split("<textarea")[1][:300]
+    _send(client, world.meeting_a1.id, "invite_retry", "recusado@credor.com.br")
+    assert smtp.messages[-1].rcpt_tos == ("recusado@credor.com.br",)
+    assert "btn-reenviar-falhas" not in client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+
+
+def test_smtp_down_marks_nothing_sent(app, client, world, login_as, smtp):
+    from tests.conftest import free_port
+
+    app.extensions["mail"].port = free_port()  # nothing listens there
+    login_as(world.admin_a)
+    response = _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    page = client.get(response.location).text
+    assert "não foi registrado como enviado" in page
+    saved = _get(app, Meeting, world.meeting_a1.id)
+    assert saved.invite_sent_at is None
+    with app.app_context():
+        assert db.session.query(MeetingEmail).filter_by(status="failed").count() == 1
+    assert "btn-enviar-convite" in page  # still offered: the invite can be sent once the server is back
+    app.extensions["mail"].port = smtp.port
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    assert len(smtp.messages) == 1
+
+
+def _edit(client, meeting_id, world, **changes):
+    page = client.get(f"/admin/meeting/edit/?id={meeting_id}").text
+    start_text = re.search(r'name="starts_at"[^>]*value="([^"]+)"', page).group(1)
+    end_text = re.search(r'name="ends_at"[^>]*value="([^"]+)"', page).group(1)
+    data = {"csrf_token": csrf_from(page), "creditor": world.creditor_a.id, "subject": "Reunião de A1",
+            "starts_at": start_text, "duration": "60", "ends_at": end_text, "place": "Sala 1",
+            "owner": world.cons_a1.id, "status": "agendada", "notes": "", "productive": ""}
+    data.update(changes)
+    return client.post(f"/admin/meeting/edit/?id={meeting_id}", data=data)
+
+
+def test_changing_time_after_invite_offers_update_with_same_uid(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    new_start = _future_local(days=5, at=time(9, 0))
+    response = _edit(client, meeting.id, world, starts_at=new_start.strftime("%d/%m/%Y %H:%M"), ends_at="")
+    assert response.status_code == 302
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "btn-enviar-atualizacao" in details
+    _send(client, meeting.id, "update", "ana@credor.com.br")
+    (_, first), (_, update) = _calendars(smtp)
+    e1, e2 = first.walk("VEVENT")[0], update.walk("VEVENT")[0]
+    assert str(e1["UID"]) == str(e2["UID"]) == meeting.uid
+    assert int(e2["SEQUENCE"]) > int(e1["SEQUENCE"])
+    assert e2.decoded("DTSTART").replace(tzinfo=None) == to_utc(new_start, SP)
+    assert "btn-enviar-atualizacao" not in client.get(f"/admin/meeting/details/?id={meeting.id}").text
+
+
+def test_editing_notes_only_does_not_ask_for_an_update(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    _edit(client, world.meeting_a1.id, world, notes="Anotação interna")
+    assert _get(app, Meeting, world.meeting_a1.id).sequence == 0
+
+
+def test_cancelling_after_invite_offers_cancellation(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    _edit(client, meeting.id, world, status="cancelada")
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "btn-enviar-cancelamento" in details and "btn-enviar-lembretes" not in details
+    _send(client, meeting.id, "cancel", "ana@credor.com.br")
+    _, cancel = _calendars(smtp)[-1]
+    event = cancel.walk("VEVENT")[0]
+    assert str(cancel["METHOD"]) == "CANCEL" and str(event["UID"]) == meeting.uid
+    assert str(event["STATUS"]) == "CANCELLED" and int(event["SEQUENCE"]) >= 1
+
+
+# --- deletion -------------------------------------------------------------------------------------------
+
+def test_consultant_deletes_own_meeting_without_invite(app, client, world, login_as):
+    login_as(world.cons_a1)
+    token = csrf_from(client.get("/admin/meeting/").text)
+    client.post("/admin/meeting/delete/", data={"csrf_token": token, "id": world.meeting_a1.id})
+    assert _get(app, Meeting, world.meeting_a1.id) is None
+
+
+def test_meeting_with_sent_invite_cannot_be_deleted_before_cancellation(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    token = csrf_from(client.get("/admin/meeting/").text)
+    response = client.post("/admin/meeting/delete/", data={"csrf_token": token, "id": world.meeting_a1.id})
+    page = client.get(response.location).text
+    assert "cancele a reunião e envie o cancelamento" in page
+    assert _get(app, Meeting, world.meeting_a1.id) is not None
+
+
+# --- the clock ------------------------------------------------------------------------------------------
+
+def test_day_bounds_follow_sao_paulo_not_utc():
+    start, end = local_day_bounds(date(2026, 11, 27), SP)
+    assert start == datetime(2026, 11, 27, 3, 0) and end == datetime(2026, 11, 28, 3, 0)
+    # At 01:30 UTC on the 28th it is still the 27th in São Paulo.
+    assert local_today(SP, now_utc=datetime(2026, 11, 28, 1, 30)) == date(2026, 11, 27)
+
+
+def test_clock_counts_a_22h_meeting_as_today(app, client, world, login_as):
+    today = local_today(SP)
+    with app.app_context():
+        db.session.query(Meeting).delete()
+        owner = db.session.get(__import__("models").User, world.admin_a.id)
+        creditor = db.session.get(__import__("models").Creditor, world.creditor_a.id)
+        late = f.make_meeting(owner, creditor, subject="Às 22h", starts_at=to_utc(datetime.combine(today, time(22)), SP))
+        f.make_meeting(owner, creditor, subject="Amanhã cedo",
+                       starts_at=to_utc(datetime.combine(today + timedelta(days=1), time(0, 30)), SP))
+        f.make_meeting(owner, creditor, subject="Ontem à noite",
+                       starts_at=to_utc(datetime.combine(today - timedelta(days=1), time(23, 30)), SP))
+        db.session.commit()
+        assert late.starts_at.date() == today + timedelta(days=1)  # stored in UTC: already tomorrow
+        found = db.session.scalars(todays_meetings_query(world.a.id, SP)).all()
+        assert [m.subject for m in found] == ["Às 22h"]
+    login_as(world.admin_a)
+    page = client.get("/admin/").text
+    clock = page.split('id="meeting-clock"')[1].split("</li>")[0]
+    assert "clock-today" in clock and "Às 22h" in clock and "22:00" in clock
+    assert "Amanhã cedo" not in clock and "Ontem à noite" not in clock
+
+
+def test_clock_is_neutral_without_meetings_today_and_only_counts_own(app, client, world, login_as):
+    today = local_today(SP)
+    with app.app_context():
+        from models import Creditor, User
+
+        other = db.session.get(User, world.cons_a2.id)
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        f.make_meeting(other, creditor, subject="Da colega",
+                       starts_at=to_utc(datetime.combine(today, time(23, 0)), SP))
+        db.session.commit()
+    login_as(world.cons_a1)
+    clock = client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
+    assert "clock-today" not in clock and "Nenhuma reunião hoje." in clock and "Da colega" not in clock
+
+
+def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_as):
+    today = local_today(SP)
+    with app.app_context():
+        from models import Creditor, User
+
+        owner = db.session.get(User, world.cons_a1.id)
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        f.make_meeting(owner, creditor, status=MeetingStatus.CANCELLED,
+                       starts_at=to_utc(datetime.combine(today, time(23, 0)), SP))
+        db.session.commit()
+    login_as(world.cons_a1)
+    clock = client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
+    assert "clock-today" not in clock and 'data-today-count="0"' in clock
+
+
+# --- concurrency ------------------------------------------------------------------------------------------
+
+def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, soa):
+    """Real threads against a live server on a file database: the database lets exactly one through."""
+    import requests
+    from werkzeug.serving import make_server
+
+    from app import create_app
+    from tests.conftest import free_port
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}", "SECRET_KEY": "live",
+                      "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port, "MAIL_SUPPRESS_SEND": False,
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}}})
+    with app.app_context():
+        db.create_all()
+        agency = f.make_agency()
+        admin = f.make_user(agency, "admin")
+        meeting = f.make_meeting(admin, f.make_creditor(agency))
+        db.session.commit()
+        email_, meeting_id = admin.email, meeting.id
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        forms = []
+        for _ in range(20):
+            s = requests.Session()
+            token = csrf_from(s.get(f"{base}/login", timeout=10).text)
+            s.post(f"{base}/login", data={"csrf_token": token, "email": email_, "password": f.PASSWORD}, timeout=10)
+            page = s.get(f"{base}/admin/meeting/send/?id={meeting_id}&kind=invite", timeout=10).text
+            nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)
+            forms.append((s, {"csrf_token": csrf_from(page), "nonce": nonce, "recipients": "ana@credor.com.br"}))
+        barrier = threading.Barrier(len(forms))
+
+        def submit(session, data):
+            barrier.wait()
+            session.post(f"{base}/admin/meeting/send/?id={meeting_id}&kind=invite", data=data, timeout=30)
+
+        workers = [threading.Thread(target=submit, args=form) for form in forms]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        server.shutdown()
+    assert len(smtp.messages) == 1
+    with app.app_context():
+        assert db.session.query(MeetingEmail).filter_by(meeting_id=meeting_id, kind="invite").count() == 1
+        assert db.session.get(Meeting, meeting_id).invite_sent_at is not None
+        db.engine.dispose()
+
+
+def test_profile_switch_off_hides_meetings_for_consultants_too(app, client, world, login_as):
+    with app.app_context():
+        db.session.get(Agency, world.a.id).meetings_enabled = False
+        db.session.commit()
+    login_as(world.cons_a1)
+    assert client.get("/admin/meeting/").status_code == 404
+    assert "meeting-clock" not in client.get("/admin/").text
+    assert client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite").status_code == 404
+
+
+def test_unknown_send_kind_is_not_found(client, world, login_as):
+    login_as(world.admin_a)
+    assert client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=spam").status_code == 404
+
+
