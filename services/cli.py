@@ -95,6 +95,8 @@ def mail_catcher(host: str, port: int, outdir: str) -> None:
 @with_appcontext
 def dev_server(port: int) -> None:
     """Serve the panel on 127.0.0.1 with the SOA sandbox and the mail catcher alongside (make run)."""
+    from werkzeug.serving import run_simple
+
     from integrations.smtp_catcher import MailCatcher
     from integrations.soa_sandbox import SandboxServer
 
@@ -109,7 +111,7 @@ def dev_server(port: int) -> None:
     _print_logins()
     click.echo(f"Painel em http://127.0.0.1:{port}/")
     try:
-        app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False, threaded=True)
+        run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     finally:
         catcher.stop()
         sandbox.stop()

@@ -14,8 +14,8 @@ from models.timeutil import utcnow
 
 PASSWORD = "senha-segura-123"
 _seq = itertools.count(1)
-#: Hashing is deliberately slow; compute the test password's hash once.
-_PASSWORD_HASH = generate_password_hash(PASSWORD)
+#: Production hashes are deliberately slow (scrypt); the test users get a cheap pbkdf2 hash.
+_PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap to check in tests
 
 
 def make_agency(**overrides) -> Agency:
