@@ -91,7 +91,7 @@ def mail_catcher(host: str, port: int, outdir: str) -> None:
 
 
 @click.command("dev-server")
-@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "5000")), show_default="5000")
 @with_appcontext
 def dev_server(port: int) -> None:
     """Serve the panel on 127.0.0.1 with the SOA sandbox and the mail catcher alongside (make run)."""
