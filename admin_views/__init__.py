@@ -18,10 +18,11 @@ from admin_views.debtors import DebtorView
 from admin_views.debts import DebtView
 from admin_views.formatting import br_datetime
 from admin_views.meetings import MeetingView, meetings_enabled
+from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
 from admin_views.profile import ProfileView
 from admin_views.users import UserView
-from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negotiation, User, db
+from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
 from models.meeting import todays_meetings_query
 
 USER_MENU = "Usuário"
@@ -59,6 +60,8 @@ def init_admin(app) -> Admin:
         admin.add_view(view(model, name=name, category="Cadastros"))
     admin.add_view(FinanceNegotiationView(Negotiation, name="Negociações", category="Financeiro",
                                           endpoint="finance_negotiation"))
+    admin.add_view(NegativationView(Negativation, name="Negativação Serasa", category="Financeiro",
+                                    endpoint="negativation"))
     admin.add_view(AuditLogView(AuditLog, name="Auditoria", endpoint="audit", menu_icon_type="fa",
                                 menu_icon_value="fa-history"))
     admin.add_view(ProfileView(name="Perfil", endpoint="profile", category=USER_MENU))

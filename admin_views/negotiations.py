@@ -1,5 +1,6 @@
 """Cadastros > Negociações and Financeiro > Negociações (with the Serasa and meetings buttons)."""
 
+from flask import g
 from flask_login import current_user
 from wtforms import SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
@@ -7,8 +8,11 @@ from wtforms.validators import DataRequired, NumberRange, Optional, ValidationEr
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
 from admin_views.fields import MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
-from models import Creditor, Debt, Debtor, Negotiation, User
-from models.debt import NEGOTIATION_STATUS_LABELS
+from admin_views.debts import settle
+from models import Creditor, Debt, Debtor, Negotiation, User, db
+from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus, NegotiationStatus
+from models.negativation import ExclusionMotive
+from models.timeutil import utcnow
 
 
 class NegotiationView(ProtectedModelView):
@@ -60,6 +64,33 @@ class NegotiationView(ProtectedModelView):
                 raise ValidationError("Registro relacionado inválido.")
         if any(d.debtor_id != model.debtor_id for d in model.debts):
             raise ValidationError("Todas as dívidas devem ser do devedor da negociação.")
+
+
+    def update_model(self, form, model):
+        g.negotiation_status_before = model.status
+        return super().update_model(form, model)
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        before = g.pop("negotiation_status_before", None)
+        if model.status == before:
+            return
+        if model.status == NegotiationStatus.AGREEMENT:
+            self._settle_debts(model, DebtStatus.IN_AGREEMENT, ExclusionMotive.AGREEMENT)
+        elif model.status == NegotiationStatus.SETTLED:
+            self._settle_debts(model, DebtStatus.PAID, ExclusionMotive.PAYMENT)
+
+    @staticmethod
+    def _settle_debts(negotiation, debt_status, motive):
+        """An agreement or a settlement closes the negotiation's open debts and removes their negativations."""
+        for debt in negotiation.debts:
+            if debt.status in (DebtStatus.PAID, DebtStatus.CANCELLED) or debt.status == debt_status:
+                continue
+            debt.status = debt_status
+            if debt_status == DebtStatus.PAID:
+                debt.paid_at = utcnow()
+            db.session.commit()
+            settle(debt, motive)
 
 
 class FinanceNegotiationView(NegotiationView):

@@ -4,7 +4,7 @@ import os
 
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from models import Agency, User, db
 from models.agency import Role
@@ -13,7 +13,7 @@ from services.demo import DEMO_PASSWORD, LOGINS, load_demo_data
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to ``flask --app app``."""
-    for command in (demo_data, create_agency, create_admin, soa_sandbox, mail_catcher, dev_server):
+    for command in (demo_data, create_agency, create_admin, soa_sandbox, mail_catcher, dev_server, serasa):
         app.cli.add_command(command)
 
 
@@ -115,3 +115,21 @@ def dev_server(port: int) -> None:
     finally:
         catcher.stop()
         sandbox.stop()
+
+
+serasa = AppGroup("serasa", help="Integração com o Serasa via SOA WebServices.")
+
+
+@serasa.command("sync")
+@click.option("--limit", default=200, show_default=True, help="Máximo de registros por assessoria nesta execução.")
+@with_appcontext
+def serasa_sync(limit: int) -> None:
+    """Refresh in-flight negativations, retry due exclusions and exclude expired records (for cron)."""
+    from services.negativation import records_to_sync, sync_records
+
+    agencies = db.session.scalars(db.select(Agency).where(Agency.serasa_enabled.is_(True))).all()
+    for agency in agencies:
+        records = records_to_sync(agency, limit)
+        summary = sync_records(agency, records, None) if records else {}
+        db.session.commit()
+        click.echo(f"{agency.name}: {len(records)} registro(s) consultado(s) {summary}")

@@ -1,0 +1,169 @@
+"""Negativação Serasa: records, their history, Atualizar situação, Excluir negativação (admins)."""
+
+from flask import abort, flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from admin_views.base import PanelSecureForm, ProtectedModelView, audit
+from admin_views.fields import choices
+from admin_views.formatting import br_date, br_datetime, document_formatter
+from integrations.serasa import SerasaError
+from models import Debtor, Negativation, db
+from models.negativation import MANUAL_MOTIVES, MOTIVE_LABELS, STATUS_LABELS, NegativationNotAllowed
+from models.negativation import NegativationStatus as S
+from models.timeutil import local_today
+from services import negativation as workflow
+
+FLAG_LABELS = {"vencido": ("badge-danger", "Prazo de baixa vencido"),
+               "proximo": ("badge-warning", "Prazo de baixa próximo")}
+
+
+def serasa_enabled() -> bool:
+    return current_user.is_authenticated and bool(current_user.agency.serasa_enabled)
+
+
+def _status_formatter(view, context, model, name):
+    label = STATUS_LABELS.get(model.status, model.status)
+    css = {S.ACTIVE: "badge-dark", S.SENT: "badge-info", S.REJECTED: "badge-secondary", S.ERROR: "badge-danger",
+           S.UNCERTAIN: "badge-warning", S.EXCLUDED: "badge-success",
+           S.EXCLUSION_REQUESTED: "badge-primary"}.get(model.status, "badge-light")
+    html = f'<span class="badge {css}">{escape(label)}</span>'
+    flag = model.deadline_flag(local_today(current_user.agency.timezone))
+    if flag:
+        flag_css, flag_label = FLAG_LABELS[flag]
+        html += f' <span class="badge {flag_css} deadline-flag" title="{flag_label}">{flag_label}</span>'
+    if model.exclusion_error:
+        html += ' <span class="badge badge-danger" title="Baixa pendente de nova tentativa">Baixa pendente</span>'
+    return Markup(html)
+
+
+class ExclusionForm(PanelSecureForm):
+    motive = SelectField("Motivo da baixa *", choices=choices((m.value, MOTIVE_LABELS[m]) for m in MANUAL_MOTIVES),
+                         validators=[DataRequired(message="Escolha o motivo.")])
+    code = SelectField("Código de baixa do SOA *", validators=[DataRequired(message="Escolha o código de baixa.")])
+    note = StringField("Observação", validators=[Optional(), Length(max=200)])
+
+
+class NegativationView(ProtectedModelView):
+    can_create = False
+    can_edit = False
+    can_delete = False
+    list_template = "admin/negativation/list.html"
+    details_template = "admin/negativation/details.html"
+    column_list = ["id", "debtor", "document", "creditor", "contract_number", "amount", "due_date", "status",
+                   "removal_deadline", "expires_on", "created_at"]
+    column_details_list = column_list + ["unique_id", "restriction_code", "soa_code", "soa_message", "sent_at",
+                                         "paid_on", "exclusion_motive", "exclusion_code", "exclusion_error",
+                                         "exclusion_requested_at", "excluded_at", "last_checked_at", "created_by"]
+    column_export_list = ["id", "debtor.name", "document", "creditor.name", "contract_number", "amount", "due_date",
+                          "status", "unique_id", "removal_deadline", "expires_on", "exclusion_motive", "created_at"]
+    column_select_related_list = (Negativation.debtor, Negativation.creditor)
+    column_searchable_list = ["document", "contract_number"]
+    column_filters = ["status", "debtor.name", "document", "creditor.name", "created_at", "due_date",
+                      "removal_deadline"]
+    column_default_sort = ("created_at", True)
+    column_labels = ProtectedModelView.column_labels | {
+        "id": "Nº", "debtor.name": "Devedor", "creditor.name": "Credor", "document": "CPF/CNPJ",
+        "removal_deadline": "Prazo de baixa", "expires_on": "Limite de 5 anos", "unique_id": "Protocolo (SOA)",
+        "restriction_code": "Código de restrição", "soa_code": "Código SOA", "soa_message": "Mensagem do SOA",
+        "sent_at": "Enviada em", "paid_on": "Pagamento em", "exclusion_motive": "Motivo da baixa",
+        "exclusion_code": "Código de baixa", "exclusion_error": "Erro na baixa",
+        "exclusion_requested_at": "Baixa solicitada em", "excluded_at": "Excluída em",
+        "last_checked_at": "Última consulta", "created_by": "Incluída por"}
+    column_formatters = {"status": _status_formatter, "document": document_formatter,
+                         "exclusion_motive": lambda v, c, m, n: MOTIVE_LABELS.get(m.exclusion_motive,
+                                                                                  m.exclusion_motive or "")}
+    column_formatters_export = {"status": lambda v, c, m, n: STATUS_LABELS.get(m.status, m.status),
+                                "document": document_formatter,
+                                "exclusion_motive": column_formatters["exclusion_motive"]}
+    column_choices = {"status": [(s.value, label) for s, label in STATUS_LABELS.items()]}
+
+    def feature_enabled(self):
+        return serasa_enabled()
+
+    def scope(self, query):
+        query = query.filter(Negativation.agency_id == current_user.agency_id)
+        if not current_user.is_admin:
+            mine = select(Debtor.id).where(Debtor.consultant_id == current_user.id).scalar_subquery()
+            query = query.filter(Negativation.debtor_id.in_(mine))
+        return query
+
+    def is_action_allowed(self, name):
+        return current_user.is_admin and super().is_action_allowed(name)
+
+    @action("sync", "Atualizar situação", "Consultar o SOA sobre as negativações selecionadas?")
+    def action_sync(self, ids):
+        records = self.get_query().filter(Negativation.id.in_([int(i) for i in ids])).all()
+        self._sync(records)
+
+    @expose("/sync/", methods=("POST",))
+    def sync_view(self):
+        """Atualizar situação of every record in flight (the button above the list)."""
+        if not current_user.is_admin:
+            abort(403)
+        if not self.action_form().validate():
+            flash("Sessão expirada: recarregue a página e tente de novo.", "error")
+            return redirect(self.get_url(".index_view"))
+        limit = int(self.admin.app.config.get("SERASA_SYNC_LIMIT", 200))
+        self._sync(workflow.records_to_sync(current_user.agency, limit))
+        return redirect(self.get_url(".index_view"))
+
+    def _sync(self, records):
+        if not records:
+            flash("Nenhuma negativação para atualizar.", "info")
+            return
+        summary = workflow.sync_records(current_user.agency, records, current_user.id)
+        audit("serasa.sync", details=f"registros={len(records)}; {summary}")
+        db.session.commit()
+        flash(f"Situação consultada no SOA: {summary['atualizadas']} atualizada(s), {summary['sem_mudanca']} sem "
+              f"mudança, {summary['falhas']} com falha.", "error" if summary["falhas"] else "success")
+
+    @expose("/details/")
+    def details_view(self):
+        record = self.get_one(request.args.get("id"))
+        self._template_args.update(record=record, status_labels=STATUS_LABELS, br_datetime=br_datetime,
+                                   can_exclude=current_user.is_admin and record.status in (
+                                       S.ACTIVE, S.SENT, S.UNCERTAIN) and bool(record.unique_id))
+        return super().details_view()
+
+    @expose("/exclude/", methods=("GET", "POST"))
+    def exclude_view(self):
+        if not current_user.is_admin:
+            abort(403)
+        record = self.get_one(request.args.get("id"))
+        back = self.get_url(".details_view", id=record.id)
+        form = ExclusionForm(request.form if request.method == "POST" else None)
+        form.code.choices = self._exclusion_codes()
+        if request.method == "POST" and form.validate():
+            try:
+                workflow.exclude_manually(current_user.agency, record, form.motive.data, form.code.data,
+                                          form.note.data, current_user.id)
+            except (SerasaError, NegativationNotAllowed) as exc:
+                db.session.commit()  # keep the failed attempt in the history
+                flash(f"A baixa não foi aceita: {exc}", "error")
+                return redirect(back)
+            audit("serasa.exclude", target=f"negativation #{record.id}",
+                  details=f"motivo={form.motive.data}; codigo={form.code.data}")
+            db.session.commit()
+            flash(f"Baixa da negativação nº {record.id} solicitada ao SOA.", "success")
+            return redirect(back)
+        return self.render("admin/negativation/exclude.html", record=record, form=form, br_date=br_date), (
+            400 if request.method == "POST" else 200)
+
+    def _exclusion_codes(self):
+        """Offer SOA's own exclusion codes; fall back to the defaults when SOA cannot list them now."""
+        calls = workflow._Calls(current_user.agency_id, current_user.id)
+        try:
+            codes = workflow.cached_codes(current_user.agency, "exclusion", calls)
+            return choices((c.code, f"{c.code} — {c.description}") for c in codes)
+        except (SerasaError, NegativationNotAllowed):
+            return choices((code, f"{code} — {MOTIVE_LABELS[m]}")
+                           for m, code in workflow.DEFAULT_EXCLUSION_CODES.items() if m in MANUAL_MOTIVES)
+        finally:
+            calls.flush()
+            db.session.commit()

@@ -1,0 +1,272 @@
+"""Negativations: one debt's registration at Serasa (via SOA), its life cycle, legal dates and history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+import holidays
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import db
+from models.debt import DebtStatus
+from models.documents import is_valid_document
+from models.timeutil import utcnow
+
+#: CDC art. 43 §1 / STJ Súmula 323: a record may last five years from the day after the due date.
+LIMIT_YEARS = 5
+#: STJ Súmula 548: the creditor must request the removal within five business days of payment.
+REMOVAL_BUSINESS_DAYS = 5
+#: Flag records whose removal deadline is this close (in days).
+DEADLINE_WARNING_DAYS = 2
+
+
+class NegativationStatus(StrEnum):
+    PENDING = "pendente"
+    SENT = "enviada"
+    ACTIVE = "ativa"
+    REJECTED = "rejeitada"
+    ERROR = "erro"
+    UNCERTAIN = "incerta"
+    EXCLUSION_REQUESTED = "baixa_solicitada"
+    EXCLUDED = "excluida"
+
+
+S = NegativationStatus
+STATUS_LABELS = {
+    S.PENDING: "Pendente",
+    S.SENT: "Enviada",
+    S.ACTIVE: "Ativa",
+    S.REJECTED: "Rejeitada",
+    S.ERROR: "Erro (reenviar)",
+    S.UNCERTAIN: "Incerta (conferir)",
+    S.EXCLUSION_REQUESTED: "Baixa solicitada",
+    S.EXCLUDED: "Excluída",
+}
+
+#: The life cycle (SPEC section 5) plus ``incerta``: an inclusion whose outcome is unknown after a timeout.
+TRANSITIONS: dict[str, set[str]] = {
+    S.PENDING: {S.SENT, S.REJECTED, S.ERROR, S.UNCERTAIN},
+    S.ERROR: {S.PENDING, S.SENT, S.REJECTED, S.ERROR, S.UNCERTAIN, S.EXCLUDED},
+    S.UNCERTAIN: {S.SENT, S.ACTIVE, S.ERROR, S.REJECTED, S.UNCERTAIN, S.EXCLUSION_REQUESTED, S.EXCLUDED},
+    S.SENT: {S.ACTIVE, S.REJECTED, S.EXCLUSION_REQUESTED, S.EXCLUDED},
+    S.ACTIVE: {S.EXCLUSION_REQUESTED, S.EXCLUDED},
+    S.EXCLUSION_REQUESTED: {S.EXCLUDED, S.ACTIVE},
+    S.REJECTED: set(),
+    S.EXCLUDED: set(),
+}
+#: States in which the debt is (or may be) at the bureau: at most one such record per debt.
+OPEN_STATES = (S.PENDING, S.SENT, S.ACTIVE, S.ERROR, S.UNCERTAIN, S.EXCLUSION_REQUESTED)
+#: States whose status SOA should be asked about.
+SYNC_STATES = (S.SENT, S.UNCERTAIN, S.EXCLUSION_REQUESTED)
+
+
+class ExclusionMotive(StrEnum):
+    PAYMENT = "pagamento"
+    AGREEMENT = "acordo"
+    DISPUTE = "erro_contestacao"
+    COURT_ORDER = "ordem_judicial"
+    EXPIRY = "prazo_5_anos"
+    OTHER = "outro"
+
+
+MOTIVE_LABELS = {
+    ExclusionMotive.PAYMENT: "Pagamento",
+    ExclusionMotive.AGREEMENT: "Acordo",
+    ExclusionMotive.DISPUTE: "Erro / contestação",
+    ExclusionMotive.COURT_ORDER: "Ordem judicial",
+    ExclusionMotive.EXPIRY: "Prazo de 5 anos (CDC art. 43 §1º)",
+    ExclusionMotive.OTHER: "Outro",
+}
+#: Motives an admin picks by hand (the 5-year expiry is the system's).
+MANUAL_MOTIVES = [m for m in ExclusionMotive if m != ExclusionMotive.EXPIRY]
+
+
+class NegativationNotAllowed(ValueError):
+    """A rule refused the operation; the message is for the user (pt-BR)."""
+
+
+def expiry_date(due_date: date) -> date:
+    """Return the last day a record may exist: the day after the due date plus five years."""
+    start = due_date + timedelta(days=1)
+    try:
+        return start.replace(year=start.year + LIMIT_YEARS)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + LIMIT_YEARS, day=28)
+
+
+def add_business_days(start: date, days: int) -> date:
+    """Count ``days`` Brazilian business days after ``start`` (weekends and national holidays excluded)."""
+    calendar = holidays.country_holidays("BR", years=range(start.year, start.year + 2))
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5 and current not in calendar:
+            days -= 1
+    return current
+
+
+def removal_deadline(paid_on: date) -> date:
+    """Return the legal deadline to remove a record: five business days after payment (Súmula 548)."""
+    return add_business_days(paid_on, REMOVAL_BUSINESS_DAYS)
+
+
+def eligibility_problems(debt, today: date) -> list[str]:
+    """List (pt-BR) every reason this debt cannot be negativated today; empty when it can."""
+    problems = []
+    if debt.status == DebtStatus.PAID or debt.paid_at is not None:
+        problems.append("a dívida está paga")
+    elif debt.status == DebtStatus.CANCELLED:
+        problems.append("a dívida está cancelada")
+    elif debt.status == DebtStatus.IN_AGREEMENT:
+        problems.append("a dívida está em acordo")
+    if debt.amount is None or debt.amount <= 0:
+        problems.append("o valor deve ser maior que zero")
+    if debt.due_date >= today:
+        problems.append("a dívida ainda não venceu")
+    elif expiry_date(debt.due_date) <= today:
+        problems.append("o vencimento passou de 5 anos (CDC art. 43 §1º; Súmula 323 do STJ)")
+    debtor = debt.debtor
+    if not is_valid_document(debtor.document):
+        problems.append("CPF/CNPJ do devedor inválido")
+    if debtor.is_person:
+        age = debtor.age_on(today)
+        if age is not None and age < 18:
+            problems.append("o devedor é menor de 18 anos")
+    address = debtor.address_problems()
+    if address:
+        problems.append("endereço do devedor incompleto ou fora do padrão do Serasa: " + ", ".join(address))
+    if not (debt.creditor and debt.creditor.cnpj):
+        problems.append("o credor não tem CNPJ cadastrado")
+    return problems
+
+
+class Negativation(db.Model):
+    __tablename__ = "negativation"
+    __table_args__ = (
+        # At most one open record per debt, whatever the UI or concurrent requests do.
+        Index("uq_negativation_open_debt", "debt_id", unique=True,
+              sqlite_where=text("status NOT IN ('rejeitada', 'excluida')"),
+              postgresql_where=text("status NOT IN ('rejeitada', 'excluida')")),
+        Index("ix_negativation_agency_status", "agency_id", "status"),
+        Index("ix_negativation_agency_created", "agency_id", "created_at"),
+        Index("ix_negativation_agency_deadline", "agency_id", "removal_deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    debt_id: Mapped[int] = mapped_column(ForeignKey("debt.id"), index=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
+    #: Snapshot of the debtor's CPF/CNPJ (digits) as sent: the filter and the reconciliation key.
+    document: Mapped[str] = mapped_column(String(14), index=True)
+    contract_number: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default=S.PENDING)
+    #: SOA's handle for later consultation and exclusion.
+    unique_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    restriction_code: Mapped[str | None] = mapped_column(String(20))
+    soa_code: Mapped[str | None] = mapped_column(String(20))
+    soa_message: Mapped[str | None] = mapped_column(Text)
+    expires_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    removal_deadline: Mapped[date | None] = mapped_column(Date)
+    exclusion_motive: Mapped[str | None] = mapped_column(String(30))
+    exclusion_code: Mapped[str | None] = mapped_column(String(20))
+    exclusion_note: Mapped[str | None] = mapped_column(String(200))
+    #: Set when an exclusion is due but SOA has not accepted it yet (retried by ``flask serasa sync``).
+    exclusion_error: Mapped[str | None] = mapped_column(Text)
+    exclusion_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    excluded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    debt = relationship("Debt")
+    debtor = relationship("Debtor")
+    creditor = relationship("Creditor")
+    created_by = relationship("User")
+    events = relationship("NegativationEvent", back_populates="negativation", cascade="all, delete-orphan",
+                          order_by="NegativationEvent.id")
+
+    def __str__(self) -> str:
+        return f"Negativação nº {self.id} — contrato {self.contract_number}"
+
+    @classmethod
+    def for_debt(cls, debt, user_id: int | None, restriction_code: str | None) -> Negativation:
+        """Start a record (pendente) with a snapshot of what will be sent."""
+        record = cls(agency_id=debt.agency_id, debt=debt, debtor_id=debt.debtor_id, creditor_id=debt.creditor_id,
+                     document=debt.debtor.document, contract_number=debt.contract_number, amount=debt.amount,
+                     due_date=debt.due_date, status=S.PENDING, expires_on=expiry_date(debt.due_date),
+                     restriction_code=restriction_code, created_by_id=user_id)
+        record.events.append(NegativationEvent(actor_id=user_id, from_status=None, to_status=S.PENDING,
+                                               message="Inclusão solicitada."))
+        return record
+
+    def move(self, to: str, *, actor_id: int | None, message: str | None = None, code: str | None = None) -> None:
+        """Change state along the life cycle and append the event; refuse an impossible transition."""
+        if to not in TRANSITIONS[self.status]:
+            raise NegativationNotAllowed(
+                f"Transição inválida: {STATUS_LABELS[S(self.status)]} → {STATUS_LABELS[S(to)]}.")
+        self.events.append(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
+                                             soa_code=code, message=message))
+        self.status = to
+        if message is not None:
+            self.soa_message = message
+        if code is not None:
+            self.soa_code = code
+
+    def note(self, message: str, *, actor_id: int | None, code: str | None = None) -> None:
+        """Append an event that does not change the state (e.g. a failed exclusion attempt)."""
+        self.events.append(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=self.status,
+                                             soa_code=code, message=message))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATES
+
+    @property
+    def exclusion_due(self) -> bool:
+        """Tell whether the record must leave the bureau (motive set) but has not been excluded yet."""
+        return bool(self.exclusion_motive) and self.status in (S.ACTIVE, S.SENT, S.UNCERTAIN)
+
+    def mark_paid(self, paid_on: date, motive: str) -> None:
+        """Record the payment (or agreement) and start the 5-business-day removal clock."""
+        if self.paid_on is None:
+            self.paid_on = paid_on
+            self.removal_deadline = removal_deadline(paid_on)
+        self.exclusion_motive = self.exclusion_motive or motive
+
+    def deadline_flag(self, today: date) -> str | None:
+        """Return 'vencido' / 'proximo' for a removal deadline past / near while still at the bureau."""
+        if self.removal_deadline is None or self.status in (S.EXCLUDED, S.REJECTED, S.EXCLUSION_REQUESTED):
+            return None
+        if self.removal_deadline < today:
+            return "vencido"
+        if (self.removal_deadline - today).days <= DEADLINE_WARNING_DAYS:
+            return "proximo"
+        return None
+
+
+class NegativationEvent(db.Model):
+    """Append-only history of a negativation: every transition and every SOA answer."""
+
+    __tablename__ = "negativation_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    negativation_id: Mapped[int] = mapped_column(ForeignKey("negativation.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: None means the system (sync command, automatic exclusion).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    soa_code: Mapped[str | None] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    negativation = relationship("Negativation", back_populates="events")
+    actor = relationship("User")
