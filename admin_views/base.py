@@ -1,14 +1,16 @@
 """ProtectedModelView: CSRF, roles and agency/consultant scoping for every screen."""
 
+import hashlib
 from datetime import timedelta
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import SecureForm
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
+from wtforms import HiddenField
 
 from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
 from admin_views.labels import LABELS
@@ -30,6 +32,12 @@ def audit(action: str, target: str | None = None, details: str | None = None) ->
     """Add an audit entry for the current user (the caller's transaction commits it)."""
     AuditLog.record(action, agency_id=current_user.agency_id, user_id=current_user.id, target=target,
                     details=details, ip=request.remote_addr)
+
+
+def row_fingerprint(obj) -> str:
+    """Hash a row's stored column values: it changes whenever anyone saves the row."""
+    values = [(c.key, getattr(obj, c.key)) for c in obj.__mapper__.column_attrs if c.key != "updated_at"]
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
 
 
 def _parse_id(value) -> int:
@@ -178,6 +186,28 @@ class ProtectedModelView(AccessMixin, ModelView):
                 abort(404)
         return super().handle_action(return_view)
 
+    # --- concurrent edits -------------------------------------------------------------------------
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        form_class.row_version = HiddenField()
+        return form_class
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        if request.method == "GET" and obj is not None:
+            form.row_version.data = row_fingerprint(obj)
+        return form
+
+    def update_model(self, form, model):
+        """Refuse to overwrite a row someone else changed since this form was opened."""
+        submitted = getattr(form, "row_version", None)
+        if submitted is not None and submitted.data and submitted.data != row_fingerprint(model):
+            flash("Este registro foi alterado por outra pessoa enquanto você editava. Nada foi salvo: confira os "
+                  "valores atuais abaixo e faça sua alteração de novo.", "error")
+            form.row_version.data = row_fingerprint(model)
+            return False
+        return super().update_model(form, model)
+
     # --- writes ------------------------------------------------------------------------------------
     def on_model_change(self, form, model, is_created):
         if is_created:
@@ -197,7 +227,6 @@ class ProtectedModelView(AccessMixin, ModelView):
 
     def handle_view_exception(self, exc):
         if isinstance(exc, IntegrityError):
-            from flask import flash
             flash("Não foi possível salvar: o registro conflita com outro já existente "
                   "(por exemplo, um CPF/CNPJ ou contrato repetido).", "error")
             return True
