@@ -6,9 +6,9 @@ from wtforms import SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
+from admin_views.debts import settle
 from admin_views.fields import MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
-from admin_views.debts import settle
 from models import Creditor, Debt, Debtor, Negotiation, User, db
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus, NegotiationStatus
 from models.negativation import ExclusionMotive

@@ -31,6 +31,7 @@ from models.timeutil import utcnow  # noqa: E402
 
 __all__ = [
     "db", "Base", "SoaCall", "Agency", "User", "Role", "SoaEnvironment", "AuditLog", "Creditor", "Debtor", "Debt",
-    "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient", "MeetingStatus",
-    "Negativation", "NegativationEvent", "NegativationStatus", "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow",
+    "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient",
+    "MeetingStatus", "Negativation", "NegativationEvent", "NegativationStatus", "format_document", "is_valid_cpf",
+    "is_valid_cnpj", "only_digits", "utcnow",
 ]

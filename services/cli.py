@@ -18,7 +18,7 @@ def register_commands(app: Flask) -> None:
 
 
 def _print_logins() -> None:
-    click.echo("Acessos de demonstração (senha para todos: %s):" % DEMO_PASSWORD)
+    click.echo(f"Acessos de demonstração (senha para todos: {DEMO_PASSWORD}):")
     for agency, email, role in LOGINS:
         click.echo(f"  {email:<28} {role:<14} {agency}")
 

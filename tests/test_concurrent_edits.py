@@ -16,12 +16,30 @@ def test_second_stale_save_is_refused_and_first_is_kept(app, world):
     Auth(second).login(world.admin_a)
     url = f"/admin/creditor/edit/?id={world.creditor_a.id}"
     page_1, page_2 = first.get(url).text, second.get(url).text
-    base = {"name": "Credor Alfa", "cnpj": world.creditor_a.cnpj, "contact_email": world.creditor_a.contact_email}
-    saved = first.post(url, data=dict(base, contact_name="Joana (nova contato)", csrf_token=csrf_from(page_1),
-                                      row_version=_form_values(page_1)["row_version"]))
+    base = {
+        "name": "Credor Alfa",
+        "cnpj": world.creditor_a.cnpj,
+        "contact_email": world.creditor_a.contact_email,
+    }
+    saved = first.post(
+        url,
+        data=dict(
+            base,
+            contact_name="Joana (nova contato)",
+            csrf_token=csrf_from(page_1),
+            row_version=_form_values(page_1)["row_version"],
+        ),
+    )
     assert saved.status_code == 302
-    stale = second.post(url, data=dict(base, phone="(11) 4000-0000", csrf_token=csrf_from(page_2),
-                                       row_version=_form_values(page_2)["row_version"]))
+    stale = second.post(
+        url,
+        data=dict(
+            base,
+            phone="(11) 4000-0000",
+            csrf_token=csrf_from(page_2),
+            row_version=_form_values(page_2)["row_version"],
+        ),
+    )
     assert stale.status_code == 200
     assert "alterado por outra pessoa" in stale.text
     with app.app_context():
@@ -29,8 +47,16 @@ def test_second_stale_save_is_refused_and_first_is_kept(app, world):
         assert creditor.contact_name == "Joana (nova contato)" and creditor.phone is None
     # Re-opening the form shows the current values and the save goes through.
     fresh = second.get(url).text
-    ok = second.post(url, data=dict(base, contact_name="Joana (nova contato)", phone="(11) 4000-0000",
-                                    csrf_token=csrf_from(fresh), row_version=_form_values(fresh)["row_version"]))
+    ok = second.post(
+        url,
+        data=dict(
+            base,
+            contact_name="Joana (nova contato)",
+            phone="(11) 4000-0000",
+            csrf_token=csrf_from(fresh),
+            row_version=_form_values(fresh)["row_version"],
+        ),
+    )
     assert ok.status_code == 302
     with app.app_context():
         assert db.session.get(Creditor, world.creditor_a.id).phone == "(11) 4000-0000"
@@ -45,10 +71,20 @@ def test_meeting_notes_are_not_lost_to_a_stale_form(app, world):
 
     def post(client, page, **changes):
         values = _form_values(page)
-        data = {"csrf_token": csrf_from(page), "row_version": values["row_version"], "creditor": world.creditor_a.id,
-                "subject": "Reunião de A1", "starts_at": values["starts_at"], "ends_at": values["ends_at"],
-                "duration": "60", "place": "Sala 1", "owner": world.cons_a1.id, "status": "agendada", "notes": "",
-                "productive": ""}
+        data = {
+            "csrf_token": csrf_from(page),
+            "row_version": values["row_version"],
+            "creditor": world.creditor_a.id,
+            "subject": "Reunião de A1",
+            "starts_at": values["starts_at"],
+            "ends_at": values["ends_at"],
+            "duration": "60",
+            "place": "Sala 1",
+            "owner": world.cons_a1.id,
+            "status": "agendada",
+            "notes": "",
+            "productive": "",
+        }
         data.update(changes)
         return client.post(url, data=data)
 

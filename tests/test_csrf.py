@@ -16,7 +16,10 @@ def test_forms_and_actions_without_token_change_nothing(app, client, world, logi
         (f"/admin/creditor/edit/?id={world.creditor_a.id}", {"name": "Renomeado", "cnpj": "11222333000181"}),
         ("/admin/creditor/delete/", {"id": world.creditor_a.id}),
         ("/admin/creditor/action/", {"action": "delete", "rowid": [world.creditor_a.id]}),
-        ("/admin/user/new/", {"name": "X", "email": "x@x.com.br", "role": "admin", "new_password": "12345678"}),
+        (
+            "/admin/user/new/",
+            {"name": "X", "email": "x@x.com.br", "role": "admin", "new_password": "12345678"},
+        ),
         ("/admin/meeting/delete/", {"id": world.meeting_a1.id}),
         (f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite", {"recipients": "a@b.com.br"}),
         ("/admin/profile/geral/", {"name": "Hackeada", "timezone": "America/Sao_Paulo"}),
@@ -40,8 +43,11 @@ def test_forms_and_actions_without_token_change_nothing(app, client, world, logi
 def test_token_from_another_session_is_refused(app, client, world, login_as, csrf_token):
     other = app.test_client()
     from tests.conftest import Auth
+
     Auth(other).login(world.admin_a)
-    foreign_token = __import__("tests.conftest", fromlist=["csrf_from"]).csrf_from(other.get("/admin/creditor/").text)
+    foreign_token = __import__("tests.conftest", fromlist=["csrf_from"]).csrf_from(
+        other.get("/admin/creditor/").text
+    )
     login_as(world.admin_a)
     client.post("/admin/creditor/delete/", data={"id": world.creditor_a.id, "csrf_token": foreign_token})
     with app.app_context():

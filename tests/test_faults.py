@@ -25,8 +25,10 @@ def test_include_fault(app, client, world, login_as, serasa, fault):  # noqa: F8
     login_as(world.admin_a)
     page = client.get("/admin/debt/negativate/?" + "&".join(f"rowid={i}" for i in ids))  # codes cached first
     SOA_FAULTS[fault](serasa, "include")
-    response = client.post("/admin/debt/negativate/", data={"csrf_token": csrf_from(page.text), "rowid": ids,
-                                                            "restriction_code": "1"})
+    response = client.post(
+        "/admin/debt/negativate/",
+        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+    )
     assert response.status_code == 200
     assert "Falhou" in response.text or "Recusada" in response.text  # the user is told, per debt
     records = _records(app)
@@ -73,8 +75,10 @@ def test_exclude_fault_keeps_exclusion_due(app, client, world, login_as, serasa,
     _, record = _active_record(app, client, world, serasa)
     page = client.get(f"/admin/negativation/exclude/?id={record.id}")
     SOA_FAULTS[fault](serasa, "exclude")
-    response = client.post(f"/admin/negativation/exclude/?id={record.id}", data={
-        "csrf_token": csrf_from(page.text), "motive": "acordo", "code": "2"})
+    response = client.post(
+        f"/admin/negativation/exclude/?id={record.id}",
+        data={"csrf_token": csrf_from(page.text), "motive": "acordo", "code": "2"},
+    )
     assert "A baixa não foi aceita" in client.get(response.location).text
     [record] = _records(app)
     assert record.status == S.ACTIVE and record.exclusion_error and record.exclusion_due
@@ -90,18 +94,30 @@ def test_balance_fault_is_explained(app, client, world, login_as, serasa, fault)
     login_as(world.admin_a)
     SOA_FAULTS[fault](serasa, "balance")
     page = client.get("/admin/profile/?tab=serasa").text
-    response = client.post("/admin/profile/serasa/", data={
-        "csrf_token": csrf_from(page), "serasa_enabled": "1", "soa_email": DEFAULT_EMAIL, "soa_password": "",
-        "soa_environment": "sandbox", "soa_low_balance": "20,00", "action": "test"})
+    response = client.post(
+        "/admin/profile/serasa/",
+        data={
+            "csrf_token": csrf_from(page),
+            "serasa_enabled": "1",
+            "soa_email": DEFAULT_EMAIL,
+            "soa_password": "",
+            "soa_environment": "sandbox",
+            "soa_low_balance": "20,00",
+            "action": "test",
+        },
+    )
     assert "Falha no teste de conexão" in response.text
 
 
 # --- SMTP ----------------------------------------------------------------------------------------------------
 
+
 def test_smtp_disconnect_mid_batch(app, client, world, login_as, smtp):
     login_as(world.admin_a)
     smtp.disconnect_after = 1
-    response = _send(client, world.meeting_a1.id, "invite", "a@credor.com.br, b@credor.com.br, c@credor.com.br")
+    response = _send(
+        client, world.meeting_a1.id, "invite", "a@credor.com.br, b@credor.com.br, c@credor.com.br"
+    )
     page = client.get(response.location).text
     assert "Falha no envio para b@credor.com.br" in page and "Falha no envio para c@credor.com.br" in page
     assert [m.rcpt_tos for m in smtp.messages] == [("a@credor.com.br",)]
@@ -112,7 +128,11 @@ def test_smtp_disconnect_mid_batch(app, client, world, login_as, smtp):
         assert db.session.get(Meeting, world.meeting_a1.id).invite_sent_at is not None
     smtp.disconnect_after = None
     _send(client, world.meeting_a1.id, "invite_retry", "b@credor.com.br\nc@credor.com.br")
-    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["a@credor.com.br", "b@credor.com.br", "c@credor.com.br"]
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [
+        "a@credor.com.br",
+        "b@credor.com.br",
+        "c@credor.com.br",
+    ]
 
 
 def test_smtp_refuses_every_recipient(app, client, world, login_as, smtp):

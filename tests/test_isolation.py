@@ -31,10 +31,16 @@ def test_other_agencys_object_cannot_be_edited_or_deleted(app, client, world, lo
     attr, model = SCREENS[endpoint]
     other = getattr(world, attr)
     token = csrf_token(f"/admin/{endpoint}/")
-    assert client.post(f"/admin/{endpoint}/edit/?id={other.id}", data={"csrf_token": token}).status_code == 404
-    assert client.post(f"/admin/{endpoint}/delete/", data={"csrf_token": token, "id": other.id}).status_code == 404
-    response = client.post(f"/admin/{endpoint}/action/", data={"csrf_token": token, "action": "delete",
-                                                               "rowid": [other.id]})
+    assert (
+        client.post(f"/admin/{endpoint}/edit/?id={other.id}", data={"csrf_token": token}).status_code == 404
+    )
+    assert (
+        client.post(f"/admin/{endpoint}/delete/", data={"csrf_token": token, "id": other.id}).status_code
+        == 404
+    )
+    response = client.post(
+        f"/admin/{endpoint}/action/", data={"csrf_token": token, "action": "delete", "rowid": [other.id]}
+    )
     assert response.status_code == 404
     with app.app_context():
         assert db.session.get(model, other.id) is not None
@@ -44,8 +50,10 @@ def test_bulk_action_mixing_own_and_foreign_rows_does_nothing(app, client, world
     login_as(world.admin_a)
     token = csrf_token("/admin/creditor/")
     own = world.creditor_a.id
-    response = client.post("/admin/creditor/action/", data={"csrf_token": token, "action": "delete",
-                                                            "rowid": [own, world.creditor_b.id]})
+    response = client.post(
+        "/admin/creditor/action/",
+        data={"csrf_token": token, "action": "delete", "rowid": [own, world.creditor_b.id]},
+    )
     assert response.status_code == 404
     with app.app_context():
         assert db.session.get(Creditor, own) is not None
@@ -57,10 +65,16 @@ def test_malformed_ids_are_not_found(client, world, login_as, bad_id):
     assert client.get(f"/admin/debt/details/?id={bad_id}").status_code == 404
 
 
-@pytest.mark.parametrize("endpoint,foreign_text", [
-    ("creditor", "Credor Beta"), ("debtor", "Devedor de B"), ("debt", "CT-B"), ("negotiation", "Devedor de B"),
-    ("meeting", "Reunião de B"),
-])
+@pytest.mark.parametrize(
+    "endpoint,foreign_text",
+    [
+        ("creditor", "Credor Beta"),
+        ("debtor", "Devedor de B"),
+        ("debt", "CT-B"),
+        ("negotiation", "Devedor de B"),
+        ("meeting", "Reunião de B"),
+    ],
+)
 def test_lists_and_csv_exports_hold_only_own_agency(client, world, login_as, endpoint, foreign_text):
     login_as(world.admin_a)
     listing = client.get(f"/admin/{endpoint}/")
@@ -78,11 +92,14 @@ def test_search_and_filters_never_cross_agencies(client, world, login_as):
     assert "Devedor de A1" in debtors and "Devedor de B" not in debtors
 
 
-@pytest.mark.parametrize("url,foreign", [
-    ("/admin/debt/ajax/lookup/?name=debtor&query=Devedor", "Devedor de B"),
-    ("/admin/negotiation/ajax/lookup/?name=debtor&query=Devedor", "Devedor de B"),
-    ("/admin/negotiation/ajax/lookup/?name=debts&query=CT", "CT-B"),
-])
+@pytest.mark.parametrize(
+    "url,foreign",
+    [
+        ("/admin/debt/ajax/lookup/?name=debtor&query=Devedor", "Devedor de B"),
+        ("/admin/negotiation/ajax/lookup/?name=debtor&query=Devedor", "Devedor de B"),
+        ("/admin/negotiation/ajax/lookup/?name=debts&query=CT", "CT-B"),
+    ],
+)
 def test_ajax_lookups_offer_only_own_agency(client, world, login_as, url, foreign):
     login_as(world.admin_a)
     response = client.get(url)
@@ -110,9 +127,18 @@ def test_relationship_pickers_offer_only_own_agency(client, world, login_as):
 def test_creating_with_a_foreign_creditor_id_is_refused(app, client, world, login_as, csrf_token):
     login_as(world.admin_a)
     token = csrf_token("/admin/debt/new/")
-    response = client.post("/admin/debt/new/", data={
-        "csrf_token": token, "debtor": world.debtor_a1.id, "creditor": world.creditor_b.id,
-        "contract_number": "CT-NOVO", "amount": "100,00", "due_date": "01/01/2026", "status": "aberta"})
+    response = client.post(
+        "/admin/debt/new/",
+        data={
+            "csrf_token": token,
+            "debtor": world.debtor_a1.id,
+            "creditor": world.creditor_b.id,
+            "contract_number": "CT-NOVO",
+            "amount": "100,00",
+            "due_date": "01/01/2026",
+            "status": "aberta",
+        },
+    )
     assert response.status_code == 200
     assert "Escolha o credor." in response.text
     assert "Não foi possível criar o registro" in response.text
@@ -122,7 +148,11 @@ def test_creating_with_a_foreign_creditor_id_is_refused(app, client, world, logi
 
 def test_other_agency_admin_sees_none_of_agency_a(client, world, login_as):
     login_as(world.admin_b)
-    for url, text in (("/admin/debtor/", "Devedor de A1"), ("/admin/meeting/", "Reunião de A1"),
-                      ("/admin/creditor/", "Credor Alfa"), ("/admin/user/", "Consultor A1")):
+    for url, text in (
+        ("/admin/debtor/", "Devedor de A1"),
+        ("/admin/meeting/", "Reunião de A1"),
+        ("/admin/creditor/", "Credor Alfa"),
+        ("/admin/user/", "Consultor A1"),
+    ):
         assert text not in client.get(url).text
     assert client.get(f"/admin/user/edit/?id={world.cons_a1.id}").status_code == 404

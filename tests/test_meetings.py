@@ -10,7 +10,7 @@ from icalendar import Calendar
 
 from models import Agency, Meeting, MeetingEmail, db
 from models.meeting import MeetingStatus, todays_meetings_query
-from models.timeutil import local_day_bounds, local_today, to_utc, utcnow
+from models.timeutil import local_day_bounds, local_today, to_utc
 from tests import factories as f
 from tests.conftest import csrf_from
 
@@ -22,10 +22,19 @@ def _future_local(days=3, at=time(14, 30)) -> datetime:
 
 
 def _meeting_form(token, creditor_id, start: datetime, owner, **overrides):
-    data = {"csrf_token": token, "creditor": creditor_id, "subject": "Revisão de acordos",
-            "starts_at": start.strftime("%d/%m/%Y %H:%M"), "duration": "60", "ends_at": "",
-            "place": "Sala 3", "video_link": "", "agenda": "Carteira em atraso",
-            "participants": "ana@credor.com.br; bia@credor.com.br", "owner": owner}
+    data = {
+        "csrf_token": token,
+        "creditor": creditor_id,
+        "subject": "Revisão de acordos",
+        "starts_at": start.strftime("%d/%m/%Y %H:%M"),
+        "duration": "60",
+        "ends_at": "",
+        "place": "Sala 3",
+        "video_link": "",
+        "agenda": "Carteira em atraso",
+        "participants": "ana@credor.com.br; bia@credor.com.br",
+        "owner": owner,
+    }
     data.update(overrides)
 
     return data
@@ -42,8 +51,10 @@ def _send(client, meeting_id, kind, recipients):
     page = client.get(f"/admin/meeting/send/?id={meeting_id}&kind={kind}")
     assert page.status_code == 200, page.status_code
     nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page.text).group(1)
-    return client.post(f"/admin/meeting/send/?id={meeting_id}&kind={kind}",
-                       data={"csrf_token": csrf_from(page.text), "nonce": nonce, "recipients": recipients})
+    return client.post(
+        f"/admin/meeting/send/?id={meeting_id}&kind={kind}",
+        data={"csrf_token": csrf_from(page.text), "nonce": nonce, "recipients": recipients},
+    )
 
 
 def _calendars(smtp):
@@ -58,12 +69,14 @@ def _calendars(smtp):
 
 # --- the form -----------------------------------------------------------------------------------------
 
+
 def test_admin_creates_meeting_typed_the_brazilian_way(app, client, world, login_as, csrf_token):
     login_as(world.admin_a)
     start = _future_local(at=time(14, 30))
-    response = client.post("/admin/meeting/new/",
-                           data=_meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, start,
-                                              world.cons_a1.id))
+    response = client.post(
+        "/admin/meeting/new/",
+        data=_meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, start, world.cons_a1.id),
+    )
     assert response.status_code == 302
     with app.app_context():
         meeting = db.session.query(Meeting).filter_by(subject="Revisão de acordos").one()
@@ -87,19 +100,25 @@ def test_required_fields_are_marked(client, world, login_as):
         assert re.search(label + r"\s*(<[^>]+>\s*)*&#42;", page), label
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"starts_at": "01/01/2020 10:00"}, "não pode estar no passado"),
-    ({"starts_at": "31/02/2027 10:00"}, "Data e hora inválidas"),
-    ({"starts_at": "amanhã"}, "Data e hora inválidas"),
-    ({"subject": ""}, "Informe o assunto."),
-    ({"creditor": ""}, "Escolha o credor."),
-    ({"video_link": "javascript:alert(1)"}, "Link inválido"),
-    ({"participants": "ana@credor.com.br, sem-arroba"}, "sem-arroba"),
-])
-def test_invalid_meeting_is_refused_in_portuguese(app, client, world, login_as, csrf_token, overrides, message):
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"starts_at": "01/01/2020 10:00"}, "não pode estar no passado"),
+        ({"starts_at": "31/02/2027 10:00"}, "Data e hora inválidas"),
+        ({"starts_at": "amanhã"}, "Data e hora inválidas"),
+        ({"subject": ""}, "Informe o assunto."),
+        ({"creditor": ""}, "Escolha o credor."),
+        ({"video_link": "javascript:alert(1)"}, "Link inválido"),
+        ({"participants": "ana@credor.com.br, sem-arroba"}, "sem-arroba"),
+    ],
+)
+def test_invalid_meeting_is_refused_in_portuguese(
+    app, client, world, login_as, csrf_token, overrides, message
+):
     login_as(world.admin_a)
-    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(),
-                         world.admin_a.id, **overrides)
+    data = _meeting_form(
+        csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(), world.admin_a.id, **overrides
+    )
     response = client.post("/admin/meeting/new/", data=data)
     assert response.status_code == 200
     assert message in response.text
@@ -110,16 +129,22 @@ def test_invalid_meeting_is_refused_in_portuguese(app, client, world, login_as, 
 def test_end_before_start_is_refused(app, client, world, login_as, csrf_token):
     login_as(world.admin_a)
     start = _future_local()
-    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, start, world.admin_a.id,
-                         ends_at=(start - timedelta(hours=1)).strftime("%d/%m/%Y %H:%M"))
+    data = _meeting_form(
+        csrf_token("/admin/meeting/new/"),
+        world.creditor_a.id,
+        start,
+        world.admin_a.id,
+        ends_at=(start - timedelta(hours=1)).strftime("%d/%m/%Y %H:%M"),
+    )
     response = client.post("/admin/meeting/new/", data=data)
     assert "O término deve ser depois do início." in response.text
 
 
 def test_consultant_creates_meeting_owned_by_themselves(app, client, world, login_as, csrf_token):
     login_as(world.cons_a1)
-    data = _meeting_form(csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(),
-                         world.cons_a2.id)
+    data = _meeting_form(
+        csrf_token("/admin/meeting/new/"), world.creditor_a.id, _future_local(), world.cons_a2.id
+    )
     assert client.post("/admin/meeting/new/", data=data).status_code == 200  # not theirs to give
     with app.app_context():
         assert db.session.query(Meeting).filter_by(subject="Revisão de acordos").count() == 0
@@ -144,29 +169,54 @@ def test_notes_and_productive_are_recorded(app, client, world, login_as, csrf_to
     meeting = world.meeting_a1
     page = client.get(f"/admin/meeting/edit/?id={meeting.id}").text
     start_text = re.search(r'name="starts_at"[^>]*value="([^"]+)"', page).group(1)
-    response = client.post(f"/admin/meeting/edit/?id={meeting.id}", data={
-        "csrf_token": csrf_from(page), "creditor": world.creditor_a.id, "subject": meeting.subject,
-        "starts_at": start_text, "duration": "60", "ends_at": "", "place": "Sala 1", "owner": world.cons_a1.id,
-        "status": "realizada", "notes": "Credor aceitou o parcelamento.", "productive": "1"})
+    response = client.post(
+        f"/admin/meeting/edit/?id={meeting.id}",
+        data={
+            "csrf_token": csrf_from(page),
+            "creditor": world.creditor_a.id,
+            "subject": meeting.subject,
+            "starts_at": start_text,
+            "duration": "60",
+            "ends_at": "",
+            "place": "Sala 1",
+            "owner": world.cons_a1.id,
+            "status": "realizada",
+            "notes": "Credor aceitou o parcelamento.",
+            "productive": "1",
+        },
+    )
     assert response.status_code == 302
     saved = _get(app, Meeting, meeting.id)
-    assert (saved.notes, saved.productive, saved.status) == ("Credor aceitou o parcelamento.", True, "realizada")
+    assert (saved.notes, saved.productive, saved.status) == (
+        "Credor aceitou o parcelamento.",
+        True,
+        "realizada",
+    )
     details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
     assert "Credor aceitou o parcelamento." in details and "Sim" in details
 
 
 # --- scoping --------------------------------------------------------------------------------------------
 
+
 def test_consultant_cannot_touch_another_consultants_meeting(app, client, world, login_as, smtp):
     login_as(world.cons_a1)
     other = world.meeting_a2.id
     assert "Reunião de A2" not in client.get("/admin/meeting/").text
-    for url in (f"/admin/meeting/details/?id={other}", f"/admin/meeting/edit/?id={other}",
-                f"/admin/meeting/send/?id={other}&kind=invite"):
+    for url in (
+        f"/admin/meeting/details/?id={other}",
+        f"/admin/meeting/edit/?id={other}",
+        f"/admin/meeting/send/?id={other}&kind=invite",
+    ):
         assert client.get(url).status_code == 404, url
     token = csrf_from(client.get("/admin/meeting/").text)
-    assert client.post(f"/admin/meeting/send/?id={other}&kind=invite",
-                       data={"csrf_token": token, "recipients": "x@y.com.br"}).status_code == 404
+    assert (
+        client.post(
+            f"/admin/meeting/send/?id={other}&kind=invite",
+            data={"csrf_token": token, "recipients": "x@y.com.br"},
+        ).status_code
+        == 404
+    )
     assert client.post("/admin/meeting/delete/", data={"csrf_token": token, "id": other}).status_code == 404
     assert _get(app, Meeting, other) is not None
     assert smtp.messages == []
@@ -174,14 +224,18 @@ def test_consultant_cannot_touch_another_consultants_meeting(app, client, world,
 
 # --- sending --------------------------------------------------------------------------------------------
 
+
 def test_invite_goes_to_each_recipient_over_one_connection(app, client, world, login_as, smtp):
     login_as(world.admin_a)
     meeting = world.meeting_a1
     response = _send(client, meeting.id, "invite", "ana@credor.com.br\nbia@credor.com.br; caio@credor.com.br")
     assert response.status_code == 302
     assert len(smtp.messages) == 3
-    assert {r.rcpt_tos for r in smtp.messages} == {("ana@credor.com.br",), ("bia@credor.com.br",),
-                                                   ("caio@credor.com.br",)}
+    assert {r.rcpt_tos for r in smtp.messages} == {
+        ("ana@credor.com.br",),
+        ("bia@credor.com.br",),
+        ("caio@credor.com.br",),
+    }
     assert smtp.connection_count == 1
     calendars = _calendars(smtp)
     assert len(calendars) == 3
@@ -207,13 +261,18 @@ def test_send_screen_prefills_participants_and_creditor_contact(client, world, l
     assert world.creditor_a.contact_email in page
 
 
-@pytest.mark.parametrize("recipients,message", [
-    ("ana@credor.com.br, errado@", "errado@"),
-    ("ana@credor.com.br\r\nBcc: intruso@mal.com", "Bcc:"),
-    ("", "Informe ao menos um destinatário."),
-    (", ".join(f"p{i}@credor.com.br" for i in range(31)), "30"),
-])
-def test_bad_recipient_lists_are_refused_and_nothing_sent(app, client, world, login_as, smtp, recipients, message):
+@pytest.mark.parametrize(
+    "recipients,message",
+    [
+        ("ana@credor.com.br, errado@", "errado@"),
+        ("ana@credor.com.br\r\nBcc: intruso@mal.com", "Bcc:"),
+        ("", "Informe ao menos um destinatário."),
+        (", ".join(f"p{i}@credor.com.br" for i in range(31)), "30"),
+    ],
+)
+def test_bad_recipient_lists_are_refused_and_nothing_sent(
+    app, client, world, login_as, smtp, recipients, message
+):
     login_as(world.admin_a)
     response = _send(client, world.meeting_a1.id, "invite", recipients)
     assert response.status_code == 400
@@ -232,8 +291,11 @@ def test_only_one_invite_even_when_the_form_is_resubmitted(app, client, world, l
     login_as(world.admin_a)
     url = f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite"
     page = client.get(url).text
-    data = {"csrf_token": csrf_from(page), "recipients": "ana@credor.com.br",
-            "nonce": re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)}
+    data = {
+        "csrf_token": csrf_from(page),
+        "recipients": "ana@credor.com.br",
+        "nonce": re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1),
+    }
     first = client.post(url, data=data)
     second = client.post(url, data=data)  # double click / back + resubmit
     assert first.status_code == second.status_code == 302
@@ -262,8 +324,10 @@ def test_reminder_before_invite_is_refused(app, client, world, login_as, smtp):
     page = client.get(response.location).text
     assert "Envie o convite antes de enviar lembretes." in page
     token = csrf_from(page)
-    client.post(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=reminder",
-                data={"csrf_token": token, "recipients": "ana@credor.com.br"})
+    client.post(
+        f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=reminder",
+        data={"csrf_token": token, "recipients": "ana@credor.com.br"},
+    )
     assert smtp.messages == []
 
 
@@ -275,7 +339,9 @@ def test_reminders_any_number_after_the_invite(app, client, world, login_as, smt
     assert len(smtp.messages) == 4
     reminders = [email.message_from_bytes(r.content) for r in smtp.messages[1:]]
     for msg in reminders:
-        assert str(email.header.make_header(email.header.decode_header(msg["Subject"]))).startswith("Lembrete:")
+        assert str(email.header.make_header(email.header.decode_header(msg["Subject"]))).startswith(
+            "Lembrete:"
+        )
         assert not any(p.get_content_type() == "text/calendar" for p in msg.walk())
     saved = _get(app, Meeting, world.meeting_a1.id)
     assert saved.reminders_count == 2 and saved.last_reminder_at is not None
@@ -320,9 +386,19 @@ def _edit(client, meeting_id, world, **changes):
     page = client.get(f"/admin/meeting/edit/?id={meeting_id}").text
     start_text = re.search(r'name="starts_at"[^>]*value="([^"]+)"', page).group(1)
     end_text = re.search(r'name="ends_at"[^>]*value="([^"]+)"', page).group(1)
-    data = {"csrf_token": csrf_from(page), "creditor": world.creditor_a.id, "subject": "Reunião de A1",
-            "starts_at": start_text, "duration": "60", "ends_at": end_text, "place": "Sala 1",
-            "owner": world.cons_a1.id, "status": "agendada", "notes": "", "productive": ""}
+    data = {
+        "csrf_token": csrf_from(page),
+        "creditor": world.creditor_a.id,
+        "subject": "Reunião de A1",
+        "starts_at": start_text,
+        "duration": "60",
+        "ends_at": end_text,
+        "place": "Sala 1",
+        "owner": world.cons_a1.id,
+        "status": "agendada",
+        "notes": "",
+        "productive": "",
+    }
     data.update(changes)
     return client.post(f"/admin/meeting/edit/?id={meeting_id}", data=data)
 
@@ -368,6 +444,7 @@ def test_cancelling_after_invite_offers_cancellation(app, client, world, login_a
 
 # --- deletion -------------------------------------------------------------------------------------------
 
+
 def test_consultant_deletes_own_meeting_without_invite(app, client, world, login_as):
     login_as(world.cons_a1)
     token = csrf_from(client.get("/admin/meeting/").text)
@@ -387,6 +464,7 @@ def test_meeting_with_sent_invite_cannot_be_deleted_before_cancellation(app, cli
 
 # --- the clock ------------------------------------------------------------------------------------------
 
+
 def test_day_bounds_follow_sao_paulo_not_utc():
     start, end = local_day_bounds(date(2026, 11, 27), SP)
     assert start == datetime(2026, 11, 27, 3, 0) and end == datetime(2026, 11, 28, 3, 0)
@@ -400,11 +478,21 @@ def test_clock_counts_a_22h_meeting_as_today(app, client, world, login_as):
         db.session.query(Meeting).delete()
         owner = db.session.get(__import__("models").User, world.admin_a.id)
         creditor = db.session.get(__import__("models").Creditor, world.creditor_a.id)
-        late = f.make_meeting(owner, creditor, subject="Às 22h", starts_at=to_utc(datetime.combine(today, time(22)), SP))
-        f.make_meeting(owner, creditor, subject="Amanhã cedo",
-                       starts_at=to_utc(datetime.combine(today + timedelta(days=1), time(0, 30)), SP))
-        f.make_meeting(owner, creditor, subject="Ontem à noite",
-                       starts_at=to_utc(datetime.combine(today - timedelta(days=1), time(23, 30)), SP))
+        late = f.make_meeting(
+            owner, creditor, subject="Às 22h", starts_at=to_utc(datetime.combine(today, time(22)), SP)
+        )
+        f.make_meeting(
+            owner,
+            creditor,
+            subject="Amanhã cedo",
+            starts_at=to_utc(datetime.combine(today + timedelta(days=1), time(0, 30)), SP),
+        )
+        f.make_meeting(
+            owner,
+            creditor,
+            subject="Ontem à noite",
+            starts_at=to_utc(datetime.combine(today - timedelta(days=1), time(23, 30)), SP),
+        )
         db.session.commit()
         assert late.starts_at.date() == today + timedelta(days=1)  # stored in UTC: already tomorrow
         found = db.session.scalars(todays_meetings_query(world.a.id, SP)).all()
@@ -423,8 +511,9 @@ def test_clock_is_neutral_without_meetings_today_and_only_counts_own(app, client
 
         other = db.session.get(User, world.cons_a2.id)
         creditor = db.session.get(Creditor, world.creditor_a.id)
-        f.make_meeting(other, creditor, subject="Da colega",
-                       starts_at=to_utc(datetime.combine(today, time(23, 0)), SP))
+        f.make_meeting(
+            other, creditor, subject="Da colega", starts_at=to_utc(datetime.combine(today, time(23, 0)), SP)
+        )
         db.session.commit()
     login_as(world.cons_a1)
     clock = client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
@@ -438,8 +527,12 @@ def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_
 
         owner = db.session.get(User, world.cons_a1.id)
         creditor = db.session.get(Creditor, world.creditor_a.id)
-        f.make_meeting(owner, creditor, status=MeetingStatus.CANCELLED,
-                       starts_at=to_utc(datetime.combine(today, time(23, 0)), SP))
+        f.make_meeting(
+            owner,
+            creditor,
+            status=MeetingStatus.CANCELLED,
+            starts_at=to_utc(datetime.combine(today, time(23, 0)), SP),
+        )
         db.session.commit()
     login_as(world.cons_a1)
     clock = client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
@@ -447,6 +540,7 @@ def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_
 
 
 # --- concurrency ------------------------------------------------------------------------------------------
+
 
 def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, soa):
     """Real threads against a live server on a file database: the database lets exactly one through."""
@@ -456,9 +550,16 @@ def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, 
     from app import create_app
     from tests.conftest import free_port
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}", "SECRET_KEY": "live",
-                      "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port, "MAIL_SUPPRESS_SEND": False,
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}}})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
+            "SECRET_KEY": "live",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": smtp.port,
+            "MAIL_SUPPRESS_SEND": False,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}},
+        }
+    )
     with app.app_context():
         db.create_all()
         agency = f.make_agency()
@@ -476,10 +577,16 @@ def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, 
         for _ in range(20):
             s = requests.Session()
             token = csrf_from(s.get(f"{base}/login", timeout=10).text)
-            s.post(f"{base}/login", data={"csrf_token": token, "email": email_, "password": f.PASSWORD}, timeout=10)
+            s.post(
+                f"{base}/login",
+                data={"csrf_token": token, "email": email_, "password": f.PASSWORD},
+                timeout=10,
+            )
             page = s.get(f"{base}/admin/meeting/send/?id={meeting_id}&kind=invite", timeout=10).text
             nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)
-            forms.append((s, {"csrf_token": csrf_from(page), "nonce": nonce, "recipients": "ana@credor.com.br"}))
+            forms.append(
+                (s, {"csrf_token": csrf_from(page), "nonce": nonce, "recipients": "ana@credor.com.br"})
+            )
         barrier = threading.Barrier(len(forms))
 
         def submit(session, data):
@@ -513,5 +620,3 @@ def test_profile_switch_off_hides_meetings_for_consultants_too(app, client, worl
 def test_unknown_send_kind_is_not_found(client, world, login_as):
     login_as(world.admin_a)
     assert client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=spam").status_code == 404
-
-

@@ -15,8 +15,21 @@ def test_upgrade_builds_the_models_schema(tmp_path):
     with app.app_context():
         upgrade(directory=os.path.join(app.root_path, "migrations"))
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata
+            )
         tables = set(db.inspect(db.engine).get_table_names())
     assert diff == []
-    assert {"agency", "user", "creditor", "debtor", "debt", "negotiation", "meeting", "meeting_email",
-            "audit_log", "soa_call", "alembic_version"} <= tables
+    assert {
+        "agency",
+        "user",
+        "creditor",
+        "debtor",
+        "debt",
+        "negotiation",
+        "meeting",
+        "meeting_email",
+        "audit_log",
+        "soa_call",
+        "alembic_version",
+    } <= tables

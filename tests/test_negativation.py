@@ -26,29 +26,51 @@ BUREAU_REFUSES = "11144477735"  # the sandbox's documented test CPF that Serasa 
 
 # --- legal dates and rules (pure units) --------------------------------------------------------------------
 
+
 def test_expiry_is_day_after_due_date_plus_five_years():
     assert expiry_date(date(2021, 3, 10)) == date(2026, 3, 11)
     assert expiry_date(date(2024, 2, 28)) == date(2029, 2, 28)  # 29/02/2024 + 5 years: no 29/02/2029
 
 
-@pytest.mark.parametrize("paid,deadline", [
-    (date(2026, 11, 16), date(2026, 11, 24)),  # Mon: 17, 18, 19, 23, 24 (20/11 Consciência Negra is a holiday)
-    (date(2026, 11, 13), date(2026, 11, 23)),  # Fri: 16, 17, 18, 19, 23
-    (date(2026, 12, 23), date(2026, 12, 31)),  # 25/12 Natal
-    (date(2026, 4, 1), date(2026, 4, 9)),  # 03/04 Sexta-feira Santa
-])
+@pytest.mark.parametrize(
+    "paid,deadline",
+    [
+        (
+            date(2026, 11, 16),
+            date(2026, 11, 24),
+        ),  # Mon: 17, 18, 19, 23, 24 (20/11 Consciência Negra is a holiday)
+        (date(2026, 11, 13), date(2026, 11, 23)),  # Fri: 16, 17, 18, 19, 23
+        (date(2026, 12, 23), date(2026, 12, 31)),  # 25/12 Natal
+        (date(2026, 4, 1), date(2026, 4, 9)),  # 03/04 Sexta-feira Santa
+    ],
+)
 def test_removal_deadline_is_five_business_days_without_national_holidays(paid, deadline):
     assert removal_deadline(paid) == deadline
 
 
 def _debt(**over):
     """Build an unsaved debt with a complete debtor (pure unit for the rules)."""
-    debtor = Debtor(document="52998224725", name="Maria", birth_date=date(1980, 1, 1), street="Rua A",
-                    number="1", neighbourhood="Centro", city="São Paulo", uf="SP", cep="01001000")
+    debtor = Debtor(
+        document="52998224725",
+        name="Maria",
+        birth_date=date(1980, 1, 1),
+        street="Rua A",
+        number="1",
+        neighbourhood="Centro",
+        city="São Paulo",
+        uf="SP",
+        cep="01001000",
+    )
     from models import Creditor
 
-    debt = Debt(debtor=debtor, creditor=Creditor(name="Credor", cnpj="11222333000181"), contract_number="C1",
-                amount=Decimal("100.00"), due_date=date(2026, 1, 10), status=DebtStatus.OPEN)
+    debt = Debt(
+        debtor=debtor,
+        creditor=Creditor(name="Credor", cnpj="11222333000181"),
+        contract_number="C1",
+        amount=Decimal("100.00"),
+        due_date=date(2026, 1, 10),
+        status=DebtStatus.OPEN,
+    )
     for key, value in over.items():
         target = debtor if key.startswith("debtor_") else debt
         setattr(target, key.removeprefix("debtor_"), value)
@@ -62,26 +84,33 @@ def test_eligible_debt_has_no_problems():
     assert eligibility_problems(_debt(), TODAY) == []
 
 
-@pytest.mark.parametrize("over,reason", [
-    ({"status": DebtStatus.PAID}, "paga"),
-    ({"status": DebtStatus.CANCELLED}, "cancelada"),
-    ({"status": DebtStatus.IN_AGREEMENT}, "em acordo"),
-    ({"amount": Decimal("0")}, "maior que zero"),
-    ({"due_date": TODAY}, "ainda não venceu"),
-    ({"due_date": date(2021, 11, 26)}, "5 anos"),
-    ({"debtor_birth_date": date(2010, 1, 1)}, "menor de 18"),
-    ({"debtor_street": None}, "logradouro não informado"),
-    ({"debtor_cep": "0100"}, "CEP"),
-    ({"debtor_street": "R" * 40, "debtor_number": "12345"}, "45 caracteres"),
-])
+@pytest.mark.parametrize(
+    "over,reason",
+    [
+        ({"status": DebtStatus.PAID}, "paga"),
+        ({"status": DebtStatus.CANCELLED}, "cancelada"),
+        ({"status": DebtStatus.IN_AGREEMENT}, "em acordo"),
+        ({"amount": Decimal("0")}, "maior que zero"),
+        ({"due_date": TODAY}, "ainda não venceu"),
+        ({"due_date": date(2021, 11, 26)}, "5 anos"),
+        ({"debtor_birth_date": date(2010, 1, 1)}, "menor de 18"),
+        ({"debtor_street": None}, "logradouro não informado"),
+        ({"debtor_cep": "0100"}, "CEP"),
+        ({"debtor_street": "R" * 40, "debtor_number": "12345"}, "45 caracteres"),
+    ],
+)
 def test_each_rule_refuses_with_a_reason(over, reason):
     problems = eligibility_problems(_debt(**over), TODAY)
     assert any(reason in p for p in problems), problems
 
 
 def test_company_debtor_has_no_age_rule():
-    assert eligibility_problems(_debt(debtor_document="11222333000181", debtor_birth_date=date(2015, 1, 1)),
-                                TODAY) == []
+    assert (
+        eligibility_problems(
+            _debt(debtor_document="11222333000181", debtor_birth_date=date(2015, 1, 1)), TODAY
+        )
+        == []
+    )
 
 
 def test_impossible_transition_is_refused():
@@ -91,6 +120,7 @@ def test_impossible_transition_is_refused():
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def serasa(app, world, soa):
@@ -114,10 +144,15 @@ def _make_debts(app, world, n=2, **over):
         creditor = db.session.get(Creditor, world.creditor_a.id)
         consultant = db.session.get(User, world.cons_a1.id)
         ids = []
-        for i in range(n):
-            debtor = f.make_debtor(agency, consultant, **{k.removeprefix("debtor_"): v for k, v in over.items()
-                                                          if k.startswith("debtor_")})
-            debt = f.make_debt(debtor, creditor, **{k: v for k, v in over.items() if not k.startswith("debtor_")})
+        for _ in range(n):
+            debtor = f.make_debtor(
+                agency,
+                consultant,
+                **{k.removeprefix("debtor_"): v for k, v in over.items() if k.startswith("debtor_")},
+            )
+            debt = f.make_debt(
+                debtor, creditor, **{k: v for k, v in over.items() if not k.startswith("debtor_")}
+            )
             ids.append(debt.id)
         db.session.commit()
         return ids
@@ -144,6 +179,7 @@ def _sync_all(client):
 
 # --- inclusion --------------------------------------------------------------------------------------------
 
+
 def test_bulk_inclusion_reports_each_debt(app, client, world, login_as, serasa):
     ok = _make_debts(app, world, 2)
     paid = _make_debts(app, world, 1, status=DebtStatus.PAID)
@@ -166,8 +202,11 @@ def test_bulk_inclusion_reports_each_debt(app, client, world, login_as, serasa):
     assert [r.debt_id for r in rejected] == refused_by_bureau and rejected[0].soa_message
     with app.app_context():
         events = db.session.query(NegativationEvent).filter_by(negativation_id=active[0].id).all()
-        assert [(e.from_status, e.to_status) for e in events] == [(None, "pendente"), ("pendente", "enviada"),
-                                                                   ("enviada", "ativa")]
+        assert [(e.from_status, e.to_status) for e in events] == [
+            (None, "pendente"),
+            ("pendente", "enviada"),
+            ("enviada", "ativa"),
+        ]
 
 
 def test_same_debt_cannot_be_negativated_twice(app, client, world, login_as, serasa):
@@ -210,7 +249,10 @@ def test_timeout_marks_uncertain_never_resends_and_reconciles(app, client, world
     assert serasa.snapshot()["calls"]["include"] == 1
     _sync_all(client)  # Atualizar situação reconciles by document and contract
     [record] = _records(app)
-    assert record.status in (S.SENT, S.ACTIVE) and record.unique_id == serasa.snapshot()["records"][0]["unique_id"]
+    assert (
+        record.status in (S.SENT, S.ACTIVE)
+        and record.unique_id == serasa.snapshot()["records"][0]["unique_id"]
+    )
 
 
 def test_refused_connection_is_an_error_that_can_be_retried(app, client, world, login_as, serasa):
@@ -222,8 +264,10 @@ def test_refused_connection_is_an_error_that_can_be_retried(app, client, world, 
     real = app.config["SOA_URL_SANDBOX"]
     app.config["SOA_URL_SANDBOX"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     try:
-        response = client.post("/admin/debt/negativate/", data={"csrf_token": csrf_from(page.text), "rowid": ids,
-                                                                "restriction_code": "1"})
+        response = client.post(
+            "/admin/debt/negativate/",
+            data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+        )
     finally:
         app.config["SOA_URL_SANDBOX"] = real
     assert "Falhou" in response.text
@@ -234,11 +278,14 @@ def test_refused_connection_is_an_error_that_can_be_retried(app, client, world, 
     assert record.status == S.SENT and len(serasa.snapshot()["records"]) == 1
 
 
-@pytest.mark.parametrize("fault,expected_state", [
-    (Fault(status_5xx=True), S.UNCERTAIN),
-    (Fault(non_json=True), S.UNCERTAIN),
-    (Fault(drop=True), S.UNCERTAIN),
-])
+@pytest.mark.parametrize(
+    "fault,expected_state",
+    [
+        (Fault(status_5xx=True), S.UNCERTAIN),
+        (Fault(non_json=True), S.UNCERTAIN),
+        (Fault(drop=True), S.UNCERTAIN),
+    ],
+)
 def test_include_faults_leave_a_true_state(app, client, world, login_as, serasa, fault, expected_state):
     ids = _make_debts(app, world, 1)
     serasa.set_fault("include", fault)
@@ -287,8 +334,10 @@ def test_bulk_calls_run_concurrently(app, client, world, login_as, serasa):
     login_as(world.admin_a)
     page = client.get("/admin/debt/negativate/?" + "&".join(f"rowid={i}" for i in ids))
     started = time.monotonic()
-    client.post("/admin/debt/negativate/", data={"csrf_token": csrf_from(page.text), "rowid": ids,
-                                                 "restriction_code": "1"})
+    client.post(
+        "/admin/debt/negativate/",
+        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+    )
     elapsed = time.monotonic() - started
     assert len(_records(app, status=S.SENT)) == 8
     assert elapsed < 8 * 0.3, elapsed  # in series it would take at least 2.4 s
@@ -325,6 +374,7 @@ def test_disabled_integration_hides_everything(app, client, world, login_as):
 
 # --- exclusion ----------------------------------------------------------------------------------------------
 
+
 def _active_record(app, client, world, serasa):
     ids = _make_debts(app, world, 1)
     _negativate(client, ids)
@@ -339,8 +389,15 @@ def test_manual_exclusion_with_motive(app, client, world, login_as, serasa):
     _, record = _active_record(app, client, world, serasa)
     page = client.get(f"/admin/negativation/exclude/?id={record.id}")
     assert "Pagamento da dívida" in page.text  # SOA's own exclusion codes
-    response = client.post(f"/admin/negativation/exclude/?id={record.id}", data={
-        "csrf_token": csrf_from(page.text), "motive": "erro_contestacao", "code": "3", "note": "Cliente contestou"})
+    response = client.post(
+        f"/admin/negativation/exclude/?id={record.id}",
+        data={
+            "csrf_token": csrf_from(page.text),
+            "motive": "erro_contestacao",
+            "code": "3",
+            "note": "Cliente contestou",
+        },
+    )
     assert response.status_code == 302
     [record] = _records(app)
     assert record.status == S.EXCLUSION_REQUESTED and record.exclusion_motive == "erro_contestacao"
@@ -356,8 +413,10 @@ def test_exclusion_failure_stays_visible_and_is_retried(app, client, world, logi
     _, record = _active_record(app, client, world, serasa)
     serasa.set_fault("exclude", Fault(status_5xx=True))
     page = client.get(f"/admin/negativation/exclude/?id={record.id}")
-    response = client.post(f"/admin/negativation/exclude/?id={record.id}", data={
-        "csrf_token": csrf_from(page.text), "motive": "pagamento", "code": "1"})
+    response = client.post(
+        f"/admin/negativation/exclude/?id={record.id}",
+        data={"csrf_token": csrf_from(page.text), "motive": "pagamento", "code": "1"},
+    )
     assert "A baixa não foi aceita" in client.get(response.location).text
     [record] = _records(app)
     assert record.status == S.ACTIVE and record.exclusion_error
@@ -374,9 +433,15 @@ def test_paying_the_debt_requests_exclusion_at_once(app, client, world, login_as
     page = client.get(f"/admin/debt/edit/?id={debt_id}").text
     with app.app_context():
         debt = db.session.get(Debt, debt_id)
-        data = {"csrf_token": csrf_from(page), "debtor": debt.debtor_id, "creditor": debt.creditor_id,
-                "contract_number": debt.contract_number, "amount": "1234,56",
-                "due_date": debt.due_date.strftime("%d/%m/%Y"), "status": "paga"}
+        data = {
+            "csrf_token": csrf_from(page),
+            "debtor": debt.debtor_id,
+            "creditor": debt.creditor_id,
+            "contract_number": debt.contract_number,
+            "amount": "1234,56",
+            "due_date": debt.due_date.strftime("%d/%m/%Y"),
+            "status": "paga",
+        }
     response = client.post(f"/admin/debt/edit/?id={debt_id}", data=data)
     assert response.status_code == 302
     [record] = _records(app)
@@ -395,9 +460,19 @@ def test_settled_negotiation_excludes_its_debts_records(app, client, world, logi
         db.session.commit()
         neg_id, debtor_id, creditor_id = negotiation.id, debt.debtor_id, debt.creditor_id
     page = client.get(f"/admin/negotiation/edit/?id={neg_id}").text
-    client.post(f"/admin/negotiation/edit/?id={neg_id}", data={
-        "csrf_token": csrf_from(page), "debtor": debtor_id, "creditor": creditor_id, "debts": [debt_id],
-        "status": "quitada", "agreed_amount": "1000,00", "installments": "1", "consultant": world.cons_a1.id})
+    client.post(
+        f"/admin/negotiation/edit/?id={neg_id}",
+        data={
+            "csrf_token": csrf_from(page),
+            "debtor": debtor_id,
+            "creditor": creditor_id,
+            "debts": [debt_id],
+            "status": "quitada",
+            "agreed_amount": "1000,00",
+            "installments": "1",
+            "consultant": world.cons_a1.id,
+        },
+    )
     [record] = _records(app)
     assert record.status == S.EXCLUSION_REQUESTED and record.exclusion_motive == "pagamento"
     with app.app_context():
@@ -410,8 +485,14 @@ def test_payment_while_soa_is_down_keeps_the_exclusion_due(app, client, world, l
     serasa.set_fault("exclude", Fault(status_5xx=True))
     with app.app_context():
         debt = db.session.get(Debt, debt_id)
-        data = {"debtor": debt.debtor_id, "creditor": debt.creditor_id, "contract_number": debt.contract_number,
-                "amount": "1234,56", "due_date": debt.due_date.strftime("%d/%m/%Y"), "status": "paga"}
+        data = {
+            "debtor": debt.debtor_id,
+            "creditor": debt.creditor_id,
+            "contract_number": debt.contract_number,
+            "amount": "1234,56",
+            "due_date": debt.due_date.strftime("%d/%m/%Y"),
+            "status": "paga",
+        }
     page = client.get(f"/admin/debt/edit/?id={debt_id}").text
     response = client.post(f"/admin/debt/edit/?id={debt_id}", data=dict(data, csrf_token=csrf_from(page)))
     assert "não foi aceita agora" in client.get(response.location).text
@@ -439,6 +520,7 @@ def test_five_year_limit_excludes_by_itself(app, client, world, login_as, serasa
 
 
 # --- the screen ----------------------------------------------------------------------------------------------
+
 
 def test_deadline_flags_and_filters(app, client, world, login_as, serasa):
     login_as(world.admin_a)
@@ -498,8 +580,14 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smt
     from app import create_app
     from tests.conftest import free_port
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}", "SECRET_KEY": "live",
-                      "SOA_URL_SANDBOX": soa.url, "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}}})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
+            "SECRET_KEY": "live",
+            "SOA_URL_SANDBOX": soa.url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}},
+        }
+    )
     with app.app_context():
         db.create_all()
         agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
@@ -517,7 +605,11 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smt
         for _ in range(20):
             s = requests.Session()
             token = csrf_from(s.get(f"{base}/login", timeout=10).text)
-            s.post(f"{base}/login", data={"csrf_token": token, "email": email_, "password": f.PASSWORD}, timeout=10)
+            s.post(
+                f"{base}/login",
+                data={"csrf_token": token, "email": email_, "password": f.PASSWORD},
+                timeout=10,
+            )
             page = s.get(f"{base}/admin/debt/negativate/?rowid={debt_id}", timeout=10).text
             forms.append((s, {"csrf_token": csrf_from(page), "rowid": debt_id, "restriction_code": "1"}))
         barrier = threading.Barrier(len(forms))

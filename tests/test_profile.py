@@ -14,9 +14,15 @@ SECRET = DEFAULT_PASSWORD
 
 def _serasa(client, **fields):
     page = client.get("/admin/profile/?tab=serasa").text
-    data = {"csrf_token": csrf_from(page), "serasa_enabled": "1", "soa_email": DEFAULT_EMAIL,
-            "soa_password": SECRET, "soa_environment": "sandbox", "soa_low_balance": "20,00",
-            "action": "save"}
+    data = {
+        "csrf_token": csrf_from(page),
+        "serasa_enabled": "1",
+        "soa_email": DEFAULT_EMAIL,
+        "soa_password": SECRET,
+        "soa_environment": "sandbox",
+        "soa_low_balance": "20,00",
+        "action": "save",
+    }
     data.update(fields)
     return client.post("/admin/profile/serasa/", data=data)
 
@@ -31,18 +37,34 @@ def _agency(app, world):
 def test_general_tab_saves_and_validates(app, client, world, login_as):
     login_as(world.admin_a)
     page = client.get("/admin/profile/").text
-    bad = client.post("/admin/profile/geral/", data={"csrf_token": csrf_from(page), "name": "Nova",
-                                                     "cnpj": "11.222.333/0001-80",
-                                                     "timezone": "America/Sao_Paulo"})
+    bad = client.post(
+        "/admin/profile/geral/",
+        data={
+            "csrf_token": csrf_from(page),
+            "name": "Nova",
+            "cnpj": "11.222.333/0001-80",
+            "timezone": "America/Sao_Paulo",
+        },
+    )
     assert bad.status_code == 400 and "CNPJ inválido" in bad.text
     assert _agency(app, world).name == "Assessoria A"
-    ok = client.post("/admin/profile/geral/", data={"csrf_token": csrf_from(page), "name": "Nova Assessoria",
-                                                    "cnpj": "11.222.333/0001-81",
-                                                    "contact_email": "agenda@nova.com.br",
-                                                    "timezone": "America/Manaus"})
+    ok = client.post(
+        "/admin/profile/geral/",
+        data={
+            "csrf_token": csrf_from(page),
+            "name": "Nova Assessoria",
+            "cnpj": "11.222.333/0001-81",
+            "contact_email": "agenda@nova.com.br",
+            "timezone": "America/Manaus",
+        },
+    )
     assert ok.status_code == 302
     agency = _agency(app, world)
-    assert (agency.name, agency.cnpj, agency.timezone) == ("Nova Assessoria", "11222333000181", "America/Manaus")
+    assert (agency.name, agency.cnpj, agency.timezone) == (
+        "Nova Assessoria",
+        "11222333000181",
+        "America/Manaus",
+    )
 
 
 def test_meetings_switch(app, client, world, login_as):
@@ -64,8 +86,9 @@ def test_password_is_encrypted_and_never_rendered(app, client, world, login_as, 
     assert agency.serasa_enabled and agency.soa_email == DEFAULT_EMAIL
     assert agency.soa_password_encrypted and SECRET not in agency.soa_password_encrypted
     with app.app_context():
-        raw = db.session.execute(db.text("SELECT soa_password_encrypted FROM agency WHERE id = :i"),
-                                 {"i": world.a.id}).scalar()
+        raw = db.session.execute(
+            db.text("SELECT soa_password_encrypted FROM agency WHERE id = :i"), {"i": world.a.id}
+        ).scalar()
         assert raw and SECRET not in raw
         assert db.session.get(Agency, world.a.id).soa_password(app.config["CREDENTIALS_KEY"]) == SECRET
         audit = " ".join(a.details or "" for a in db.session.query(AuditLog))
@@ -116,12 +139,15 @@ def test_test_connection_with_typed_credentials_does_not_save_them(app, client, 
     assert _agency(app, world).soa_password_encrypted is None
 
 
-@pytest.mark.parametrize("setup,expected", [
-    (lambda soa: None, "E-mail ou senha da"),
-    (lambda soa: soa.set_fault("balance", Fault(status_5xx=True)), "indisponível"),
-    (lambda soa: soa.set_fault("balance", Fault(non_json=True)), "resposta inesperada"),
-    (lambda soa: soa.set_fault("balance", Fault(timeout=5.0)), "não respondeu em"),
-])
+@pytest.mark.parametrize(
+    "setup,expected",
+    [
+        (lambda soa: None, "E-mail ou senha da"),
+        (lambda soa: soa.set_fault("balance", Fault(status_5xx=True)), "indisponível"),
+        (lambda soa: soa.set_fault("balance", Fault(non_json=True)), "resposta inesperada"),
+        (lambda soa: soa.set_fault("balance", Fault(timeout=5.0)), "não respondeu em"),
+    ],
+)
 def test_test_connection_failures_are_explained(app, client, world, login_as, soa, setup, expected):
     login_as(world.admin_a)
     _serasa(client)
@@ -146,9 +172,16 @@ def test_consultants_cannot_open_or_post_the_profile(app, client, world, login_a
     login_as(world.cons_a1)
     assert client.get("/admin/profile/?tab=serasa").status_code == 404
     token = csrf_from(client.get("/admin/").text)
-    response = client.post("/admin/profile/serasa/", data={
-        "csrf_token": token, "serasa_enabled": "1", "soa_email": "x@y.com",
-        "soa_password": "x", "soa_environment": "sandbox"})
+    response = client.post(
+        "/admin/profile/serasa/",
+        data={
+            "csrf_token": token,
+            "serasa_enabled": "1",
+            "soa_email": "x@y.com",
+            "soa_password": "x",
+            "soa_environment": "sandbox",
+        },
+    )
     assert response.status_code == 404
     assert _agency(app, world).soa_email is None
 
