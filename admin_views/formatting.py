@@ -53,8 +53,12 @@ def _decimal(view, value, name=None):
     return brl(value)
 
 
+def _decimal_html(view, value, name=None):
+    return Markup('<span class="text-nowrap">%s</span>') % brl(value)
+
+
 TYPE_FORMATTERS = dict(typefmt.BASE_FORMATTERS)
-TYPE_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal})
+TYPE_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal_html})
 DETAIL_FORMATTERS = dict(typefmt.DETAIL_FORMATTERS)
 DETAIL_FORMATTERS.update({bool: _bool, datetime: _datetime, date: _date, Decimal: _decimal})
 EXPORT_FORMATTERS = dict(typefmt.EXPORT_FORMATTERS)

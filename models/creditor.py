@@ -8,7 +8,6 @@ from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
-from models.documents import format_document
 from models.timeutil import utcnow
 
 
@@ -28,4 +27,4 @@ class Creditor(db.Model):
     agency = relationship("Agency")
 
     def __str__(self) -> str:
-        return f"{self.name} ({format_document(self.cnpj)})"
+        return self.name
