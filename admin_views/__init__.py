@@ -9,7 +9,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from admin_views.audit import AuditLogView
+from admin_views.audit import AuditLogView, SoaCallView
 from admin_views.auth import LogoutForm, login_manager
 from admin_views.auth import bp as auth_bp
 from admin_views.creditors import CreditorView
@@ -22,7 +22,7 @@ from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
 from admin_views.profile import ProfileView
 from admin_views.users import UserView
-from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
+from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, SoaCall, User, db
 from models.meeting import todays_meetings_query
 
 USER_MENU = "Usuário"
@@ -62,8 +62,8 @@ def init_admin(app) -> Admin:
                                           endpoint="finance_negotiation"))
     admin.add_view(NegativationView(Negativation, name="Negativação Serasa", category="Financeiro",
                                     endpoint="negativation"))
-    admin.add_view(AuditLogView(AuditLog, name="Auditoria", endpoint="audit", menu_icon_type="fa",
-                                menu_icon_value="fa-history"))
+    admin.add_view(AuditLogView(AuditLog, name="Ações dos usuários", endpoint="audit", category="Auditoria"))
+    admin.add_view(SoaCallView(SoaCall, name="Chamadas ao SOA", endpoint="soa_call", category="Auditoria"))
     admin.add_view(ProfileView(name="Perfil", endpoint="profile", category=USER_MENU))
     admin.add_view(UserView(User, name="Usuários", category=USER_MENU))
     admin.add_link(MenuLink(name="Sair", endpoint="auth.logout", category=USER_MENU))

@@ -1,13 +1,17 @@
 """Início: the dashboard with the agency's figures at a glance."""
 
+from datetime import timedelta
+
 from flask import redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.formatting import brl
-from models import Debt, Debtor, Negotiation, db
+from models import Debt, Debtor, Negativation, Negotiation, db
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
+from models.negativation import DEADLINE_WARNING_DAYS
+from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 
 
@@ -42,6 +46,27 @@ class DashboardView(AdminIndexView):
             "overdue": overdue,
             "negotiations": [(NEGOTIATION_STATUS_LABELS.get(s, s), n) for s, n in db.session.execute(negotiations)],
         }
+        if agency.serasa_enabled:
+            stats["serasa"] = self._serasa_flags(agency.id, today, mine)
         low_balance = (agency.serasa_enabled and agency.soa_balance is not None
                        and agency.soa_balance < agency.soa_low_balance)
         return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance)
+
+    @staticmethod
+    def _serasa_flags(agency_id: int, today, consultant_id: int | None) -> dict:
+        """Count records whose removal deadline is past or near, uncertain ones and due exclusions (one query)."""
+        still_listed = Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN))
+        has_deadline = Negativation.removal_deadline.is_not(None) & still_listed
+        query = select(
+            func.count(Negativation.id).filter(has_deadline & (Negativation.removal_deadline < today)),
+            func.count(Negativation.id).filter(has_deadline & (Negativation.removal_deadline >= today)
+                                               & (Negativation.removal_deadline <= today + timedelta(
+                                                   days=DEADLINE_WARNING_DAYS))),
+            func.count(Negativation.id).filter(Negativation.status == S.UNCERTAIN),
+            func.count(Negativation.id).filter(Negativation.status == S.ACTIVE),
+        ).where(Negativation.agency_id == agency_id)
+        if consultant_id:
+            query = query.where(Negativation.debtor_id.in_(
+                select(Debtor.id).where(Debtor.consultant_id == consultant_id)))
+        overdue, near, uncertain, active = db.session.execute(query).one()
+        return {"overdue": overdue, "near": near, "uncertain": uncertain, "active": active}

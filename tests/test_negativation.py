@@ -42,6 +42,7 @@ def test_expiry_is_day_after_due_date_plus_five_years():
         (date(2026, 11, 13), date(2026, 11, 23)),  # Fri: 16, 17, 18, 19, 23
         (date(2026, 12, 23), date(2026, 12, 31)),  # 25/12 Natal
         (date(2026, 4, 1), date(2026, 4, 9)),  # 03/04 Sexta-feira Santa
+    (date(2026, 4, 2), date(2026, 4, 10)),  # paid on the Thursday before Good Friday: 6, 7, 8, 9, 10
     ],
 )
 def test_removal_deadline_is_five_business_days_without_national_holidays(paid, deadline):
@@ -630,3 +631,30 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smt
     with app.app_context():
         assert db.session.query(Negativation).filter_by(debt_id=debt_id).count() == 1
         db.engine.dispose()
+
+
+def test_dashboard_flags_deadlines_and_uncertain_records(app, client, world, login_as, serasa):
+    login_as(world.admin_a)
+    _, record = _active_record(app, client, world, serasa)
+    ids = _make_debts(app, world, 1)
+    serasa.set_fault("include", Fault(timeout=3.0, times=1))
+    _negativate(client, ids)
+    with app.app_context():
+        row = db.session.get(Negativation, record.id)
+        row.removal_deadline = local_today("America/Sao_Paulo") - timedelta(days=1)
+        db.session.commit()
+    page = client.get("/admin/").text
+    assert "1 com prazo legal de baixa vencido" in page
+    assert "1 inclusão(ões) com resultado incerto" in page
+
+
+def test_soa_calls_are_listed_for_admins_with_the_password_masked(app, client, world, login_as, serasa):
+    login_as(world.admin_a)
+    _active_record(app, client, world, serasa)
+    page = client.get("/admin/soa_call/").text
+    assert "include" in page and "consult" in page
+    details = client.get("/admin/soa_call/details/?id=1").text
+    assert DEFAULT_PASSWORD not in details and "***" in details
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/logout").text)})
+    login_as(world.cons_a1)
+    assert client.get("/admin/soa_call/").status_code == 404
