@@ -14,6 +14,7 @@ from admin_views.auth import LogoutForm, login_manager
 from admin_views.auth import bp as auth_bp
 from admin_views.creditors import CreditorView
 from admin_views.dashboard import DashboardView
+from admin_views.errors import register_error_pages
 from admin_views.debtors import DebtorView
 from admin_views.debts import DebtView
 from admin_views.formatting import br_datetime
@@ -48,6 +49,7 @@ def init_admin(app) -> Admin:
     """Build the Admin with every screen, the login blueprint and the clock."""
     login_manager.init_app(app)
     app.register_blueprint(auth_bp)
+    register_error_pages(app)
 
     admin = Admin(app, name="Painel de Cobrança", translations_path=TRANSLATIONS,
                   theme=Bootstrap4Theme(base_template="admin/panel_base.html", fluid=True),

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ class DashboardView(AdminIndexView):
         return current_user.is_authenticated
 
     def inaccessible_callback(self, name, **kwargs):
+        flash("Entre com seu e-mail e senha para acessar o painel.", "info")
         return redirect(url_for("auth.login", next=request.full_path))
 
     @expose("/")

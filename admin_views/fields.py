@@ -4,8 +4,8 @@ import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from flask_admin.form import DatePickerWidget, DateTimePickerWidget
 from wtforms import fields
+from wtforms.widgets import TextInput
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -19,10 +19,16 @@ BR_DATETIME = "%d/%m/%Y %H:%M"
 
 
 class MoneyField(fields.DecimalField):
-    """Decimal field that accepts 1.234,56 as well as 1234.56 and shows 1234,56."""
+    """Decimal field that accepts 1.234,56 as well as 1234.56 and shows 1234,56 (a text input: a number
+    input cannot hold a comma)."""
+
+    widget = TextInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("places", 2)
+        render_kw = kwargs.setdefault("render_kw", {})
+        render_kw.setdefault("inputmode", "decimal")
+        render_kw.setdefault("placeholder", "0,00")
         super().__init__(label, validators, **kwargs)
 
     def _value(self):
@@ -51,15 +57,16 @@ class MoneyField(fields.DecimalField):
 
 
 class BrDateField(fields.DateField):
-    """Date typed as 27/11/2026."""
+    """Date typed as 27/11/2026 (a plain text input: Flask-Admin's bundled date picker garbles typed dates)."""
 
-    widget = DatePickerWidget()
+    widget = TextInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("format", BR_DATE)
         render_kw = kwargs.setdefault("render_kw", {})
-        render_kw.setdefault("data-date-format", "DD/MM/YYYY")
         render_kw.setdefault("placeholder", "dd/mm/aaaa")
+        render_kw.setdefault("inputmode", "numeric")
+        render_kw.setdefault("autocomplete", "off")
         super().__init__(label, validators, **kwargs)
 
     def process_formdata(self, valuelist):
@@ -70,15 +77,18 @@ class BrDateField(fields.DateField):
 
 
 class LocalDateTimeField(fields.DateTimeField):
-    """Date-time typed in the agency's time zone (27/11/2026 14:30) and stored as naive UTC."""
+    """Date-time typed in the agency's time zone (27/11/2026 14:30) and stored as naive UTC.
 
-    widget = DateTimePickerWidget()
+    A plain text input: Flask-Admin's bundled daterangepicker rewrites typed text (flask-admin #987/#1746).
+    """
+
+    widget = TextInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("format", BR_DATETIME)
         render_kw = kwargs.setdefault("render_kw", {})
-        render_kw.setdefault("data-date-format", "DD/MM/YYYY HH:mm")
         render_kw.setdefault("placeholder", "dd/mm/aaaa hh:mm")
+        render_kw.setdefault("autocomplete", "off")
         super().__init__(label, validators, **kwargs)
 
     def process_data(self, value):
