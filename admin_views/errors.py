@@ -14,11 +14,13 @@ PAGES = {
 
 def _render(code: int):
     title, message = PAGES[code]
-    return render_template("auth/error.html", title=title, message=message, code=code), code
+    return render_template("error.html", title=title, message=message, code=code), code
 
 
 def register_error_pages(app) -> None:
-    """Render every listed HTTP error with the panel's pt-BR page."""
+    """Render every listed HTTP error with the panel's pt-BR page; serve the favicon browsers ask for."""
+    app.add_url_rule("/favicon.ico", "favicon",
+                     lambda: app.send_static_file("favicon.svg"))
     for code in PAGES:
         app.register_error_handler(code, lambda exc, code=code: _render(code))
 
@@ -26,5 +28,5 @@ def register_error_pages(app) -> None:
     def other_http_error(exc):  # e.g. 413, 415: keep the code, explain in pt-BR
         if exc.code in PAGES:
             return _render(exc.code)
-        return render_template("auth/error.html", title="Não foi possível concluir",
+        return render_template("error.html", title="Não foi possível concluir",
                                message="O pedido não pôde ser processado.", code=exc.code), exc.code

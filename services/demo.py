@@ -14,6 +14,8 @@ from models.meeting import MeetingStatus
 from models.timeutil import local_today, to_utc, utcnow
 
 DEMO_PASSWORD = "demo123"
+#: A valid CPF that the SOA sandbox's "bureau" refuses (integrations/soa_sandbox.py REFUSED_DOCUMENTS).
+REFUSED_BY_BUREAU = "11144477735"
 #: The SOA sandbox's own demo account (integrations/soa_sandbox.py).
 SANDBOX_EMAIL = "demo@soa.sandbox"
 SANDBOX_PASSWORD = "sandbox123"
@@ -80,6 +82,12 @@ def _populate(agency: Agency, consultants: list[User], owner_admin: User, rng: r
                                                                        f"{rng.randint(1000, 9999)}",
                         street=street, number=str(rng.randint(1, 2500)), neighbourhood=hood, city=city, uf=uf,
                         cep=cep, consultant=consultants[i % len(consultants)])
+        if i == 4:  # incomplete address: the bureau cannot mail the prior notice
+            debtor.neighbourhood = None
+        elif i == 6:  # a minor: never negativated
+            debtor.birth_date = today.replace(year=today.year - 16)
+        elif i == 10 and agency.name == "Assessoria Demo":
+            debtor.document = REFUSED_BY_BUREAU  # the sandbox's bureau refuses this CPF: shows "Rejeitada"
         db.session.add(debtor)
         debts = []
         for j in range(rng.randint(1, 3)):
