@@ -191,6 +191,8 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
         report.outcomes.append(_apply_inclusion(debt, record, unique_id, error, user_id))
     calls.flush()
     db.session.commit()
+    order = {debt.id: i for i, debt in enumerate(debts)}
+    report.outcomes.sort(key=lambda o: order[o.debt.id])  # the user's order, not the processing order
     return report
 
 
