@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint db demo-data clean
+.PHONY: run test lint db demo-data clean serve bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,23 @@ run: $(STAMP)
 ## make test: install with dev extras and run the whole test suite
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make serve: production server: gunicorn with several workers (WEB_CONCURRENCY, default 4) on BIND
+## (default 127.0.0.1:8000); the app reads APP_ENV, SECRET_KEY, CREDENTIALS_KEY, DATABASE_URL, MAIL_* ...
+## from the environment. Run `flask --app app db upgrade` first. The timeout covers slow SOA and SMTP calls.
+serve: $(STAMP)
+	$(VENV)/bin/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $${BIND:-127.0.0.1:8000} --timeout 120 \
+		--access-logfile - --error-logfile - "app:create_app()"
+
+## make bench: install the bench extras, generate 100k+ rows (BENCH_SCALE=0.1 for a quick run) and measure the
+## lists, the clock, bulk negativation, bulk e-mail and a gunicorn load run; writes bench/RESULTS.md (~15 min)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench.run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

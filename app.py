@@ -8,6 +8,7 @@ from flask_babel import Babel
 from flask_migrate import Migrate
 
 from admin_views import init_admin
+from admin_views.security import init_security
 from integrations.mail import mail
 from models import db
 from services.cli import register_commands
@@ -35,7 +36,8 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", APP_ENV == "production")
+    #: HTTPS-only cookies everywhere but development (create_app re-derives it from the final APP_ENV).
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", APP_ENV != "development")
     REMEMBER_COOKIE_HTTPONLY = True
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 
@@ -57,10 +59,24 @@ class Config:
     SOA_URL_SANDBOX = os.environ.get("SOA_URL_SANDBOX", "http://127.0.0.1:5001")
     SOA_CONNECT_TIMEOUT = float(os.environ.get("SOA_CONNECT_TIMEOUT", "3.05"))
     SOA_READ_TIMEOUT = float(os.environ.get("SOA_READ_TIMEOUT", "20"))
+    #: Price of one inclusion on the agency's prepaid plan (R$); 0 = only look at the balance, never block on it.
+    SOA_INCLUSION_COST = os.environ.get("SOA_INCLUSION_COST", "0")
+    #: Simultaneous calls to SOA in a bulk inclusion (bounded: SOA is a shared service).
+    SOA_MAX_CONCURRENCY = int(os.environ.get("SOA_MAX_CONCURRENCY", "8"))
+    #: Records per agency that one "Atualizar situação" / `flask serasa sync` run asks SOA about.
+    SERASA_SYNC_LIMIT = int(os.environ.get("SERASA_SYNC_LIMIT", "200"))
 
     #: Where the development mail catcher (make run) saves every message as .eml.
     MAIL_CATCHER_DIR = os.environ.get("MAIL_CATCHER_DIR", "instance/mail_outbox")
     FLASK_ADMIN_RAISE_ON_INTEGRITY_ERROR = False
+
+    #: Failed logins allowed per client IP + e-mail, and per client IP (Flask-Limiter syntax; empty = off).
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LOGIN_RATE_LIMIT_PER_IP = os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "50 per minute")
+    #: Where the counters live: memory:// is per process; use e.g. redis://host:6379 for several workers.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    #: Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
 
 def _check_production(app: Flask) -> None:
@@ -73,6 +89,13 @@ def _check_production(app: Flask) -> None:
         raise RuntimeError("CREDENTIALS_KEY precisa ser definido em produção (não use a chave de desenvolvimento).")
 
 
+def _secure_cookies(app: Flask, config: dict | None) -> None:
+    """Mark cookies Secure outside development, unless SESSION_COOKIE_SECURE was set explicitly."""
+    if "SESSION_COOKIE_SECURE" not in os.environ and "SESSION_COOKIE_SECURE" not in (config or {}):
+        app.config["SESSION_COOKIE_SECURE"] = app.config["APP_ENV"] != "development"
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Create and configure the admin panel application."""
     app = Flask(__name__, instance_relative_config=True)
@@ -80,6 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     _check_production(app)
+    _secure_cookies(app, config)
     os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
@@ -87,5 +111,6 @@ def create_app(config: dict | None = None) -> Flask:
     mail.init_app(app)
     babel.init_app(app)
     init_admin(app)
+    init_security(app)
     register_commands(app)
     return app

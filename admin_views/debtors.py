@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 from wtforms.validators import DataRequired, Email, Optional
 
 from admin_views.base import ProtectedModelView, scoped_choices
-from admin_views.fields import BrDateField, valid_cep, valid_document, valid_uf
+from admin_views.fields import BrDateField, not_in_future, valid_cep, valid_document, valid_uf
 from admin_views.formatting import brl, cep_formatter, document_formatter
 from models import Debt, Debtor, Negativation, User, db
 from models.agency import Role
@@ -44,6 +44,7 @@ class DebtorView(ProtectedModelView):
         "document": {"label": "CPF/CNPJ", "validators": [DataRequired(message="Informe o CPF ou CNPJ."),
                                                           valid_document]},
         "email": {"validators": [Optional(), Email(message="E-mail inválido.")]},
+        "birth_date": {"validators": [Optional(), not_in_future]},
         "uf": {"validators": [Optional(), valid_uf]},
         "cep": {"validators": [Optional(), valid_cep]},
         "consultant": {"query_factory": _consultants()},

@@ -144,10 +144,9 @@ def valid_cnpj(form, field):
 def valid_cep(form, field):
     if not field.data:
         return
-    digits = only_digits(field.data)
-    if len(digits) != 8 or re.search(r"[^\d\-.\s]", field.data):
+    if not re.fullmatch(r"[0-9]{5}[-.]?[0-9]{3}", field.data.strip()):  # ASCII digits only, not any Unicode digit
         raise ValidationError("CEP inválido: informe 8 dígitos (ex.: 01310-100).")
-    field.data = digits
+    field.data = only_digits(field.data)
 
 
 def valid_uf(form, field):
@@ -157,6 +156,14 @@ def valid_uf(form, field):
     if value not in UFS:
         raise ValidationError("UF inválida: use a sigla do estado (ex.: SP).")
     field.data = value
+
+
+def not_in_future(form, field):
+    """Refuse a birth date after today (or absurdly old)."""
+    from datetime import date
+
+    if field.data and not date(1900, 1, 1) <= field.data <= date.today():
+        raise ValidationError("Data de nascimento inválida: não pode estar no futuro.")
 
 
 def positive_amount(form, field):

@@ -48,7 +48,8 @@ class NegotiationView(ProtectedModelView):
         self.form_ajax_refs = {
             "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
                                        fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
-            "debts": ScopedAjaxLoader("debts", Debt, fields=["contract_number"], page_size=10,
+            "debts": ScopedAjaxLoader("debts", Debt, consultant_attr="debtor.consultant_id", fields=["contract_number"],
+                                      page_size=10,
                                       placeholder="Número do contrato"),
         }
         super().__init__(model, *args, **kwargs)

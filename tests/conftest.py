@@ -72,6 +72,9 @@ def app(smtp_server, soa_server):
         "SOA_URL_PRODUCAO": soa_server.url,
         "SOA_CONNECT_TIMEOUT": 1.0,
         "SOA_READ_TIMEOUT": 1.0,
+        # Tests log in (and fail to) many times; tests/test_security.py lowers these to prove the limit.
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_RATE_LIMIT_PER_IP": "1000 per minute",
     })
     # Requests run in their own app context, as in production (fresh session, fresh ``g``); tests that
     # touch the database directly open one with ``app.app_context()``.

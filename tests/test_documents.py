@@ -90,6 +90,7 @@ def test_debtor_created_with_formatted_cpf_is_stored_as_digits(app, client, worl
         ("cep", "0130", "CEP inválido"),
         ("uf", "XX", "UF inválida"),
         ("birth_date", "31/02/1980", "Data inválida"),
+    ("birth_date", "31/12/9999", "não pode estar no futuro"),
         ("street", "R" * 46, "45"),
         ("neighbourhood", "B" * 21, "20"),
         ("city", "C" * 26, "25"),
