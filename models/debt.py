@@ -52,6 +52,9 @@ class Debt(db.Model):
     __table_args__ = (
         Index("ix_debt_agency_due", "agency_id", "due_date"),
         Index("ix_debt_agency_status", "agency_id", "status"),
+        # The list (bench/RESULTS.md): by due date within the agency, and through the consultant's debtors.
+        Index("ix_debt_agency_due_list", "agency_id", "due_date", "status", "debtor_id", "contract_number"),
+        Index("ix_debt_debtor_list", "debtor_id", "agency_id", "due_date", "status", "contract_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +93,8 @@ class Negotiation(db.Model):
     __table_args__ = (
         Index("ix_negotiation_agency_created", "agency_id", "created_at"),
         Index("ix_negotiation_agency_status", "agency_id", "status"),
+        Index("ix_negotiation_agency_created_list", "agency_id", "created_at", "consultant_id", "status",
+              "debtor_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,6 +24,10 @@ class Debtor(db.Model):
         UniqueConstraint("agency_id", "document", name="uq_debtor_agency_document"),
         Index("ix_debtor_agency_name", "agency_id", "name"),
         Index("ix_debtor_agency_consultant", "agency_id", "consultant_id"),
+        # The list (bench/RESULTS.md): by name within the agency or the consultant's portfolio, with the
+        # filtered and searched columns in the index.
+        Index("ix_debtor_agency_name_list", "agency_id", "name", "consultant_id", "uf", "document"),
+        Index("ix_debtor_agency_consultant_name", "agency_id", "consultant_id", "name", "uf", "document"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

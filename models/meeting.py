@@ -40,6 +40,11 @@ class Meeting(db.Model):
         # The clock's query and the default sort: the agency's (or owner's) meetings by start.
         Index("ix_meeting_agency_starts", "agency_id", "starts_at"),
         Index("ix_meeting_owner_starts", "owner_id", "starts_at"),
+        # The list (bench/RESULTS.md): scope, default sort, consultant, status filter and searched subject in the
+        # index, so a page, a filter, a search and the capped count are read from the index alone.
+        Index("ix_meeting_agency_starts_list", "agency_id", "starts_at", "owner_id", "status", "subject"),
+        Index("ix_meeting_agency_owner_starts", "agency_id", "owner_id", "starts_at", "status", "subject"),
+        Index("ix_meeting_agency_status_starts", "agency_id", "status", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -153,6 +153,11 @@ class Negativation(db.Model):
         Index("ix_negativation_agency_status", "agency_id", "status"),
         Index("ix_negativation_agency_created", "agency_id", "created_at"),
         Index("ix_negativation_agency_deadline", "agency_id", "removal_deadline"),
+        # The list (bench/RESULTS.md): by creation within the agency, and through the consultant's debtors.
+        Index("ix_negativation_agency_created_list", "agency_id", "created_at", "status", "debtor_id", "document",
+              "contract_number"),
+        Index("ix_negativation_debtor_list", "debtor_id", "agency_id", "created_at", "status", "document",
+              "contract_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -63,3 +63,40 @@ def test_clock_costs_at_most_one_query(app, client, world, login_as, queries):
         db.session.commit()
     without_clock = _count(client, queries, "/admin/creditor/")
     assert with_clock - without_clock == 1
+
+
+def test_list_query_count_does_not_change_with_page_size(app, client, world, login_as, queries):
+    login_as(world.admin_a)
+    _grow(app, world, 30)
+    for url in LISTS:
+        counts = {size: _count(client, queries, f"{url}?page_size={size}") for size in (20, 100)}
+        assert counts[20] == counts[100], (url, counts)
+
+
+def test_list_total_is_a_capped_count(app, client, world, login_as, queries, monkeypatch):
+    """The total counts at most COUNT_CAP rows past the page (SELECT count(*) FROM (SELECT 1 ... LIMIT n))."""
+    from admin_views import base
+
+    login_as(world.admin_a)
+    _grow(app, world, 6)
+    monkeypatch.setattr(base, "COUNT_CAP", 4)
+    client.get("/admin/debtor/")
+    with queries() as q:
+        capped = client.get("/admin/debtor/").text
+    assert "(4+)" in capped
+    counts = [s for s in q.statements if "count(" in s.lower()]
+    assert len(counts) == 1 and "LIMIT" in counts[0].upper(), counts
+    monkeypatch.setattr(base, "COUNT_CAP", 10_000)
+    exact = client.get("/admin/debtor/").text
+    assert "(8)" in exact and "+)" not in exact  # agency A: the world's 2 debtors and the 6 grown ones
+
+
+def test_list_keeps_the_default_order_and_finds_by_search(app, client, world, login_as):
+    login_as(world.admin_a)
+    _grow(app, world, 5)
+    page = client.get("/admin/meeting/?page_size=100").text
+    subjects = [m for m in ("Reunião de A1", "Reunião de A2") if m in page]
+    assert subjects == ["Reunião de A1", "Reunião de A2"]
+    assert page.index("Reunião de A2") < page.index("Reunião de A1")  # starts_at descending: A2 was made later
+    found = client.get("/admin/meeting/?search=reunião de a1").text  # any case, like Flask-Admin's ILIKE
+    assert "Reunião de A1" in found and "Reunião de A2" not in found
