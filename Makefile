@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint db demo-data clean serve bench
+.PHONY: run test test-postgres lint db demo-data clean serve bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,12 @@ run: $(STAMP)
 ## make test: install with dev extras and run the whole test suite
 test: $(STAMP)
 	$(PY) -m pytest
+
+## make test-postgres: the same suite (browser tests aside: they are database-agnostic) against PostgreSQL;
+## TEST_DATABASE_URL must point at an empty database the suite may drop and recreate tables in (see .ci/run)
+test-postgres: $(STAMP)
+	@test -n "$$TEST_DATABASE_URL" || (echo "TEST_DATABASE_URL não definido (ex.: postgresql+psycopg://painel:painel@127.0.0.1:5432/painel_test)"; exit 2)
+	$(PY) -m pytest --ignore=tests/e2e
 
 ## make serve: production server: gunicorn with several workers (WEB_CONCURRENCY, default 4) on BIND
 ## (default 127.0.0.1:8000); the app reads APP_ENV, SECRET_KEY, CREDENTIALS_KEY, DATABASE_URL, MAIL_* ...

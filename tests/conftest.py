@@ -1,5 +1,6 @@
 """Fixtures: an app per test (in-memory SQLite), logins, CSRF tokens, query counting, SMTP and SOA servers."""
 
+import os
 import re
 import socket
 from contextlib import contextmanager
@@ -56,11 +57,31 @@ def soa(soa_server):
     return soa_server
 
 
+#: The database the suite runs on: in-memory SQLite by default; PostgreSQL when CI sets TEST_DATABASE_URL
+#: (``make test-postgres``), so constraints, locking and migrations are proven on the production database.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+
+
+def reset_database() -> None:
+    """Drop every table (the models' and Alembic's), so each test starts from an empty schema."""
+    db.session.remove()
+    db.drop_all()
+    with db.engine.begin() as conn:
+        conn.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture
+def live_database_url(tmp_path):
+    """A database that several threads or processes can share: a SQLite file, or the PostgreSQL test database."""
+    yield TEST_DATABASE_URL if ON_POSTGRES else f"sqlite:///{tmp_path / 'live.db'}"
+
+
 @pytest.fixture
 def app(smtp_server, soa_server):
     app = create_app({
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
         "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
         "SECRET_KEY": "test-secret",
         "MAIL_SERVER": "127.0.0.1",
@@ -79,10 +100,13 @@ def app(smtp_server, soa_server):
     # Requests run in their own app context, as in production (fresh session, fresh ``g``); tests that
     # touch the database directly open one with ``app.app_context()``.
     with app.app_context():
+        if ON_POSTGRES:
+            reset_database()
         db.create_all()
     yield app
     with app.app_context():
-        db.drop_all()
+        reset_database()
+        db.engine.dispose()
 
 
 def ref(obj) -> SimpleNamespace:

@@ -12,7 +12,7 @@ from models import Agency, Meeting, MeetingEmail, db
 from models.meeting import MeetingStatus, todays_meetings_query
 from models.timeutil import local_day_bounds, local_today, to_utc
 from tests import factories as f
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, reset_database
 
 SP = "America/Sao_Paulo"
 
@@ -542,7 +542,7 @@ def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_
 # --- concurrency ------------------------------------------------------------------------------------------
 
 
-def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, soa):
+def test_twenty_simultaneous_invite_submissions_send_one_invite(live_database_url, smtp, soa):
     """Real threads against a live server on a file database: the database lets exactly one through."""
     import requests
     from werkzeug.serving import make_server
@@ -552,15 +552,16 @@ def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, 
 
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
+            "SQLALCHEMY_DATABASE_URI": live_database_url,
             "SECRET_KEY": "live",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp.port,
             "MAIL_SUPPRESS_SEND": False,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}},
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if live_database_url.startswith("sqlite") else {},
         }
     )
     with app.app_context():
+        reset_database()
         db.create_all()
         agency = f.make_agency()
         admin = f.make_user(agency, "admin")
@@ -604,6 +605,7 @@ def test_twenty_simultaneous_invite_submissions_send_one_invite(tmp_path, smtp, 
     with app.app_context():
         assert db.session.query(MeetingEmail).filter_by(meeting_id=meeting_id, kind="invite").count() == 1
         assert db.session.get(Meeting, meeting_id).invite_sent_at is not None
+        reset_database()
         db.engine.dispose()
 
 

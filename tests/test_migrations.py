@@ -8,17 +8,22 @@ from flask_migrate import upgrade
 
 from app import create_app
 from models import db
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, reset_database
 
 
 def test_upgrade_builds_the_models_schema(tmp_path):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'migrated.db'}", "TESTING": True})
+    url = TEST_DATABASE_URL if ON_POSTGRES else f"sqlite:///{tmp_path / 'migrated.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
+        reset_database()  # an empty database, as in production before the first `flask db upgrade`
         upgrade(directory=os.path.join(app.root_path, "migrations"))
         with db.engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata
             )
         tables = set(db.inspect(db.engine).get_table_names())
+        reset_database()
+        db.engine.dispose()
     assert diff == []
     assert {
         "agency",
