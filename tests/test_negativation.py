@@ -19,7 +19,7 @@ from models.negativation import (
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from tests import factories as f
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, reset_database
 
 BUREAU_REFUSES = "11144477735"  # the sandbox's documented test CPF that Serasa refuses
 
@@ -573,7 +573,7 @@ def test_finance_negotiations_button_leads_to_the_screen(client, world, login_as
     assert client.get(href).status_code == 200
 
 
-def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smtp, soa):
+def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(live_database_url, smtp, soa):
     """Real threads against a live server on a file database: one inclusion at SOA."""
     import requests
     from werkzeug.serving import make_server
@@ -583,13 +583,14 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smt
 
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
+            "SQLALCHEMY_DATABASE_URI": live_database_url,
             "SECRET_KEY": "live",
             "SOA_URL_SANDBOX": soa.url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}},
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if live_database_url.startswith("sqlite") else {},
         }
     )
     with app.app_context():
+        reset_database()
         db.create_all()
         agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
         agency.set_soa_password(DEFAULT_PASSWORD, app.config["CREDENTIALS_KEY"])
@@ -630,6 +631,7 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(tmp_path, smt
     assert len(soa.snapshot()["records"]) == 1
     with app.app_context():
         assert db.session.query(Negativation).filter_by(debt_id=debt_id).count() == 1
+        reset_database()
         db.engine.dispose()
 
 
