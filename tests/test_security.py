@@ -92,6 +92,8 @@ def test_behind_a_trusted_proxy_each_client_address_counts_apart(app):
     assert _fail_login(client, "alguem@ag.com.br").status_code == 429
     client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.2"
     assert _fail_login(client, "alguem@ag.com.br").status_code == 401
+    with proxied.app_context():
+        db.engine.dispose()  # a second engine on the test database: close its connections
 
 
 def test_an_empty_limit_switches_it_off(app, client, world):
