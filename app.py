@@ -62,7 +62,7 @@ class Config:
     #: Price of one inclusion on the agency's prepaid plan (R$); 0 = only look at the balance, never block on it.
     SOA_INCLUSION_COST = os.environ.get("SOA_INCLUSION_COST", "0")
     #: Simultaneous calls to SOA in a bulk inclusion (bounded: SOA is a shared service).
-    SOA_MAX_CONCURRENCY = int(os.environ.get("SOA_MAX_CONCURRENCY", "8"))
+    SOA_MAX_CONCURRENCY = int(os.environ.get("SOA_MAX_CONCURRENCY", "32"))
     #: Records per agency that one "Atualizar situação" / `flask serasa sync` run asks SOA about.
     SERASA_SYNC_LIMIT = int(os.environ.get("SERASA_SYNC_LIMIT", "200"))
 

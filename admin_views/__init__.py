@@ -7,16 +7,16 @@ from flask_admin import Admin
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
+from sqlalchemy import func, select
 
 from admin_views.audit import AuditLogView, SoaCallView
 from admin_views.auth import LogoutForm, login_manager
 from admin_views.auth import bp as auth_bp
 from admin_views.creditors import CreditorView
 from admin_views.dashboard import DashboardView
-from admin_views.errors import register_error_pages
 from admin_views.debtors import DebtorView
 from admin_views.debts import DebtView
+from admin_views.errors import register_error_pages
 from admin_views.formatting import br_datetime
 from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
@@ -32,17 +32,20 @@ TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 
 
-def todays_meetings() -> list[Meeting]:
-    """Return the user's meetings today in the agency's zone; one query, once per request."""
-    if "todays_meetings" not in g:
-        found = []
+def todays_meetings_count() -> int:
+    """Count the user's meetings today in the agency's zone: one indexed query, at most once per request.
+
+    The clock shows the count on every page; its dropdown loads the list on click (MeetingView.today_view).
+    """
+    if "todays_meetings_count" not in g:
+        count = 0
         if current_user.is_authenticated and meetings_enabled():
             agency = current_user.agency
             query = todays_meetings_query(agency.id, agency.timezone,
                                           owner_id=None if current_user.is_admin else current_user.id)
-            found = list(db.session.scalars(query.options(joinedload(Meeting.creditor))))
-        g.todays_meetings = found
-    return g.todays_meetings
+            count = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        g.todays_meetings_count = count
+    return g.todays_meetings_count
 
 
 def init_admin(app) -> Admin:
@@ -72,7 +75,7 @@ def init_admin(app) -> Admin:
 
     @app.context_processor
     def panel_context():
-        return {"todays_meetings": todays_meetings, "br_datetime": br_datetime,
+        return {"todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
                 "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
 
     return admin

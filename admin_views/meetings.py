@@ -3,10 +3,11 @@
 import uuid
 from datetime import timedelta
 
-from flask import abort, flash, g, redirect, request
+from flask import abort, flash, g, redirect, render_template, request
 from flask_admin import expose
 from flask_admin.model.template import TemplateLinkRowAction
 from flask_login import current_user
+from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
@@ -22,6 +23,7 @@ from models.meeting import (
     EmailKind,
     MeetingNotAllowed,
     MeetingStatus,
+    todays_meetings_query,
 )
 from models.timeutil import utcnow
 from services import meetings as sending
@@ -175,6 +177,16 @@ class MeetingView(ProtectedModelView):
                                   "aos convidados antes de excluí-la.")
         if not current_user.is_admin and model.invite_sent:
             raise ValidationError("Consultores só podem excluir reuniões cujo convite não foi enviado.")
+
+    @expose("/today/")
+    def today_view(self):
+        """The clock's dropdown: today's meetings of the user (scoped like the list), loaded on click."""
+        agency = current_user.agency
+        query = todays_meetings_query(agency.id, agency.timezone,
+                                      owner_id=None if current_user.is_admin else current_user.id)
+        meetings = db.session.scalars(query.options(joinedload(Meeting.creditor))).all()
+        return render_template("admin/meeting/today_items.html", meetings=meetings, tz=agency.timezone,
+                               br_datetime=br_datetime)
 
     # --- details and sending -----------------------------------------------------------------------
     @expose("/details/")

@@ -326,6 +326,7 @@ class SerasaClient:
         recorder: Callable[[CallRecord], None] | None = None,
         max_retries: int = 2,
         backoff: float = 0.25,
+        pool_size: int = 10,
     ) -> None:
         if max_retries < 0 or backoff < 0:
             raise ValueError("max_retries and backoff must not be negative")
@@ -339,6 +340,12 @@ class SerasaClient:
         self.backoff = backoff
         self._owns_session = session is None
         self.session = session or requests.Session()
+        if self._owns_session and pool_size > 10:
+            # Keep one keep-alive connection per concurrent caller (bulk inclusions run in parallel threads);
+            # retries stay ours (urllib3's own are off).
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, email={self.email!r})"

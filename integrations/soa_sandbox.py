@@ -723,6 +723,8 @@ class SandboxServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: Accept bursts of simultaneous connections (bulk inclusions), not socketserver's default of 5.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox

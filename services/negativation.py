@@ -94,7 +94,8 @@ def make_client(agency: Agency, calls: _Calls) -> SerasaClient:
     except CredentialsError as exc:
         raise NegativationNotAllowed(str(exc)) from None
     return SerasaClient(base_url_for(agency.soa_environment), agency.soa_email, password,
-                        timeout=(cfg["SOA_CONNECT_TIMEOUT"], cfg["SOA_READ_TIMEOUT"]), recorder=calls)
+                        timeout=(cfg["SOA_CONNECT_TIMEOUT"], cfg["SOA_READ_TIMEOUT"]), recorder=calls,
+                        pool_size=max(10, int(cfg.get("SOA_MAX_CONCURRENCY", 32))))
 
 
 _CODE_CACHE: dict[tuple[int, str, str], tuple[float, list]] = {}
@@ -184,7 +185,7 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
         report.outcomes.append(DebtOutcome(debt, "falhou", reason, record))
 
     requests_ = [(record, _request_for(record)) for _, record in to_send]
-    workers = max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 8)))
+    workers = max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32)))
     with ThreadPoolExecutor(max_workers=min(workers, len(requests_))) as pool:
         results = list(pool.map(lambda item: _send_one(client, item[1]), requests_))
     for (debt, record), (unique_id, error) in zip(to_send, results, strict=True):

@@ -500,8 +500,10 @@ def test_clock_counts_a_22h_meeting_as_today(app, client, world, login_as):
     login_as(world.admin_a)
     page = client.get("/admin/").text
     clock = page.split('id="meeting-clock"')[1].split("</li>")[0]
-    assert "clock-today" in clock and "Às 22h" in clock and "22:00" in clock
-    assert "Amanhã cedo" not in clock and "Ontem à noite" not in clock
+    assert "clock-today" in clock and 'data-today-count="1"' in clock and "1 reunião(ões) hoje" in clock
+    listing = client.get("/admin/meeting/today/").text  # what the dropdown loads when opened
+    assert "Às 22h" in listing and "22:00" in listing
+    assert "Amanhã cedo" not in listing and "Ontem à noite" not in listing
 
 
 def test_clock_is_neutral_without_meetings_today_and_only_counts_own(app, client, world, login_as):
@@ -517,7 +519,9 @@ def test_clock_is_neutral_without_meetings_today_and_only_counts_own(app, client
         db.session.commit()
     login_as(world.cons_a1)
     clock = client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
-    assert "clock-today" not in clock and "Nenhuma reunião hoje." in clock and "Da colega" not in clock
+    assert "clock-today" not in clock and "Nenhuma reunião hoje." in clock
+    listing = client.get("/admin/meeting/today/").text
+    assert "Da colega" not in listing and "Nenhuma reunião hoje." in listing
 
 
 def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_as):
@@ -616,6 +620,7 @@ def test_profile_switch_off_hides_meetings_for_consultants_too(app, client, worl
     login_as(world.cons_a1)
     assert client.get("/admin/meeting/").status_code == 404
     assert "meeting-clock" not in client.get("/admin/").text
+    assert client.get("/admin/meeting/today/").status_code == 404
     assert client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=invite").status_code == 404
 
 
