@@ -21,8 +21,15 @@ run: $(STAMP)
 	$(FLASK) demo-data --if-empty
 	$(FLASK) dev-server
 
-## make test: install with dev extras and run the whole test suite
-test: $(STAMP)
+## make test: install with dev extras (and Debian's chromium for the browser tests, via apt-get, when missing)
+## and run the whole test suite
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "Instalando o Chromium do Debian para os testes no navegador (apt-get)..."
+	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y -o Dpkg::Use-Pty=0 chromium fonts-liberation
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 ## make test-postgres: the same suite (browser tests aside: they are database-agnostic) against PostgreSQL;
