@@ -5,9 +5,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from wtforms import fields
-from wtforms.widgets import TextInput
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
+from wtforms.widgets import TextInput
 
 from admin_views.formatting import user_timezone
 from models.debtor import UFS

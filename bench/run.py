@@ -664,8 +664,8 @@ def write_report(path: Path, context: dict) -> str:
             worst, extra_q = max(worst, page["ratio"]), max(extra_q, page["extra_queries"])
         lines += ["", f"A consulta do relógio (um COUNT das {clock['today']} reuniões de hoje) leva "
                   f"{clock['query'].ms()} ms (mediana / p95); a lista do menu suspenso só é buscada quando ele "
-                  "é aberto (`/admin/meeting/today/`). “Sem relógio” é a assessoria com reuniões desabilitadas, o que também "
-                  "tira o item “Reuniões” do menu: a diferença medida inclui esse item."]
+                  "é aberto (`/admin/meeting/today/`). “Sem relógio” é a assessoria com reuniões desabilitadas, "
+                  "o que também tira o item “Reuniões” do menu: a diferença medida inclui esse item."]
         targets.append((f"Relógio ({backend}): ≤ 1 consulta e ≤ 5 % na página", worst <= CLOCK_TARGET_RATIO
                         and extra_q <= 1, f"+{extra_q} consulta, +{(worst - 1) * 100:.1f} % no pior caso"))
 

@@ -15,7 +15,8 @@ from models.timeutil import utcnow
 FIELD_SIZES = {"name": 70, "street": 45, "number": 10, "complement": 20, "neighbourhood": 20, "city": 25,
                "uf": 2, "cep": 8}
 
-UFS = ["AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA", "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"]
+UFS = ["AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA",
+       "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"]
 
 
 class Debtor(db.Model):
