@@ -76,6 +76,7 @@ class NegativationView(ProtectedModelView):
         "exclusion_requested_at": "Baixa solicitada em", "excluded_at": "Excluída em",
         "last_checked_at": "Última consulta", "created_by": "Incluída por"}
     column_formatters = {"status": _status_formatter, "document": document_formatter,
+                         "debtor": lambda v, c, m, n: m.debtor.name,  # the CPF/CNPJ has its own column
                          "exclusion_motive": lambda v, c, m, n: MOTIVE_LABELS.get(m.exclusion_motive,
                                                                                   m.exclusion_motive or "")}
     column_formatters_export = {"status": lambda v, c, m, n: STATUS_LABELS.get(m.status, m.status),
