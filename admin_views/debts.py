@@ -18,6 +18,7 @@ from models.debt import DEBT_STATUS_LABELS, DebtStatus
 from models.negativation import ExclusionMotive, NegativationNotAllowed, eligibility_problems
 from models.timeutil import local_today, to_local, utcnow
 from services import negativation as workflow
+from services.serasa import CallLog
 
 MAX_BULK = 500
 
@@ -152,7 +153,7 @@ class DebtView(ProtectedModelView):
 
     def _restriction_codes(self):
         """Offer SOA's own restriction codes (never free text)."""
-        calls = workflow._Calls(current_user.agency_id, current_user.id)
+        calls = CallLog(current_user.agency_id, current_user.id)
         try:
             codes = workflow.cached_codes(current_user.agency, "restriction", calls)
             return choices((c.code, f"{c.code} — {c.description}") for c in codes)

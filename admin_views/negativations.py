@@ -18,6 +18,7 @@ from models.negativation import MANUAL_MOTIVES, MOTIVE_LABELS, STATUS_LABELS, Ne
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as workflow
+from services.serasa import CallLog
 
 FLAG_LABELS = {"vencido": ("badge-danger", "Prazo de baixa vencido"),
                "proximo": ("badge-warning", "Prazo de baixa próximo")}
@@ -158,7 +159,7 @@ class NegativationView(ProtectedModelView):
 
     def _exclusion_codes(self):
         """Offer SOA's own exclusion codes; fall back to the defaults when SOA cannot list them now."""
-        calls = workflow._Calls(current_user.agency_id, current_user.id)
+        calls = CallLog(current_user.agency_id, current_user.id)
         try:
             codes = workflow.cached_codes(current_user.agency, "exclusion", calls)
             return choices((c.code, f"{c.code} — {c.description}") for c in codes)

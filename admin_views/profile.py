@@ -13,7 +13,7 @@ from integrations.serasa import SerasaError
 from models import db
 from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
 from models.timeutil import utcnow
-from services.serasa import client_for
+from services.serasa import CallLog, client_for
 
 YES_NO = choices([("1", "Sim"), ("0", "Não")])
 TIMEZONES = choices([
@@ -154,11 +154,13 @@ class ProfileView(AccessMixin, BaseView):
         if not email or not (typed_password or agency.soa_password_encrypted):
             flash("Informe o e-mail e a senha da conta SOA (ou salve-os) antes de testar a conexão.", "error")
             return self._render("serasa", 400, serasa=form)
+        calls = CallLog(agency.id, current_user.id)
         try:
-            client = client_for(agency, user_id=current_user.id, email=email, password=typed_password,
+            client = client_for(agency, calls=calls, email=email, password=typed_password,
                                 environment=form.soa_environment.data)
             balance = client.balance()
         except (SerasaError, CredentialsError) as exc:
+            calls.flush()
             audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"falhou: {type(exc).__name__}")
             db.session.commit()
             flash(f"Falha no teste de conexão: {exc}", "error")
@@ -168,6 +170,7 @@ class ProfileView(AccessMixin, BaseView):
         if saved:
             agency.soa_balance = balance
             agency.soa_balance_checked_at = utcnow()
+        calls.flush()
         audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"ok; saldo={balance}")
         db.session.commit()
         message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(balance)}."

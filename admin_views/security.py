@@ -100,10 +100,10 @@ def _reject_unsafe_parameters():
     if form:
         values += [*request.form.keys(), *request.form.values()]
     if any("\x00" in value for value in values):
-        return render_template("auth/error.html", title="Requisição inválida", message=NUL_MESSAGE), 400
+        return render_template("error.html", title="Requisição inválida", message=NUL_MESSAGE), 400
     targets = request.args.getlist("url") + request.args.getlist("next") + (request.form.getlist("url") if form else [])
     if any(CONTROL_CHARACTERS.search(target) for target in targets):
-        return render_template("auth/error.html", title="Requisição inválida", message=RETURN_URL_MESSAGE), 400
+        return render_template("error.html", title="Requisição inválida", message=RETURN_URL_MESSAGE), 400
     return None
 
 
@@ -124,7 +124,7 @@ def _security_headers(response):
 
 def _too_many_requests(error):
     log.warning("login rate limit reached: ip=%s", client_ip())
-    return render_template("auth/error.html", title="Muitas tentativas", message=RATE_LIMITED_MESSAGE), 429
+    return render_template("error.html", title="Muitas tentativas", message=RATE_LIMITED_MESSAGE), 429
 
 
 @bp.route("/healthz")

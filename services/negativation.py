@@ -16,8 +16,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from integrations.serasa import CallRecord, InclusionRequest, SerasaClient, SerasaError, SerasaRefused
-from models import Agency, Debt, Negativation, SoaCall, db
+from integrations.serasa import InclusionRequest, SerasaClient, SerasaError, SerasaRefused
+from models import Agency, Debt, Negativation, db
 from models.agency import CredentialsError
 from models.negativation import (
     MOTIVE_LABELS,
@@ -29,7 +29,7 @@ from models.negativation import (
 )
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today, utcnow
-from services.serasa import base_url_for
+from services.serasa import CallLog, client_for
 
 log = logging.getLogger(__name__)
 
@@ -60,49 +60,23 @@ class BulkReport:
         return sum(1 for o in self.outcomes if o.result == result)
 
 
-class _Calls:
-    """Collect SOA call records from worker threads; persist them later from the request's thread."""
-
-    def __init__(self, agency_id: int, user_id: int | None):
-        self.agency_id, self.user_id = agency_id, user_id
-        self.records: list[CallRecord] = []
-
-    def __call__(self, record: CallRecord) -> None:
-        self.records.append(record)  # list.append is atomic under the GIL
-
-    def flush(self) -> None:
-        import json
-
-        for call in self.records:
-            db.session.add(SoaCall(
-                agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
-                request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
-                http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
-                result=call.result, attempt=call.attempt))
-        self.records = []
-
-
-def make_client(agency: Agency, calls: _Calls) -> SerasaClient:
+def make_client(agency: Agency, calls: CallLog) -> SerasaClient:
     """Build a client with the agency's saved credentials; refuse when the integration is off."""
     if not agency.serasa_enabled:
         raise NegativationNotAllowed("A integração com o Serasa está desabilitada no Perfil da assessoria.")
     if not agency.has_soa_credentials:
         raise NegativationNotAllowed("Cadastre o e-mail e a senha da conta SOA no Perfil > Serasa (SOA WS).")
-    cfg = current_app.config
     try:
-        password = agency.soa_password(cfg["CREDENTIALS_KEY"])
+        return client_for(agency, calls=calls)
     except CredentialsError as exc:
         raise NegativationNotAllowed(str(exc)) from None
-    return SerasaClient(base_url_for(agency.soa_environment), agency.soa_email, password,
-                        timeout=(cfg["SOA_CONNECT_TIMEOUT"], cfg["SOA_READ_TIMEOUT"]), recorder=calls,
-                        pool_size=max(10, int(cfg.get("SOA_MAX_CONCURRENCY", 32))))
 
 
 _CODE_CACHE: dict[tuple[int, str, str], tuple[float, list]] = {}
 CODE_CACHE_SECONDS = 3600
 
 
-def cached_codes(agency: Agency, kind: str, calls: _Calls) -> list:
+def cached_codes(agency: Agency, kind: str, calls: CallLog) -> list:
     """Return SOA's restriction or exclusion codes, cached for an hour per agency and environment."""
     import time
 
@@ -148,7 +122,7 @@ def _claim(debt: Debt, user_id: int | None, restriction_code: str) -> Negativati
 def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restriction_code: str) -> BulkReport:
     """Negativate debts: check each, claim a pending record (committed), then call SOA concurrently."""
     report = BulkReport()
-    calls = _Calls(agency.id, user_id)
+    calls = CallLog(agency.id, user_id)
     try:
         client = make_client(agency, calls)
     except NegativationNotAllowed as exc:
@@ -202,7 +176,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def _affordable(client: SerasaClient, agency: Agency, wanted: int, calls: _Calls) -> int | str:
+def _affordable(client: SerasaClient, agency: Agency, wanted: int, calls: CallLog) -> int | str:
     """Check the prepaid balance first; return how many inclusions it pays for, or why it could not tell."""
     cost = Decimal(str(current_app.config.get("SOA_INCLUSION_COST", "0") or "0"))
     try:
@@ -247,7 +221,7 @@ BUREAU_TO_STATE = {"Ativa": S.ACTIVE, "Erro": S.REJECTED, "Baixada": S.EXCLUDED}
 
 def sync_records(agency: Agency, records: list[Negativation], user_id: int | None) -> dict[str, int]:
     """Ask SOA about records in flight (enviada, incerta, baixa solicitada) and retry due exclusions."""
-    calls = _Calls(agency.id, user_id)
+    calls = CallLog(agency.id, user_id)
     summary = {"atualizadas": 0, "sem_mudanca": 0, "falhas": 0}
     try:
         client = make_client(agency, calls)
@@ -333,7 +307,7 @@ def exclude_manually(agency: Agency, record: Negativation, motive: str, code: st
     """Handle an admin's Excluir negativação; raises SerasaError / NegativationNotAllowed for the flash."""
     if motive not in {m.value for m in ExclusionMotive}:
         raise NegativationNotAllowed("Escolha o motivo da baixa.")
-    calls = _Calls(agency.id, user_id)
+    calls = CallLog(agency.id, user_id)
     try:
         request_exclusion(make_client(agency, calls), record, motive, user_id=user_id, code=code, note=note)
     finally:
@@ -355,7 +329,7 @@ def on_debt_settled(agency: Agency, debt: Debt, motive: str, paid_on: date, user
     if record.status == S.PENDING or (record.status == S.UNCERTAIN and not record.unique_id):
         return (f"A negativação nº {record.id} ainda está sendo conferida no SOA; a baixa será pedida assim que "
                 f"houver protocolo (Atualizar situação). Prazo legal: {record.removal_deadline:%d/%m/%Y}.")
-    calls = _Calls(agency.id, user_id)
+    calls = CallLog(agency.id, user_id)
     try:
         request_exclusion(make_client(agency, calls), record, motive, user_id=user_id)
     except (SerasaError, NegativationNotAllowed) as exc:

@@ -14,26 +14,43 @@ def base_url_for(environment: str) -> str:
     return current_app.config[key]
 
 
-def call_recorder(agency_id: int | None, user_id: int | None):
-    """Return a recorder that stores each SOA call (already masked by the client) in the session."""
-    def record(call: CallRecord) -> None:
-        db.session.add(SoaCall(
-            agency_id=agency_id, user_id=user_id, operation=call.operation, url=call.url,
-            request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
-            http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
-            result=call.result, attempt=call.attempt,
-        ))
-    return record
+class CallLog:
+    """Collect SOA call records (already masked by the client) from any thread; ``flush`` stores them.
+
+    Bulk inclusions call SOA from worker threads, which must not touch the database session: they only
+    append here, and the request's thread writes the rows before it commits.
+    """
+
+    def __init__(self, agency_id: int | None, user_id: int | None):
+        self.agency_id, self.user_id = agency_id, user_id
+        self.records: list[CallRecord] = []
+
+    def __call__(self, record: CallRecord) -> None:
+        self.records.append(record)  # list.append is atomic under the GIL
+
+    def flush(self) -> None:
+        """Add a SoaCall row per collected call to the session (the caller commits)."""
+        for call in self.records:
+            db.session.add(SoaCall(
+                agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
+                request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
+                http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
+                result=call.result, attempt=call.attempt))
+        self.records = []
 
 
-def client_for(agency: Agency, *, user_id: int | None = None, email: str | None = None,
+def client_for(agency: Agency, *, calls: CallLog | None = None, email: str | None = None,
                password: str | None = None, environment: str | None = None) -> SerasaClient:
-    """Build a client for the agency, with its saved credentials unless others are given."""
+    """Build a client for the agency, with its saved credentials unless others are given.
+
+    Raises CredentialsError when the saved password cannot be decrypted with CREDENTIALS_KEY.
+    """
     cfg = current_app.config
     return SerasaClient(
         base_url_for(environment or agency.soa_environment),
         email or agency.soa_email or "",
         password if password is not None else (agency.soa_password(cfg["CREDENTIALS_KEY"]) or ""),
         timeout=(cfg["SOA_CONNECT_TIMEOUT"], cfg["SOA_READ_TIMEOUT"]),
-        recorder=call_recorder(agency.id, user_id),
+        recorder=calls if calls is not None else CallLog(agency.id, None),
+        pool_size=max(10, int(cfg.get("SOA_MAX_CONCURRENCY", 32))),
     )

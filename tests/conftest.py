@@ -3,6 +3,7 @@
 import os
 import re
 import socket
+import threading
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -75,6 +76,56 @@ def reset_database() -> None:
 def live_database_url(tmp_path):
     """A database that several threads or processes can share: a SQLite file, or the PostgreSQL test database."""
     yield TEST_DATABASE_URL if ON_POSTGRES else f"sqlite:///{tmp_path / 'live.db'}"
+
+
+@pytest.fixture
+def live(live_database_url, smtp_server, soa_server):
+    """The app on a database threads can share, served by a threaded Werkzeug server on 127.0.0.1 (``live.url``)."""
+    from werkzeug.serving import make_server
+
+    sqlite = live_database_url.startswith("sqlite")
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": live_database_url, "SECRET_KEY": "live",
+        "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port, "MAIL_SUPPRESS_SEND": False,
+        "SOA_URL_SANDBOX": soa_server.url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if sqlite else {},
+    })
+    with app.app_context():
+        reset_database()
+        db.create_all()
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield SimpleNamespace(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    server.shutdown()
+    with app.app_context():
+        reset_database()
+        db.engine.dispose()
+
+
+def live_session(base_url: str, email: str):
+    """Log in to a live server with a fresh requests session."""
+    import requests
+
+    session = requests.Session()
+    token = csrf_from(session.get(f"{base_url}/login", timeout=10).text)
+    session.post(f"{base_url}/login", data={"csrf_token": token, "email": email, "password": f.PASSWORD},
+                 timeout=10)
+    return session
+
+
+def post_all_at_once(url: str, submissions) -> None:
+    """POST each (session, form data) from its own thread, released together by a barrier."""
+    barrier = threading.Barrier(len(submissions))
+
+    def submit(session, data):
+        barrier.wait()
+        session.post(url, data=data, timeout=30)
+
+    workers = [threading.Thread(target=submit, args=item) for item in submissions]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import email
 import re
-import threading
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from models import Agency, Meeting, MeetingEmail, db
 from models.meeting import MeetingStatus, todays_meetings_query
 from models.timeutil import local_day_bounds, local_today, to_utc
 from tests import factories as f
-from tests.conftest import csrf_from, reset_database
+from tests.conftest import csrf_from, live_session, post_all_at_once
 
 SP = "America/Sao_Paulo"
 
@@ -546,71 +545,27 @@ def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_
 # --- concurrency ------------------------------------------------------------------------------------------
 
 
-def test_twenty_simultaneous_invite_submissions_send_one_invite(live_database_url, smtp, soa):
-    """Real threads against a live server on a file database: the database lets exactly one through."""
-    import requests
-    from werkzeug.serving import make_server
-
-    from app import create_app
-    from tests.conftest import free_port
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": live_database_url,
-            "SECRET_KEY": "live",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp.port,
-            "MAIL_SUPPRESS_SEND": False,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if live_database_url.startswith("sqlite") else {},
-        }
-    )
-    with app.app_context():
-        reset_database()
-        db.create_all()
+def test_twenty_simultaneous_invite_submissions_send_one_invite(live, smtp):
+    """Real threads against a live server on a shared database: the database lets exactly one through."""
+    with live.app.app_context():
         agency = f.make_agency()
         admin = f.make_user(agency, "admin")
         meeting = f.make_meeting(admin, f.make_creditor(agency))
         db.session.commit()
         email_, meeting_id = admin.email, meeting.id
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        forms = []
-        for _ in range(20):
-            s = requests.Session()
-            token = csrf_from(s.get(f"{base}/login", timeout=10).text)
-            s.post(
-                f"{base}/login",
-                data={"csrf_token": token, "email": email_, "password": f.PASSWORD},
-                timeout=10,
-            )
-            page = s.get(f"{base}/admin/meeting/send/?id={meeting_id}&kind=invite", timeout=10).text
-            nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)
-            forms.append(
-                (s, {"csrf_token": csrf_from(page), "nonce": nonce, "recipients": "ana@credor.com.br"})
-            )
-        barrier = threading.Barrier(len(forms))
-
-        def submit(session, data):
-            barrier.wait()
-            session.post(f"{base}/admin/meeting/send/?id={meeting_id}&kind=invite", data=data, timeout=30)
-
-        workers = [threading.Thread(target=submit, args=form) for form in forms]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    finally:
-        server.shutdown()
+    url = f"{live.url}/admin/meeting/send/?id={meeting_id}&kind=invite"
+    submissions = []
+    for _ in range(20):
+        session = live_session(live.url, email_)
+        page = session.get(url, timeout=10).text
+        nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)
+        submissions.append((session, {"csrf_token": csrf_from(page), "nonce": nonce,
+                                      "recipients": "ana@credor.com.br"}))
+    post_all_at_once(url, submissions)
     assert len(smtp.messages) == 1
-    with app.app_context():
+    with live.app.app_context():
         assert db.session.query(MeetingEmail).filter_by(meeting_id=meeting_id, kind="invite").count() == 1
         assert db.session.get(Meeting, meeting_id).invite_sent_at is not None
-        reset_database()
-        db.engine.dispose()
 
 
 def test_profile_switch_off_hides_meetings_for_consultants_too(app, client, world, login_as):

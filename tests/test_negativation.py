@@ -1,7 +1,6 @@
 """Negativation life cycle against the SOA sandbox over loopback HTTP: rules, bulk inclusion, sync, exclusion."""
 
 import re
-import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,7 +18,7 @@ from models.negativation import (
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from tests import factories as f
-from tests.conftest import csrf_from, reset_database
+from tests.conftest import csrf_from, live_session, post_all_at_once
 
 BUREAU_REFUSES = "11144477735"  # the sandbox's documented test CPF that Serasa refuses
 
@@ -573,66 +572,25 @@ def test_finance_negotiations_button_leads_to_the_screen(client, world, login_as
     assert client.get(href).status_code == 200
 
 
-def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(live_database_url, smtp, soa):
-    """Real threads against a live server on a file database: one inclusion at SOA."""
-    import requests
-    from werkzeug.serving import make_server
-
-    from app import create_app
-    from tests.conftest import free_port
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": live_database_url,
-            "SECRET_KEY": "live",
-            "SOA_URL_SANDBOX": soa.url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if live_database_url.startswith("sqlite") else {},
-        }
-    )
-    with app.app_context():
-        reset_database()
-        db.create_all()
+def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(live, soa):
+    """Real threads against a live server on a shared database: one inclusion at SOA."""
+    with live.app.app_context():
         agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
-        agency.set_soa_password(DEFAULT_PASSWORD, app.config["CREDENTIALS_KEY"])
+        agency.set_soa_password(DEFAULT_PASSWORD, live.app.config["CREDENTIALS_KEY"])
         admin = f.make_user(agency, "admin")
         debt = f.make_debt(f.make_debtor(agency), f.make_creditor(agency))
         db.session.commit()
         email_, debt_id = admin.email, debt.id
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        forms = []
-        for _ in range(20):
-            s = requests.Session()
-            token = csrf_from(s.get(f"{base}/login", timeout=10).text)
-            s.post(
-                f"{base}/login",
-                data={"csrf_token": token, "email": email_, "password": f.PASSWORD},
-                timeout=10,
-            )
-            page = s.get(f"{base}/admin/debt/negativate/?rowid={debt_id}", timeout=10).text
-            forms.append((s, {"csrf_token": csrf_from(page), "rowid": debt_id, "restriction_code": "1"}))
-        barrier = threading.Barrier(len(forms))
-
-        def submit(session, data):
-            barrier.wait()
-            session.post(f"{base}/admin/debt/negativate/", data=data, timeout=30)
-
-        workers = [threading.Thread(target=submit, args=form) for form in forms]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-    finally:
-        server.shutdown()
+    submissions = []
+    for _ in range(20):
+        session = live_session(live.url, email_)
+        page = session.get(f"{live.url}/admin/debt/negativate/?rowid={debt_id}", timeout=10).text
+        submissions.append((session, {"csrf_token": csrf_from(page), "rowid": debt_id, "restriction_code": "1"}))
+    post_all_at_once(f"{live.url}/admin/debt/negativate/", submissions)
     assert soa.snapshot()["calls"]["include"] == 1
     assert len(soa.snapshot()["records"]) == 1
-    with app.app_context():
+    with live.app.app_context():
         assert db.session.query(Negativation).filter_by(debt_id=debt_id).count() == 1
-        reset_database()
-        db.engine.dispose()
 
 
 def test_dashboard_flags_deadlines_and_uncertain_records(app, client, world, login_as, serasa):
