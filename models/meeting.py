@@ -108,12 +108,14 @@ class Meeting(db.Model):
         """Raise the iCalendar SEQUENCE when what attendees already hold (when, where, status) changed."""
         if not self.invite_sent:
             return
-        tracked = ("starts_at", "ends_at", "place", "video_link", "subject", "status")
-        if any(before.get(f) != getattr(self, f) for f in tracked):
+        if before != self.snapshot():
             self.sequence = (self.sequence or 0) + 1
 
+    #: What attendees hold in their calendars: a change here needs an update (higher SEQUENCE).
+    CALENDAR_FIELDS = ("starts_at", "ends_at", "place", "video_link", "subject", "status")
+
     def snapshot(self) -> dict:
-        return {f: getattr(self, f) for f in ("starts_at", "ends_at", "place", "video_link", "subject", "status")}
+        return {f: getattr(self, f) for f in self.CALENDAR_FIELDS}
 
     def check_can_invite(self) -> None:
         if self.invite_sent:
