@@ -55,6 +55,9 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Painel de Cobrança <nao-responda@painel.local>")
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "15"))
     MAIL_MAX_RECIPIENTS = int(os.environ.get("MAIL_MAX_RECIPIENTS", "30"))
+    #: Meeting e-mails (one per recipient) a user may send per hour, and an agency per 24 h (0 = no limit).
+    MAIL_LIMIT_PER_USER_HOUR = int(os.environ.get("MAIL_LIMIT_PER_USER_HOUR", "100"))
+    MAIL_LIMIT_PER_AGENCY_DAY = int(os.environ.get("MAIL_LIMIT_PER_AGENCY_DAY", "1000"))
 
     SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", "https://services.soawebservices.com.br")
     SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", "https://homologacao.soawebservices.com.br")
