@@ -1,5 +1,6 @@
 """Login and logout (Flask-Login); pt-BR pages, generic errors, safe redirects."""
 
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -23,6 +24,17 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 GENERIC_ERROR = "E-mail ou senha inválidos."
+
+
+def _session_identifier() -> str:
+    """What Flask-Login's "strong" protection binds a session to: the address the server saw (behind
+    TRUSTED_PROXIES, ProxyFix has already taken it from the proxy's X-Forwarded-For) and the browser. Flask-Login's
+    own reads X-Forwarded-For from any client, so a copied cookie plus a forged header passed as the victim."""
+    agent = request.headers.get("User-Agent", "")
+    return hashlib.sha512(f"{request.remote_addr}|{agent}".encode()).hexdigest()
+
+
+login_manager._session_identifier_generator = _session_identifier
 
 
 #: A real hash of a random password, made like every user's (same method and cost): checking a password

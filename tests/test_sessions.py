@@ -173,3 +173,12 @@ def test_an_e_mail_of_another_agency_gets_the_same_answer_as_one_of_ours(app, cl
     with app.app_context():
         assert db.session.scalars(select(User).where(User.name == "Nova Pessoa")).all() == []
         assert db.session.get(User, world.cons_b.id).agency_id == world.b.id
+
+
+def test_a_forged_x_forwarded_for_does_not_carry_a_session_to_another_address(app, client, world, auth):
+    auth.login(world.cons_a1)
+    thief = _session_copy(app, client)
+    thief.environ_base.update(REMOTE_ADDR="127.0.0.2", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert thief.get("/admin/").status_code == 302
+    # The header alone changes nothing for the real user (TRUSTED_PROXIES=0: no proxy is trusted).
+    assert client.get("/admin/", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
