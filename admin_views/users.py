@@ -72,7 +72,6 @@ class UserView(ProtectedModelView):
             clash = db.session.query(User.id).filter(User.email == model.email,
                                                      User.id != (model.id or 0)).first()
         if clash:
-            audit("user.email_unavailable", target=f"user #{model.id}" if model.id else None)
             raise ValidationError(EMAIL_UNAVAILABLE)
         if not is_created:
             state = sa_inspect(model)

@@ -30,7 +30,7 @@ HOSTILE = "x');alert(1)//\"><svg onload=alert(1)>"
 NOT_FREE_TEXT = {"status", "kind", "role", "timezone", "soa_environment", "password_hash", "soa_password_encrypted",
                  "document", "cnpj", "uf", "cep", "email", "contact_email", "soa_email", "uid", "idempotency_key",
                  "unique_id", "from_status", "to_status", "exclusion_motive", "video_link", "participants",
-                 "result", "address"}
+                 "result", "address", "session_token"}
 #: Links not worth following: side effects, downloads, and the same list sorted/paged/resized again.
 SKIP_PARAMS = {"sort", "desc", "page_size", "page"}
 MAX_PAGES = 400
