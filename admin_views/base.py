@@ -44,7 +44,8 @@ def audit(action: str, target: str | None = None, details: str | None = None) ->
 
 def row_fingerprint(obj) -> str:
     """Hash a row's stored column values: it changes whenever anyone saves the row."""
-    values = [(c.key, getattr(obj, c.key)) for c in obj.__mapper__.column_attrs if c.key != "updated_at"]
+    values = [(c.key, getattr(obj, c.key)) for c in obj.__mapper__.column_attrs
+              if c.key not in ("updated_at", "session_token")]
     return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
 
 
