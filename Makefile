@@ -17,9 +17,9 @@ install: $(STAMP)
 
 ## make run: install, upgrade the SQLite database, load demo data when empty, serve on 127.0.0.1:5000
 run: $(STAMP)
-	$(FLASK) db upgrade
-	$(FLASK) demo-data --if-empty
-	$(FLASK) dev-server
+	APP_ENV=development $(FLASK) db upgrade
+	APP_ENV=development $(FLASK) demo-data --if-empty
+	APP_ENV=development $(FLASK) dev-server
 
 ## make test: install with dev extras (and Debian's chromium for the browser tests, via apt-get, when missing)
 ## and run the whole test suite
@@ -30,19 +30,20 @@ $(CHROMIUM):
 		$$SUDO apt-get update && $$SUDO apt-get install -y -o Dpkg::Use-Pty=0 chromium fonts-liberation
 
 test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest
+	APP_ENV=development $(PY) -m pytest
 
 ## make test-postgres: the same suite (browser tests aside: they are database-agnostic) against PostgreSQL;
 ## TEST_DATABASE_URL must point at an empty database the suite may drop and recreate tables in (see .ci/run)
 test-postgres: $(STAMP)
 	@test -n "$$TEST_DATABASE_URL" || (echo "TEST_DATABASE_URL não definido (ex.: postgresql+psycopg://painel:painel@127.0.0.1:5432/painel_test)"; exit 2)
-	$(PY) -m pytest --ignore=tests/e2e
+	APP_ENV=development $(PY) -m pytest --ignore=tests/e2e
 
 ## make serve: production server: gunicorn with several workers (WEB_CONCURRENCY, default 4) on BIND
-## (default 127.0.0.1:8000); the app reads APP_ENV, SECRET_KEY, CREDENTIALS_KEY, DATABASE_URL, MAIL_* ...
-## from the environment. Run `flask --app app db upgrade` first. The timeout covers slow SOA and SMTP calls.
+## (default 127.0.0.1:8000); the app reads APP_ENV (production unless set), SECRET_KEY, CREDENTIALS_KEY,
+## DATABASE_URL, MAIL_* ... from the environment and refuses to start without its own SECRET_KEY and
+## CREDENTIALS_KEY. Run `flask --app app db upgrade` first. The timeout covers slow SOA and SMTP calls.
 serve: $(STAMP)
-	$(VENV)/bin/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $${BIND:-127.0.0.1:8000} --timeout 120 \
+	APP_ENV=$${APP_ENV:-production} $(VENV)/bin/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $${BIND:-127.0.0.1:8000} --timeout 120 \
 		--access-logfile - --error-logfile - "app:create_app()"
 
 ## make bench: install the bench extras, generate 100k+ rows (BENCH_SCALE=0.1 for a quick run) and measure the
@@ -53,7 +54,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
-	$(PY) -m bench.run
+	APP_ENV=development $(PY) -m bench.run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -13,8 +13,9 @@ from integrations.mail import mail
 from models import db
 from services.cli import register_commands
 
+#: Public development-only keys, used only when APP_ENV=development (`make run`, `make test`); every other
+#: environment must bring its own SECRET_KEY and CREDENTIALS_KEY and refuses to start with these.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
-#: Development-only Fernet key; production must set CREDENTIALS_KEY (see README).
 DEV_CREDENTIALS_KEY = "qadCO9dSxktNVdQnovLb-EBrxF9un4g64GXA_rYSV8s="
 
 babel = Babel()
@@ -28,9 +29,10 @@ def _bool(name: str, default: bool = False) -> bool:
 class Config:
     """Settings read from environment variables, with development defaults."""
 
-    APP_ENV = os.environ.get("APP_ENV", "development")
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
-    CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY", DEV_CREDENTIALS_KEY)
+    #: Production unless told otherwise: a forgotten variable must not serve with public development keys.
+    APP_ENV = os.environ.get("APP_ENV", "production")
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    CREDENTIALS_KEY = os.environ.get("CREDENTIALS_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///painel.db")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
@@ -53,6 +55,9 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Painel de Cobrança <nao-responda@painel.local>")
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "15"))
     MAIL_MAX_RECIPIENTS = int(os.environ.get("MAIL_MAX_RECIPIENTS", "30"))
+    #: Meeting e-mails (one per recipient) a user may send per hour, and an agency per 24 h (0 = no limit).
+    MAIL_LIMIT_PER_USER_HOUR = int(os.environ.get("MAIL_LIMIT_PER_USER_HOUR", "100"))
+    MAIL_LIMIT_PER_AGENCY_DAY = int(os.environ.get("MAIL_LIMIT_PER_AGENCY_DAY", "1000"))
 
     SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", "https://services.soawebservices.com.br")
     SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", "https://homologacao.soawebservices.com.br")
@@ -79,14 +84,19 @@ class Config:
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
 
-def _check_production(app: Flask) -> None:
-    """Refuse to start in production with development secrets."""
-    if app.config["APP_ENV"] != "production":
+def _check_keys(app: Flask) -> None:
+    """Development gets the public development keys; any other environment refuses to start without its own."""
+    if app.config["APP_ENV"] == "development":
+        app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or DEV_SECRET_KEY
+        app.config["CREDENTIALS_KEY"] = app.config.get("CREDENTIALS_KEY") or DEV_CREDENTIALS_KEY
         return
-    if app.config["SECRET_KEY"] in (DEV_SECRET_KEY, "", None):
-        raise RuntimeError("SECRET_KEY precisa ser definido em produção (não use a chave de desenvolvimento).")
-    if app.config["CREDENTIALS_KEY"] in (DEV_CREDENTIALS_KEY, "", None):
-        raise RuntimeError("CREDENTIALS_KEY precisa ser definido em produção (não use a chave de desenvolvimento).")
+    env = app.config["APP_ENV"]
+    if app.config.get("SECRET_KEY") in (DEV_SECRET_KEY, "", None):
+        raise RuntimeError(f"SECRET_KEY precisa ser definido em {env} (não use a chave de desenvolvimento; "
+                           "APP_ENV=development só para make run e make test).")
+    if app.config.get("CREDENTIALS_KEY") in (DEV_CREDENTIALS_KEY, "", None):
+        raise RuntimeError(f"CREDENTIALS_KEY precisa ser definido em {env} (não use a chave de desenvolvimento; "
+                           "APP_ENV=development só para make run e make test).")
 
 
 def _secure_cookies(app: Flask, config: dict | None) -> None:
@@ -102,7 +112,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_object(Config)
     if config:
         app.config.update(config)
-    _check_production(app)
+    _check_keys(app)
     _secure_cookies(app, config)
     os.makedirs(app.instance_path, exist_ok=True)
 

@@ -1,10 +1,14 @@
 """Login and logout (Flask-Login); pt-BR pages, generic errors, safe redirects."""
 
+import hashlib
+import hmac
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy.orm import joinedload
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
@@ -22,11 +26,48 @@ login_manager.session_protection = "strong"
 GENERIC_ERROR = "E-mail ou senha inválidos."
 
 
+def _session_identifier() -> str:
+    """What Flask-Login's "strong" protection binds a session to: the address the server saw (behind
+    TRUSTED_PROXIES, ProxyFix has already taken it from the proxy's X-Forwarded-For) and the browser. Flask-Login's
+    own reads X-Forwarded-For from any client, so a copied cookie plus a forged header passed as the victim."""
+    agent = request.headers.get("User-Agent", "")
+    return hashlib.sha512(f"{request.remote_addr}|{agent}".encode()).hexdigest()
+
+
+login_manager._session_identifier_generator = _session_identifier
+
+
+#: A real hash of a random password, made like every user's (same method and cost): checking a password
+#: against it costs what checking a real user's costs, so an unknown e-mail answers as slowly as a wrong password.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def _check_password(user: User | None, password: str) -> bool:
+    """Same work whether the e-mail exists or not: one hash check, always."""
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return user.check_password(password)
+
+
 @login_manager.user_loader
-def load_user(user_id: str):
-    if not user_id.isdigit():
+def load_user(session_id: str):
+    """The session names the user and their session token: a rotated token (logout, new password, role change,
+    deactivation, "Sair de todos os dispositivos") ends the session, whatever the cookie says."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not token:
         return None
-    return db.session.get(User, int(user_id), options=[joinedload(User.agency)])
+    user = db.session.get(User, int(user_id), options=[joinedload(User.agency)])
+    if user is None or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
 
 
 class LoginForm(PanelSecureForm):
@@ -56,7 +97,7 @@ def login():
     if request.method == "POST" and form.validate():
         email = form.email.data.strip().lower()
         user = db.session.query(User).filter(User.email == email).one_or_none()
-        if user is not None and user.check_password(form.password.data):
+        if _check_password(user, form.password.data):
             if not user.active:
                 flash("Usuário inativo. Procure o administrador da sua assessoria.", "error")
                 AuditLog.record("login.inactive", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
@@ -87,6 +128,8 @@ def logout():
             flash("Não foi possível sair: recarregue a página e tente de novo.", "error")
             return render_template("auth/logout.html", form=form), 400
         if current_user.is_authenticated:
+            # A copy of the cookie (another tab, a stolen one) must not outlive the logout.
+            current_user.end_sessions()
             AuditLog.record("logout", agency_id=current_user.agency_id, user_id=current_user.id,
                             ip=request.remote_addr)
             db.session.commit()

@@ -224,6 +224,14 @@ class MeetingView(ProtectedModelView):
             form.recipients.errors = [str(exc)]
             return self._render_send(meeting, kind, form, 400)
         try:
+            sending.check_send_limits(current_user.id, current_user.agency_id, len(recipients))
+        except MeetingNotAllowed as exc:
+            audit("meeting.send_limit", target=f"meeting #{meeting.id}",
+                  details=f"{EMAIL_KIND_LABELS[kind]}: {len(recipients)} destinatário(s) recusado(s); {exc}")
+            db.session.commit()
+            form.recipients.errors = [str(exc)]
+            return self._render_send(meeting, kind, form, 429)
+        try:
             email = sending.claim(meeting, kind, current_user.id, (form.nonce.data or "")[:64] or None)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")

@@ -14,14 +14,15 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
-#: Flask-Admin's bootstrap4 templates put inline event handlers on buttons (row delete confirmation,
-#: bulk actions, filters: ``onclick="return modelActions.execute(...)"``). A nonce cannot allow inline
-#: handlers, and a nonce in script-src makes browsers ignore 'unsafe-inline'; so scripts and styles are
-#: limited to our own origin plus inline code, and everything else (plugins, framing, foreign forms,
-#: <base> tricks, third-party fetches) is shut.
+#: Scripts come only from the panel's own static files: no inline <script>, no on* attributes, no
+#: javascript: URLs, no eval. Pages pass data to static/panel.js in data-* attributes (or JSON inside
+#: a non-executable <script type="application/json">), so a stored value can never become code.
+#: Flask-Admin's templates that had inline handlers are overridden in templates/admin/. Styles keep
+#: 'unsafe-inline' (Flask-Admin and select2 set style attributes; CSS cannot run script).
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline'",
+    "script-src 'self'",
+    "script-src-attr 'none'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
     "font-src 'self' data:",

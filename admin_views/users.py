@@ -1,20 +1,33 @@
 """Usuário > Usuários: the agency's logins (admins only)."""
 
-from flask_login import current_user
+from flask import flash, redirect, request, session, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla.validators import Unique
+from flask_login import current_user, login_user
+from sqlalchemy import inspect as sa_inspect
 from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from admin_views.base import ProtectedModelView
+from admin_views.base import PanelSecureForm, ProtectedModelView, audit
 from admin_views.fields import choices
 from admin_views.formatting import choice_formatter
 from models import User, db
 from models.agency import ROLE_LABELS, Role
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
+#: Logins are unique across the whole installation, but an agency must not learn which addresses another
+#: agency uses: the refusal is the same whether the address belongs to a user of this agency or of another.
+EMAIL_UNAVAILABLE = ("Este e-mail não pode ser usado como login. Se a pessoa já tem acesso, procure-a na lista "
+                     "de usuários; senão, cadastre outro endereço.")
+
+
+class EndSessionsForm(PanelSecureForm):
+    pass
 
 
 class UserView(ProtectedModelView):
     admin_only = True
+    details_template = "admin/user/details.html"
     column_list = ["name", "email", "role", "active", "last_login_at"]
     column_details_list = column_list + ["created_at"]
     column_searchable_list = ["name", "email"]
@@ -38,18 +51,61 @@ class UserView(ProtectedModelView):
         "role": {"choices": ROLE_CHOICES, "label": "Perfil de acesso"},
     }
 
+    def scaffold_form(self):
+        form_class = super().scaffold_form()
+        # Flask-Admin's Unique validator answers "Já existe." for an e-mail of any agency: on_model_change
+        # refuses every taken address with the same neutral message instead.
+        email = form_class.email
+        email.kwargs["validators"] = [v for v in email.kwargs.get("validators", []) if not isinstance(v, Unique)]
+        return form_class
+
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         model.email = model.email.strip().lower()
-        clash = db.session.query(User.id).filter(User.email == model.email, User.id != (model.id or 0)).first()
-        if clash:
-            raise ValidationError("Já existe um usuário com este e-mail.")
         if form.new_password.data:
             model.set_password(form.new_password.data)
         elif is_created:
             raise ValidationError("Defina uma senha para o novo usuário.")
         if model.id == current_user.id and (not model.active or model.role != Role.ADMIN):
             raise ValidationError("Você não pode desativar nem rebaixar o seu próprio usuário.")
+        with db.session.no_autoflush:  # the new row is not complete until validated
+            clash = db.session.query(User.id).filter(User.email == model.email,
+                                                     User.id != (model.id or 0)).first()
+        if clash:
+            raise ValidationError(EMAIL_UNAVAILABLE)
+        if not is_created:
+            state = sa_inspect(model)
+            if form.new_password.data or any(state.attrs[name].history.has_changes()
+                                             for name in ("role", "active", "email")):
+                model.end_sessions()  # new password, role or activation: old sessions end everywhere
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        if model.id == current_user.id and session.get("_user_id") != model.get_id():
+            login_user(model)  # the admin who changed their own password stays logged in here
+
+    @expose("/details/")
+    def details_view(self):
+        self._template_args["end_sessions_form"] = EndSessionsForm()
+        return super().details_view()
+
+    @expose("/sessions/", methods=("POST",))
+    def end_sessions_view(self):
+        """Sair de todos os dispositivos: end every session of the user (the agency's admins only)."""
+        user = self.get_one(request.args.get("id"))
+        form = EndSessionsForm(request.form)
+        back = self.get_url(".details_view", id=user.id)
+        if not form.validate():
+            flash("Não foi possível encerrar as sessões: recarregue a página e tente de novo.", "error")
+            return redirect(back)
+        user.end_sessions()
+        audit("user.end_sessions", target=f"user #{user.id}")
+        db.session.commit()
+        if user.id == current_user.id:
+            flash("Você saiu de todos os dispositivos.", "info")
+            return redirect(url_for("auth.login"))
+        flash(f"As sessões de {user.name} foram encerradas em todos os dispositivos.", "success")
+        return redirect(back)
 
     def on_model_delete(self, model):
         if model.id == current_user.id:

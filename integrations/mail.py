@@ -14,7 +14,7 @@ from email import charset as email_charset
 from email.encoders import encode_base64
 from email.mime.base import MIMEBase
 from email.mime.text import MIMEText
-from email.utils import make_msgid, parseaddr
+from email.utils import formataddr, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -301,7 +301,38 @@ def _valid_address(value: Any) -> str | None:
 # --------------------------------------------------------------------------- messages
 
 
-class CalendarMessage(Message):
+#: Characters that end or separate addresses. RFC 2047 forbids reading them out of an encoded-word, but mail
+#: clients that decode before parsing do; a non-ASCII display name (sent as an encoded-word) drops them.
+_ADDRESS_PUNCTUATION = re.compile(r'[<>@,;:"\\()\[\]]')
+
+
+def format_address(name: str | None, address: str) -> str:
+    """One address header value, built by the standard library: the display name is quoted (ASCII) or an
+    RFC 2047 encoded-word (non-ASCII), so a name like ``X <a@evil.example>,`` can never add an address."""
+    display = _clean_line(name or "")
+    if not display.isascii():
+        display = " ".join(_ADDRESS_PUNCTUATION.sub(" ", display).split())
+    return formataddr((display, address), charset="utf-8")
+
+
+def _as_address(value: str | tuple[str, str]) -> str:
+    name, address = value if isinstance(value, tuple) else parseaddr(value)
+    return format_address(name, address)
+
+
+class PanelMessage(Message):
+    """Flask-Mail Message whose From and Reply-To are formatted by format_address (Flask-Mail's own
+    sanitize_address turns any display name with punctuation into an encoded-word that lax clients split)."""
+
+    def _message(self) -> MIMEBase:
+        msg = super()._message()
+        msg.replace_header("From", _as_address(self.sender))
+        if self.reply_to:
+            msg.replace_header("Reply-To", _as_address(self.reply_to))
+        return msg
+
+
+class CalendarMessage(PanelMessage):
     """Flask-Mail Message that carries an iMIP text/calendar part inside multipart/alternative."""
 
     def __init__(
@@ -391,7 +422,7 @@ def _new_message(
     subject: str, recipient: str, context: dict[str, Any], template: str, **extra: Any
 ) -> Message:
     sender = _default_sender()
-    message_cls = CalendarMessage if "calendar" in extra else Message
+    message_cls = CalendarMessage if "calendar" in extra else PanelMessage
     reply_to = (context["owner_name"], context["owner_email"]) if context["owner_email"] else None
     message = message_cls(
         subject=_clean_line(subject),

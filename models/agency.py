@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -93,6 +94,10 @@ class Agency(db.Model):
             ) from exc
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     """A login of an agency: an administrator or a consultant."""
 
@@ -107,6 +112,10 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Every session cookie carries it (get_id) and is refused once it changes: a new value ends all of the
+    #: user's sessions on every device (logout, password, role or activation change, "Sair de todos os
+    #: dispositivos").
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
     agency: Mapped[Agency] = relationship(back_populates="users")
 
@@ -124,6 +133,13 @@ class User(UserMixin, db.Model):
     @property
     def role_label(self) -> str:
         return ROLE_LABELS.get(Role(self.role), self.role)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self) -> None:
+        """Invalidate every session of this user, on every device."""
+        self.session_token = new_session_token()
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -1,8 +1,10 @@
 """Sending a meeting's e-mails: claim the send in the database, send over one connection, record each result."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
@@ -93,6 +95,38 @@ def _apply_to_meeting(meeting: Meeting, email: MeetingEmail) -> None:
     elif email.kind == EmailKind.REMINDER:
         meeting.reminders_count = (meeting.reminders_count or 0) + 1
         meeting.last_reminder_at = now
+
+
+def _sent_since(since, *, user_id: int | None = None, agency_id: int | None = None) -> int:
+    """Messages (one per recipient) the panel tried to send since ``since``, by a user or for an agency."""
+    query = (select(func.count(MeetingEmailRecipient.id)).join(MeetingEmail, MeetingEmailRecipient.email)
+             .where(MeetingEmail.created_at >= since))
+    if user_id is not None:
+        query = query.where(MeetingEmail.sent_by_id == user_id)
+    if agency_id is not None:
+        query = query.join(Meeting, MeetingEmail.meeting).where(Meeting.agency_id == agency_id)
+    return db.session.scalar(query) or 0
+
+
+def check_send_limits(user_id: int, agency_id: int, count: int) -> None:
+    """Refuse a send that would pass the user's hourly or the agency's daily number of meeting e-mails
+    (MAIL_LIMIT_PER_USER_HOUR, MAIL_LIMIT_PER_AGENCY_DAY; 0 = no limit): the panel is not a mail relay."""
+    config = current_app.config
+    now = utcnow()
+    per_user = int(config.get("MAIL_LIMIT_PER_USER_HOUR") or 0)
+    if per_user:
+        used = _sent_since(now - timedelta(hours=1), user_id=user_id)
+        if used + count > per_user:
+            raise MeetingNotAllowed(
+                f"Limite de envios atingido: cada usuário pode enviar até {per_user} e-mails de reunião por hora "
+                f"(você já enviou {used}; este envio tem {count}). Nada foi enviado. Tente novamente mais tarde.")
+    per_agency = int(config.get("MAIL_LIMIT_PER_AGENCY_DAY") or 0)
+    if per_agency:
+        used = _sent_since(now - timedelta(days=1), agency_id=agency_id)
+        if used + count > per_agency:
+            raise MeetingNotAllowed(
+                f"Limite de envios da assessoria atingido: até {per_agency} e-mails de reunião em 24 horas "
+                f"(já foram {used}; este envio tem {count}). Nada foi enviado. Fale com o administrador.")
 
 
 def max_recipients() -> int:

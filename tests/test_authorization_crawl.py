@@ -415,11 +415,13 @@ def test_every_refused_post_changes_nothing_and_allowed_posts_never_fail(app, wo
     posts = [p for p in probes if p.method == "POST"]
     # First every POST that must change nothing (no session, objects out of scope or missing, a consultant on
     # a read-only screen), one by one against a fingerprint of the database; then the ones that may act
-    # (own objects, no id): deletes and bulk actions after the rest, logout last.
+    # (own objects, no id): deletes and bulk actions after the rest, then what ends the role's own sessions
+    # (logout, "Sair de todos os dispositivos").
     refused = [p for p in posts if p.role == "anonymous" or p.kind in ("missing", "foreign", "colleague")
                or (p.role.startswith("cons") and p.endpoint.partition(".")[0] not in CONSULTANT_WRITES)]
     acting = [p for p in posts if p not in refused]
-    acting.sort(key=lambda p: (p.endpoint == "auth.logout", p.endpoint.endswith(("delete_view", "action_view")),
+    acting.sort(key=lambda p: (p.endpoint in ("auth.logout", "user.end_sessions_view"),
+                               p.endpoint.endswith(("delete_view", "action_view")),
                                ROLES.index(p.role)))
     results = []
     before = crawler.fingerprint()

@@ -646,3 +646,27 @@ def test_catcher_on_a_busy_port_fails_fast(catcher):
     other = MailCatcher("127.0.0.1", catcher.port, None)
     with pytest.raises(OSError, match=f"127.0.0.1:{catcher.port}"):
         other.start()
+
+
+# --------------------------------------------------------------------------- address headers
+
+
+@pytest.mark.parametrize("owner_name", ["X <a@evil.example>,", "José <a@evil.example>, Outro <b@evil.example>",
+                                        '"Ana" <a@evil.example>; b@evil.example', "Ana =?utf-8?q?a@evil.example?="])
+def test_a_user_name_never_adds_a_reply_to_address(app, catcher, owner_name):
+    from email.header import decode_header, make_header
+    from email.utils import getaddresses
+
+    meeting = make_meeting(owner=SimpleNamespace(name=owner_name, email="ana.souza@demo.com.br"))
+    for messages in (build_invite_messages(meeting, [GUEST]), build_reminder_messages(meeting, [GUEST])):
+        catcher.clear()
+        assert send_batch(messages).sent == [GUEST]
+        [received] = catcher.messages
+        msg = parse(received.content)
+        assert [a.addr_spec for a in msg["Reply-To"].addresses] == ["ana.souza@demo.com.br"]
+        assert [a.addr_spec for a in msg["From"].addresses] == ["nao-responda@demo.com.br"]
+        # A client that decodes encoded-words before parsing the list (not what RFC 2047 says, but common)
+        # still finds a single address.
+        raw = email.message_from_bytes(received.content)["Reply-To"]
+        decoded = str(make_header(decode_header(raw)))
+        assert [addr for _, addr in getaddresses([decoded]) if addr] == ["ana.souza@demo.com.br"], decoded
