@@ -1,0 +1,52 @@
+// Negativation screens: behaviour bound from data-* attributes (no inline JavaScript, no user data in scripts).
+(function () {
+  'use strict';
+
+  // A form that asks before it is sent (the question is in data-confirm, never in a script).
+  document.querySelectorAll('form[data-confirm]').forEach(function (form) {
+    form.addEventListener('submit', function (event) {
+      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+
+  document.querySelectorAll('[data-print]').forEach(function (button) {
+    button.addEventListener('click', function () { window.print(); });
+  });
+
+  // One click sends once: the button is disabled while the form is being submitted.
+  document.querySelectorAll('[data-disable-on-submit]').forEach(function (button) {
+    if (!button.form) { return; }
+    button.form.addEventListener('submit', function () {
+      window.setTimeout(function () { button.disabled = true; }, 0);
+    });
+  });
+
+  // Excluir negativação: the SOA code follows the motive; the note is required for some motives.
+  var motive = document.getElementById('motive');
+  var code = document.getElementById('code');
+  if (motive && code) {
+    var sync = function () {
+      var wanted = motive.value;
+      var first = null;
+      Array.prototype.forEach.call(code.options, function (option) {
+        var fits = !option.value || !option.dataset.motives ||
+          option.dataset.motives.split(' ').indexOf(wanted) !== -1;
+        option.hidden = !fits;
+        option.disabled = !fits;
+        if (fits && option.value && first === null) { first = option; }
+      });
+      if (code.selectedOptions.length === 0 || code.selectedOptions[0].disabled) {
+        code.value = first ? first.value : '';
+      }
+      var hint = document.getElementById('note-required');
+      if (hint) {
+        var required = (motive.dataset.noteRequired || '').split(' ').indexOf(wanted) !== -1;
+        hint.hidden = !required;
+        var note = document.getElementById('note');
+        if (note) { note.required = required; }
+      }
+    };
+    motive.addEventListener('change', sync);
+    sync();
+  }
+})();
