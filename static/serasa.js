@@ -41,9 +41,7 @@
       var hint = document.getElementById('note-required');
       if (hint) {
         var required = (motive.dataset.noteRequired || '').split(' ').indexOf(wanted) !== -1;
-        hint.hidden = !required;
-        var note = document.getElementById('note');
-        if (note) { note.required = required; }
+        hint.hidden = !required;  // the server refuses a missing note with its pt-BR message
       }
     };
     motive.addEventListener('change', sync);
