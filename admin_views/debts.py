@@ -196,6 +196,16 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         return self.render("admin/debt/negativate_report.html", batch=batch, records=records, brl=brl,
                            result_labels=RESULT_LABELS, resendable=resendable, uncertain=uncertain)
 
+    @expose("/negativate/reports/")
+    def negativate_reports_view(self):
+        """The agency's latest "Negativar no Serasa" reports, newest first."""
+        if not current_user.is_admin:
+            abort(403)
+        batches = db.session.scalars(db.select(NegativationBatch)
+                                     .where(NegativationBatch.agency_id == current_user.agency_id)
+                                     .order_by(NegativationBatch.id.desc()).limit(50)).all()
+        return self.render("admin/debt/negativate_reports.html", batches=batches)
+
     @expose("/negativate/report/export/")
     def negativate_report_export(self):
         if not current_user.is_admin:

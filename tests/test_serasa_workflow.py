@@ -225,6 +225,9 @@ def test_report_is_kept_exported_and_printable(app, client, world, login_as, ser
     login_as(world.admin_a)
     response = _negativate(client, ok + paid)
     batch_id = _report_of(client, response)
+    listing = client.get("/admin/negativation/").text
+    assert "/admin/debt/negativate/reports/" in listing
+    assert f"/admin/debt/negativate/report/?id={batch_id}" in client.get("/admin/debt/negativate/reports/").text
     again = client.get(f"/admin/debt/negativate/report/?id={batch_id}")
     assert again.status_code == 200 and "Incluída" in again.text and "Recusada" in again.text
     assert 'data-print' in again.text and "onclick" not in again.text
@@ -253,6 +256,7 @@ def test_report_belongs_to_its_agency_and_admins(app, client, world, login_as, a
     auth.logout()
     login_as(world.admin_b)
     assert client.get(f"/admin/debt/negativate/report/?id={batch_id}").status_code == 404
+    assert f"report/?id={batch_id}" not in client.get("/admin/debt/negativate/reports/").text
     assert client.get(f"/admin/debt/negativate/report/export/?id={batch_id}&format=csv").status_code == 404
     auth.logout()
     login_as(world.cons_a1)
