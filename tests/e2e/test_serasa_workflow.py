@@ -99,6 +99,7 @@ def test_exclusion_code_follows_the_motive_and_the_note_is_required(new_session,
     page.locator("#btn-confirmar-negativacao").click()
     page.locator("#negativate-report tr", has_text=contract).get_by_role("link").click()
     page.locator("#btn-excluir-negativacao").click()
+    page.wait_for_load_state("load")  # the motive drives the code list once the page's script has run
     code = page.get_by_label(re.compile("Código de baixa"))
     page.get_by_label("Motivo da baixa *").select_option(label="Pagamento")
     expect(code).to_have_value("1")
