@@ -19,7 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	APP_ENV=development $(FLASK) db upgrade
 	APP_ENV=development $(FLASK) demo-data --if-empty
-	APP_ENV=development $(FLASK) dev-server
+	APP_ENV=development SOA_INCLUSION_COST=$${SOA_INCLUSION_COST:-3.50} $(FLASK) dev-server
 
 ## make test: install with dev extras (and Debian's chromium for the browser tests, via apt-get, when missing)
 ## and run the whole test suite

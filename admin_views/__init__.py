@@ -22,6 +22,7 @@ from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
 from admin_views.profile import ProfileView
+from admin_views.serasa_status import serasa_integration_visible
 from admin_views.users import UserView
 from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, SoaCall, User, db
 from models.meeting import todays_meetings_query
@@ -76,6 +77,7 @@ def init_admin(app) -> Admin:
     @app.context_processor
     def panel_context():
         return {"todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
+                "serasa_visible": serasa_integration_visible,
                 "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
 
     return admin

@@ -8,6 +8,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.formatting import brl
+from admin_views.serasa_status import serasa_integration_visible
+from admin_views.todo import todo_items
 from models import Debt, Debtor, Negativation, Negotiation, db
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
 from models.negativation import DEADLINE_WARNING_DAYS
@@ -47,16 +49,20 @@ class DashboardView(AdminIndexView):
             "overdue": overdue,
             "negotiations": [(NEGOTIATION_STATUS_LABELS.get(s, s), n) for s, n in db.session.execute(negotiations)],
         }
-        if agency.serasa_enabled:
+        serasa_visible = serasa_integration_visible()
+        if serasa_visible:
             stats["serasa"] = self._serasa_flags(agency.id, today, mine)
-        low_balance = (agency.serasa_enabled and agency.soa_balance is not None
+        # Consultants can neither buy credits nor negativate: the balance alert is for administrators.
+        low_balance = (current_user.is_admin and agency.serasa_enabled and agency.soa_balance is not None
                        and agency.soa_balance < agency.soa_low_balance)
-        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance)
+        todo = todo_items(agency, stats.get("serasa"), low_balance)
+        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance,
+                           todo=todo, serasa_visible=serasa_visible)
 
     @staticmethod
     def _serasa_flags(agency_id: int, today, consultant_id: int | None) -> dict:
         """Count records whose removal deadline is past or near, uncertain ones and due exclusions (one query)."""
-        still_listed = Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN))
+        still_listed = Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN, S.PENDING))
         has_deadline = Negativation.removal_deadline.is_not(None) & still_listed
         query = select(
             func.count(Negativation.id).filter(has_deadline & (Negativation.removal_deadline < today)),
@@ -65,9 +71,10 @@ class DashboardView(AdminIndexView):
                                                    days=DEADLINE_WARNING_DAYS))),
             func.count(Negativation.id).filter(Negativation.status == S.UNCERTAIN),
             func.count(Negativation.id).filter(Negativation.status == S.ACTIVE),
+            func.count(Negativation.id).filter(Negativation.status == S.ERROR),
         ).where(Negativation.agency_id == agency_id)
         if consultant_id:
             query = query.where(Negativation.debtor_id.in_(
                 select(Debtor.id).where(Debtor.consultant_id == consultant_id)))
-        overdue, near, uncertain, active = db.session.execute(query).one()
-        return {"overdue": overdue, "near": near, "uncertain": uncertain, "active": active}
+        overdue, near, uncertain, active, errors = db.session.execute(query).one()
+        return {"overdue": overdue, "near": near, "uncertain": uncertain, "active": active, "errors": errors}

@@ -10,11 +10,11 @@ from wtforms.validators import DataRequired, Email, Optional
 from admin_views.base import ProtectedModelView, scoped_choices
 from admin_views.fields import BrDateField, not_in_future, valid_cep, valid_document, valid_uf
 from admin_views.formatting import brl, cep_formatter, document_formatter
-from models import Debt, Debtor, Negativation, User, db
+from admin_views.serasa_status import debt_badge, remember_latest, serasa_integration_visible
+from models import Debt, Debtor, User, db
 from models.agency import Role
 from models.debt import DEBT_STATUS_LABELS
 from models.documents import only_digits
-from models.negativation import STATUS_LABELS
 
 
 def _consultants():
@@ -66,13 +66,9 @@ class DebtorView(ProtectedModelView):
         debtor = self.get_one(request.args.get("id"))
         debts = db.session.scalars(select(Debt).options(joinedload(Debt.creditor))
                                    .where(Debt.debtor_id == debtor.id).order_by(Debt.due_date)).all()
-        latest = {}
-        for record in db.session.scalars(select(Negativation).where(Negativation.debtor_id == debtor.id)
-                                         .order_by(Negativation.id)):
-            latest[record.debt_id] = record  # the newest record of each debt wins
+        remember_latest(d.id for d in debts)
         agency = current_user.agency
-        self._template_args.update(debts=debts, brl=brl, debt_labels=DEBT_STATUS_LABELS, negativations=latest,
-                                   negativation_labels=STATUS_LABELS,
+        self._template_args.update(debts=debts, brl=brl, debt_labels=DEBT_STATUS_LABELS, serasa_badge=debt_badge,
                                    can_negativate=current_user.is_admin and agency.serasa_enabled,
-                                   serasa_enabled=agency.serasa_enabled)
+                                   serasa_enabled=serasa_integration_visible())
         return super().details_view()

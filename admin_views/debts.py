@@ -1,6 +1,8 @@
 """Cadastros > Dívidas."""
 
-from flask import abort, flash, g, request
+import io
+
+from flask import Response, abort, flash, g, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.template import TemplateLinkRowAction
@@ -9,14 +11,31 @@ from sqlalchemy.orm import joinedload
 from wtforms import SelectField
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
-from admin_views.base import PanelSecureForm, ProtectedModelView, ScopedAjaxLoader, audit, scoped_choices
+from admin_views.base import (
+    PanelSecureForm,
+    ProtectedModelView,
+    ScopedAjaxLoader,
+    _parse_id,
+    audit,
+    scoped_choices,
+)
+from admin_views.export import csv_response, spreadsheet_safe
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
+from admin_views.serasa_status import (
+    DebtSerasaFilter,
+    SerasaColumnMixin,
+    debt_column_formatter,
+    debt_export_formatter,
+    remember_latest,
+)
 from integrations.serasa import SerasaError
-from models import Creditor, Debt, Debtor, db
-from models.debt import DEBT_STATUS_LABELS, DebtStatus
-from models.negativation import ExclusionMotive, NegativationNotAllowed, eligibility_problems
-from models.timeutil import local_today, to_local, utcnow
+from models import Creditor, Debt, Debtor, NegativationBatch, db
+from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed, DebtStatus
+from models.documents import format_document
+from models.negativation import ExclusionMotive, NegativationNotAllowed
+from models.negativation import NegativationStatus as S
+from models.timeutil import local_today
 from services import negativation as workflow
 from services.serasa import CallLog
 
@@ -28,21 +47,33 @@ class NegativateForm(PanelSecureForm):
                                    validators=[DataRequired(message="Escolha o código de restrição.")])
 
 
-class DebtView(ProtectedModelView):
-    column_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_at"]
-    column_details_list = column_list + ["created_at"]
+#: Columns of the exported per-debt report of a "Negativar no Serasa".
+REPORT_COLUMNS = [("contract", "Contrato"), ("debtor", "Devedor"), ("document", "CPF/CNPJ"),
+                  ("creditor", "Credor"), ("amount", "Valor"), ("due_date", "Vencimento"), ("result", "Resultado"),
+                  ("reason", "Motivo / protocolo"), ("negativation_id", "Negativação nº")]
+RESULT_LABELS = {"incluida": "Incluída", "recusada": "Recusada", "falhou": "Falhou"}
+
+
+class DebtView(SerasaColumnMixin, ProtectedModelView):
+    column_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on", "serasa"]
+    column_details_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on",
+                           "paid_at", "created_at"]
+    column_export_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on",
+                          "serasa"]
     column_select_related_list = (Debt.debtor, Debt.creditor)
     column_searchable_list = ["contract_number"]
     list_template = "admin/debt/list.html"
-    column_filters = ["status", "due_date", "amount", "creditor.name", "debtor.name", "debtor.document"]
+    column_filters = ["status", "due_date", "amount", "creditor.name", "debtor.name", "debtor.document",
+                      DebtSerasaFilter(Debt.id)]
     column_labels = ProtectedModelView.column_labels | {
-        "creditor.name": "Credor", "debtor.name": "Devedor", "debtor.document": "CPF/CNPJ do devedor"}
+        "creditor.name": "Credor", "debtor.name": "Devedor", "debtor.document": "CPF/CNPJ do devedor",
+        "paid_on": "Pago em", "paid_at": "Pagamento registrado em", "serasa": "Serasa"}
     column_default_sort = ("due_date", True)
-    column_formatters = {"status": choice_formatter(DEBT_STATUS_LABELS)}
-    column_formatters_export = column_formatters
+    column_formatters = {"status": choice_formatter(DEBT_STATUS_LABELS), "serasa": debt_column_formatter}
+    column_formatters_export = {"status": choice_formatter(DEBT_STATUS_LABELS), "serasa": debt_export_formatter}
     column_choices = {"status": [(s.value, label) for s, label in DEBT_STATUS_LABELS.items()]}
-    form_columns = ["debtor", "creditor", "contract_number", "amount", "due_date", "status"]
-    form_overrides = {"status": SelectField, "amount": MoneyField, "due_date": BrDateField}
+    form_columns = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on"]
+    form_overrides = {"status": SelectField, "amount": MoneyField, "due_date": BrDateField, "paid_on": BrDateField}
     form_args = {
         "status": {"choices": choices(DEBT_STATUS_LABELS.items())},
         "contract_number": {"validators": [DataRequired(message="Informe o número do contrato.")]},
@@ -51,6 +82,9 @@ class DebtView(ProtectedModelView):
         "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
                      "query_factory": scoped_choices(Creditor, order_by=Creditor.name)},
         "debtor": {"validators": [DataRequired(message="Escolha o devedor.")]},
+        "paid_on": {"label": "Data do pagamento",
+                    "description": "Quando a dívida foi paga (situação Paga; em branco = hoje). O prazo legal de "
+                                   "5 dias úteis para a baixa no Serasa conta a partir dela."},
     }
 
     def __init__(self, model, *args, **kwargs):
@@ -67,6 +101,12 @@ class DebtView(ProtectedModelView):
             query = query.filter(Debt.debtor_id.in_(mine.scalar_subquery()))
         return query
 
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True) and isinstance(rows, list):
+            remember_latest(row.id for row in rows)
+        return count, rows
+
     def update_model(self, form, model):
         g.debt_status_before = model.status
         return super().update_model(form, model)
@@ -75,10 +115,14 @@ class DebtView(ProtectedModelView):
         super().on_model_change(form, model, is_created)
         if model.debtor.agency_id != current_user.agency_id or model.creditor.agency_id != current_user.agency_id:
             raise ValidationError("Devedor ou credor inválido.")
-        if model.status == DebtStatus.PAID and model.paid_at is None:
-            model.paid_at = utcnow()
-        elif model.status != DebtStatus.PAID:
-            model.paid_at = None
+        if model.status == DebtStatus.PAID:
+            try:
+                model.mark_paid(model.paid_on or local_today(current_user.agency.timezone),
+                                local_today(current_user.agency.timezone))
+            except DebtNotAllowed as exc:
+                raise ValidationError(str(exc)) from None
+        else:
+            model.clear_payment()
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
@@ -120,11 +164,74 @@ class DebtView(ProtectedModelView):
         if not form.validate():
             return self._confirm(ids, form, 400)
         report = workflow.include_debts(current_user.agency, debts, current_user.id, form.restriction_code.data)
-        audit("serasa.include", details=f"dividas={len(debts)}; incluidas={report.count('incluida')}; "
-                                        f"recusadas={report.count('recusada')}; falhas={report.count('falhou')}")
+        batch = NegativationBatch(agency_id=current_user.agency_id, user_id=current_user.id,
+                                  restriction_code=form.restriction_code.data,
+                                  outcomes=[_outcome_row(o) for o in report.outcomes])
+        db.session.add(batch)
+        db.session.flush()
+        audit("serasa.include", target=f"Negativar no Serasa: relatório nº {batch.id}",
+              details=f"dividas={len(debts)}; incluidas={report.count('incluida')}; "
+                      f"recusadas={report.count('recusada')}; falhas={report.count('falhou')}")
         db.session.commit()
-        return self.render("admin/debt/negativate_report.html", report=report, brl=brl, br_date=br_date,
-                           document=document_formatter)
+        return redirect(self.get_url(".negativate_report_view", id=batch.id))
+
+    def _batch(self, batch_id) -> NegativationBatch:
+        batch = db.session.get(NegativationBatch, _parse_id(batch_id))
+        if batch is None or batch.agency_id != current_user.agency_id:
+            abort(404)
+        return batch
+
+    @expose("/negativate/report/")
+    def negativate_report_view(self):
+        """The per-debt report of one "Negativar no Serasa": reopened, printed, exported, failures resent."""
+        if not current_user.is_admin:
+            abort(403)
+        batch = self._batch(request.args.get("id"))
+        records = workflow.records_of(o["negativation_id"] for o in batch.outcomes)
+        resendable = [o["debt_id"] for o in batch.outcomes
+                      if o["result"] == "falhou" and getattr(records.get(o["negativation_id"]), "status", None)
+                      == S.ERROR]
+        uncertain = sum(1 for o in batch.outcomes
+                        if getattr(records.get(o["negativation_id"]), "status", None) == S.UNCERTAIN)
+        return self.render("admin/debt/negativate_report.html", batch=batch, records=records, brl=brl,
+                           result_labels=RESULT_LABELS, resendable=resendable, uncertain=uncertain)
+
+    @expose("/negativate/reports/")
+    def negativate_reports_view(self):
+        """The agency's latest "Negativar no Serasa" reports, newest first."""
+        if not current_user.is_admin:
+            abort(403)
+        batches = db.session.scalars(db.select(NegativationBatch)
+                                     .where(NegativationBatch.agency_id == current_user.agency_id)
+                                     .order_by(NegativationBatch.id.desc()).limit(50)).all()
+        return self.render("admin/debt/negativate_reports.html", batches=batches)
+
+    @expose("/negativate/report/export/")
+    def negativate_report_export(self):
+        if not current_user.is_admin:
+            abort(403)
+        batch = self._batch(request.args.get("id"))
+        fmt = request.args.get("format")
+        if fmt not in ("csv", "xlsx"):
+            abort(404)
+        rows = [[_report_cell(key, o) for key, _ in REPORT_COLUMNS] for o in batch.outcomes]
+        header = [label for _, label in REPORT_COLUMNS]
+        name = f"negativacao-relatorio-{batch.id}"
+        audit("export", target=f"Negativar no Serasa: relatório nº {batch.id}", details=f"{fmt}; linhas={len(rows)}")
+        db.session.commit()
+        if fmt == "csv":
+            return csv_response(header, rows, f"{name}.csv")
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("Relatório")
+        sheet.append(header)
+        for row in rows:
+            sheet.append([spreadsheet_safe(c) for c in row])
+        out = io.BytesIO()
+        book.save(out)
+        return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     def _scoped_debts(self, ids):
         if not ids:
@@ -141,15 +248,15 @@ class DebtView(ProtectedModelView):
         debts = self._scoped_debts(ids)
         if not debts:
             flash("Selecione ao menos uma dívida.", "error")
-            return self.render("admin/debt/negativate_confirm.html", rows=[], form=None, brl=brl,
+            return self.render("admin/debt/negativate_confirm.html", preview=None, form=None, brl=brl,
                                br_date=br_date, document=document_formatter), 400
         if form is None:
-            form = NegativateForm()
+            form = NegativateForm(data={"restriction_code": request.values.get("restriction_code")})
             form.restriction_code.choices = self._restriction_codes()
-        today = local_today(current_user.agency.timezone)
-        rows = [(d, eligibility_problems(d, today)) for d in debts]
-        return self.render("admin/debt/negativate_confirm.html", rows=rows, form=form, brl=brl, br_date=br_date,
-                           document=document_formatter), status
+        preview = workflow.preview_inclusion(current_user.agency, debts, current_user.id)
+        db.session.commit()  # the SOA call log and the fresh balance
+        return self.render("admin/debt/negativate_confirm.html", preview=preview, form=form, brl=brl,
+                           br_date=br_date, document=document_formatter), status
 
     def _restriction_codes(self):
         """Offer SOA's own restriction codes (never free text)."""
@@ -165,11 +272,41 @@ class DebtView(ProtectedModelView):
             db.session.commit()
 
 
-def settle(debt: Debt, motive: str) -> None:
-    """Request the exclusion of the debt's negativation at once; tell the user what happened."""
-    paid_on = to_local(debt.paid_at, current_user.agency.timezone).date() if debt.paid_at else \
-        local_today(current_user.agency.timezone)
-    notice = workflow.on_debt_settled(current_user.agency, debt, motive, paid_on, current_user.id)
+def settle(debt: Debt, motive: str, settled_on=None) -> None:
+    """Request the exclusion of the debt's negativation at once; tell the user what happened.
+
+    The legal deadline counts from the payment date typed (or the agreement's date), today when none was.
+    """
+    today = local_today(current_user.agency.timezone)
+    notice = workflow.on_debt_settled(current_user.agency, debt, motive, settled_on or debt.paid_on or today,
+                                      current_user.id, recorded_on=today)
     db.session.commit()
     if notice:
-        flash(notice, "warning" if "não foi aceita" in notice else "info")
+        flash(notice, "warning" if "não foi aceita" in notice or "atraso" in notice else "info")
+
+
+def _outcome_row(outcome) -> dict:
+    debt = outcome.debt
+    return {"debt_id": debt.id, "contract": debt.contract_number, "debtor": debt.debtor.name,
+            "document": debt.debtor.document, "creditor": debt.creditor.name, "amount": str(debt.amount),
+            "due_date": debt.due_date.isoformat(), "result": outcome.result, "reason": outcome.reason,
+            "negativation_id": outcome.negativation.id if outcome.negativation else None}
+
+
+def _report_cell(key: str, outcome: dict) -> str:
+    from datetime import date
+    from decimal import Decimal
+
+    value = outcome.get(key)
+    if value is None:
+        return ""
+    if key == "amount":
+        return brl(Decimal(value))
+    if key == "due_date":
+        return br_date(date.fromisoformat(value))
+    if key == "document":
+        return format_document(value)
+    if key == "result":
+        return RESULT_LABELS.get(value, value)
+    return str(value)
+

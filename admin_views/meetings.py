@@ -14,6 +14,7 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, Optiona
 from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
 from admin_views.fields import LocalDateTimeField, choices
 from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
+from admin_views.todo import PastWithoutOutcomeFilter
 from integrations.mail import RecipientError, parse_recipients
 from models import Creditor, Meeting, User, db
 from models.meeting import (
@@ -82,7 +83,7 @@ class MeetingView(ProtectedModelView):
     column_export_list = column_details_list
     column_select_related_list = (Meeting.creditor, Meeting.owner)
     column_searchable_list = ["subject"]
-    column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name"]
+    column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name", PastWithoutOutcomeFilter()]
     column_labels = ProtectedModelView.column_labels | {"creditor.name": "Credor", "owner.name": "Responsável"}
     column_default_sort = ("starts_at", True)
     column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter}

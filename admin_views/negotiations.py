@@ -7,31 +7,42 @@ from wtforms.validators import DataRequired, NumberRange, Optional, ValidationEr
 
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
 from admin_views.debts import settle
-from admin_views.fields import MoneyField, choices, positive_amount
+from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
+from admin_views.serasa_status import (
+    NegotiationSerasaFilter,
+    SerasaColumnMixin,
+    negotiation_column_formatter,
+    remember_negotiation_debts,
+)
 from models import Creditor, Debt, Debtor, Negotiation, User, db
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus, NegotiationStatus
 from models.negativation import ExclusionMotive
-from models.timeutil import utcnow
+from models.timeutil import local_today
 
 
-class NegotiationView(ProtectedModelView):
+class NegotiationView(SerasaColumnMixin, ProtectedModelView):
     consultant_attr = "consultant_id"
     consultant_read_only = False
     column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
-                   "created_at"]
-    column_details_list = column_list + ["debts", "notes"]
+                   "created_at", "serasa"]
+    column_details_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
+                           "settled_on", "created_at", "debts", "notes"]
+    column_export_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
+                          "settled_on", "created_at"]
     column_select_related_list = (Negotiation.debtor, Negotiation.creditor, Negotiation.consultant)
     column_searchable_list = ["debtor.name", "debtor.document"]
-    column_filters = ["status", "created_at", "creditor.name", "debtor.name", "consultant.name"]
+    column_filters = ["status", "created_at", "creditor.name", "debtor.name", "consultant.name",
+                      NegotiationSerasaFilter(Negotiation.id)]
     column_labels = ProtectedModelView.column_labels | {
         "id": "Nº", "creditor.name": "Credor", "debtor.name": "Devedor", "debtor.document": "CPF/CNPJ",
-        "consultant.name": "Consultor"}
+        "consultant.name": "Consultor", "serasa": "Serasa", "settled_on": "Data do pagamento / acordo"}
     column_default_sort = ("created_at", True)
-    column_formatters = {"status": choice_formatter(NEGOTIATION_STATUS_LABELS)}
-    column_formatters_export = column_formatters
-    form_columns = ["debtor", "creditor", "consultant", "debts", "status", "agreed_amount", "installments", "notes"]
-    form_overrides = {"status": SelectField, "agreed_amount": MoneyField}
+    column_formatters = {"status": choice_formatter(NEGOTIATION_STATUS_LABELS), "serasa": negotiation_column_formatter}
+    column_formatters_export = {"status": choice_formatter(NEGOTIATION_STATUS_LABELS)}
+    form_columns = ["debtor", "creditor", "consultant", "debts", "status", "settled_on", "agreed_amount",
+                    "installments", "notes"]
+    form_overrides = {"status": SelectField, "agreed_amount": MoneyField, "settled_on": BrDateField}
     form_args = {
         "status": {"choices": choices(NEGOTIATION_STATUS_LABELS.items())},
         "creditor": {"validators": [DataRequired(message="Escolha o credor.")],
@@ -39,10 +50,18 @@ class NegotiationView(ProtectedModelView):
         "debtor": {"validators": [DataRequired(message="Escolha o devedor.")]},
         "consultant": {"query_factory": scoped_choices(User, order_by=User.name)},
         "agreed_amount": {"validators": [Optional(), positive_amount]},
+        "settled_on": {"description": "Para Quitada ou Acordo firmado (em branco = hoje): o prazo legal de 5 dias "
+                                      "úteis para a baixa no Serasa conta a partir dela."},
         "installments": {"validators": [Optional(), NumberRange(min=1, max=360,
                                                                 message="Parcelas: de 1 a 360.")]},
     }
     form_widget_args = {"notes": {"rows": 4}}
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True) and isinstance(rows, list):
+            remember_negotiation_debts(row.id for row in rows)
+        return count, rows
 
     def __init__(self, model, *args, **kwargs):
         self.form_ajax_refs = {
@@ -65,6 +84,11 @@ class NegotiationView(ProtectedModelView):
                 raise ValidationError("Registro relacionado inválido.")
         if any(d.debtor_id != model.debtor_id for d in model.debts):
             raise ValidationError("Todas as dívidas devem ser do devedor da negociação.")
+        today = local_today(current_user.agency.timezone)
+        if model.status in (NegotiationStatus.SETTLED, NegotiationStatus.AGREEMENT):
+            model.settled_on = model.settled_on or today
+            if model.settled_on > today:
+                raise ValidationError("A data do pagamento / acordo não pode estar no futuro.")
 
 
     def update_model(self, form, model):
@@ -83,15 +107,20 @@ class NegotiationView(ProtectedModelView):
 
     @staticmethod
     def _settle_debts(negotiation, debt_status, motive):
-        """An agreement or a settlement closes the negotiation's open debts and removes their negativations."""
+        """An agreement or a settlement closes the negotiation's open debts and removes their negativations.
+
+        The legal removal deadline counts from the negotiation's payment / agreement date.
+        """
+        today = local_today(current_user.agency.timezone)
         for debt in negotiation.debts:
             if debt.status in (DebtStatus.PAID, DebtStatus.CANCELLED) or debt.status == debt_status:
                 continue
-            debt.status = debt_status
             if debt_status == DebtStatus.PAID:
-                debt.paid_at = utcnow()
+                debt.mark_paid(negotiation.settled_on or today, today)
+            else:
+                debt.status = debt_status
             db.session.commit()
-            settle(debt, motive)
+            settle(debt, motive, negotiation.settled_on)
 
 
 class FinanceNegotiationView(NegotiationView):

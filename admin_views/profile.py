@@ -3,7 +3,7 @@
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
-from wtforms import PasswordField, RadioField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from admin_views.base import AccessMixin, PanelSecureForm, audit
@@ -12,6 +12,7 @@ from admin_views.formatting import brl
 from integrations.serasa import SerasaError
 from models import db
 from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
+from models.negativation import live_records
 from models.timeutil import utcnow
 from services.serasa import CallLog, client_for
 
@@ -53,6 +54,8 @@ class SerasaForm(PanelSecureForm):
                                              "a senha salva.")
     soa_environment = SelectField("Ambiente", choices=choices(SOA_ENVIRONMENT_LABELS.items()))
     soa_low_balance = MoneyField("Avisar quando o saldo ficar abaixo de (R$)", validators=[Optional()])
+    confirm_disable = BooleanField("Entendo: desabilitar impede apenas novas inclusões; as negativações existentes, "
+                                   "seus prazos legais, as baixas automáticas e a atualização de situação continuam.")
 
 
 TABS = {"geral": "Geral", "reunioes": "Reuniões", "serasa": "Serasa (SOA WS)"}
@@ -77,9 +80,9 @@ class ProfileView(AccessMixin, BaseView):
         forms.update(overrides)
         return forms
 
-    def _render(self, tab="geral", status=200, **overrides):
+    def _render(self, tab="geral", status=200, alive=0, **overrides):
         return self.render("admin/profile.html", forms=self._forms(**overrides), tab=tab, tabs=TABS,
-                           agency=self._agency(), brl=brl), status
+                           agency=self._agency(), brl=brl, alive=alive), status
 
     @expose("/")
     def index(self):
@@ -129,6 +132,16 @@ class ProfileView(AccessMixin, BaseView):
         if enabling and not (email and has_password):
             flash("Para habilitar a integração, informe o e-mail e a senha da conta SOA WebServices.", "error")
             return self._render("serasa", 400, serasa=form)
+        alive = live_records(agency.id) if agency.serasa_enabled and not enabling else 0
+        if alive and not form.confirm_disable.data:
+            flash(f"Há {alive} negativação(ões) ativa(s) ou em andamento. Desabilitar a integração impede apenas novas "
+                  "inclusões: as baixas automáticas (pagamento, 5 anos), a atualização de situação e os prazos legais "
+                  "continuam, com as credenciais salvas. Marque a confirmação abaixo e salve de novo.", "warning")
+            return self._render("serasa", 200, serasa=form, alive=alive)
+        if alive and not (email and has_password):
+            flash("Com negativações vivas, mantenha o e-mail e a senha da conta SOA: as baixas dependem deles.",
+                  "error")
+            return self._render("serasa", 400, serasa=form, alive=alive)
         changed_credentials = email != agency.soa_email or bool(form.soa_password.data)
         agency.serasa_enabled = enabling
         agency.soa_email = email
@@ -142,7 +155,8 @@ class ProfileView(AccessMixin, BaseView):
             agency.soa_balance_checked_at = None
         audit("profile.update", target="Perfil > Serasa (SOA WS)",
               details=f"habilitada={'sim' if enabling else 'nao'}; email={email}; ambiente={agency.soa_environment}; "
-                      f"senha={'alterada' if form.soa_password.data else 'mantida'}")
+                      f"senha={'alterada' if form.soa_password.data else 'mantida'}"
+                      + (f"; negativacoes_vivas={alive} (confirmado)" if alive else ""))
         db.session.commit()
         flash("Configuração do Serasa (SOA WebServices) salva.", "success")
         return redirect(url_for(".index", tab="serasa"))

@@ -67,6 +67,8 @@ class Debt(db.Model):
     due_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default=DebtStatus.OPEN)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The day the debtor paid (typed by the user; the 5-business-day removal deadline counts from it).
+    paid_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     agency = relationship("Agency")
@@ -78,6 +80,22 @@ class Debt(db.Model):
 
     def is_overdue(self, today: date) -> bool:
         return self.status == DebtStatus.OPEN and self.due_date < today
+
+    def mark_paid(self, on: date, today: date) -> None:
+        """Record the payment made on ``on`` (not after ``today``)."""
+        if on > today:
+            raise DebtNotAllowed("A data do pagamento não pode estar no futuro.")
+        self.status = DebtStatus.PAID
+        self.paid_on = on
+        self.paid_at = self.paid_at or utcnow()
+
+    def clear_payment(self) -> None:
+        self.paid_on = None
+        self.paid_at = None
+
+
+class DebtNotAllowed(ValueError):
+    """A debt rule refused the change; the message is for the user (pt-BR)."""
 
 
 negotiation_debt = Table(
@@ -106,6 +124,8 @@ class Negotiation(db.Model):
     agreed_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     installments: Mapped[int | None] = mapped_column(Integer)
     notes: Mapped[str | None] = mapped_column(String(2000))
+    #: The day of the payment (Quitada) or of the agreement (Acordo firmado): the removal deadline counts from it.
+    settled_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     agency = relationship("Agency")

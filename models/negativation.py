@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 import holidays
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
@@ -82,6 +82,67 @@ MOTIVE_LABELS = {
 }
 #: Motives an admin picks by hand (the 5-year expiry is the system's).
 MANUAL_MOTIVES = [m for m in ExclusionMotive if m != ExclusionMotive.EXPIRY]
+#: Motives whose exclusion needs a written note (kept in the record's history and in the audit log).
+NOTE_REQUIRED_MOTIVES = frozenset({ExclusionMotive.COURT_ORDER, ExclusionMotive.OTHER})
+
+#: SOA's exclusion (baixa) code that tells the bureau the truth about each motive: a payment is never sent as a
+#: court order. The admin may only pick the code of the motive chosen.
+EXCLUSION_CODE_BY_MOTIVE = {
+    ExclusionMotive.PAYMENT: "1",
+    ExclusionMotive.AGREEMENT: "2",
+    ExclusionMotive.DISPUTE: "3",
+    ExclusionMotive.COURT_ORDER: "4",
+    ExclusionMotive.EXPIRY: "5",
+    ExclusionMotive.OTHER: "5",
+}
+
+
+def exclusion_code_for(motive: str) -> str:
+    """Return SOA's exclusion code for a motive."""
+    return EXCLUSION_CODE_BY_MOTIVE[ExclusionMotive(motive)]
+
+
+def check_exclusion_request(motive: str, code: str | None, note: str | None) -> str:
+    """Validate an admin's exclusion (motive, SOA code, note) and return the code to send; refuse what lies."""
+    try:
+        motive = ExclusionMotive(motive)
+    except ValueError:
+        raise NegativationNotAllowed("Escolha o motivo da baixa.") from None
+    if motive not in MANUAL_MOTIVES:
+        raise NegativationNotAllowed("Escolha o motivo da baixa.")
+    expected = exclusion_code_for(motive)
+    if code and str(code) != expected:
+        raise NegativationNotAllowed(
+            f"O código de baixa {code} não corresponde ao motivo {MOTIVE_LABELS[motive]}: use o código {expected}.")
+    if motive in NOTE_REQUIRED_MOTIVES and not (note or "").strip():
+        raise NegativationNotAllowed(f"Descreva o motivo na observação (obrigatória para {MOTIVE_LABELS[motive]}).")
+    return expected
+
+
+#: How a debt's Serasa situation reads on Dívidas, Devedores and Negociações: the status of its latest record
+#: (an open record is always the latest: a new one is only created when none is open).
+DEBT_SERASA_LABELS = {
+    None: "Não negativada",
+    S.PENDING: "Enviada",
+    S.SENT: "Enviada",
+    S.ACTIVE: "Ativa",
+    S.EXCLUSION_REQUESTED: "Em baixa",
+    S.EXCLUDED: "Baixada",
+    S.REJECTED: "Rejeitada",
+    S.ERROR: "Erro",
+    S.UNCERTAIN: "Incerta",
+}
+#: The filter's options: label → the record statuses it stands for ("" = no record at all).
+DEBT_SERASA_FILTER = {
+    "nao_negativada": ("Não negativada", ()),
+    "enviada": ("Enviada", (S.PENDING, S.SENT)),
+    "ativa": ("Ativa", (S.ACTIVE,)),
+    "em_baixa": ("Em baixa", (S.EXCLUSION_REQUESTED,)),
+    "baixada": ("Baixada", (S.EXCLUDED,)),
+    "rejeitada": ("Rejeitada", (S.REJECTED,)),
+    "erro": ("Erro", (S.ERROR,)),
+    "incerta": ("Incerta", (S.UNCERTAIN,)),
+}
 
 
 class NegativationNotAllowed(ValueError):
@@ -143,6 +204,38 @@ def eligibility_problems(debt, today: date) -> list[str]:
     return problems
 
 
+def latest_by_debt(debt_ids) -> dict[int, Negativation]:
+    """Return each debt's latest negativation record (one query), keyed by debt id."""
+    ids = list(debt_ids)
+    if not ids:
+        return {}
+    latest: dict[int, Negativation] = {}
+    for record in db.session.scalars(db.select(Negativation).where(Negativation.debt_id.in_(ids))
+                                     .order_by(Negativation.id)):
+        latest[record.debt_id] = record  # the newest wins
+    return latest
+
+
+def live_records(agency_id: int) -> int:
+    """Count the agency's records that are (or may be) at the bureau: the law keeps running for them."""
+    return db.session.scalar(db.select(db.func.count(Negativation.id)).where(
+        Negativation.agency_id == agency_id, Negativation.status.in_([str(s) for s in OPEN_STATES]))) or 0
+
+
+def latest_status_of(debt_id_column):
+    """SQL expression: the status of the latest record of the debt in ``debt_id_column`` (NULL when none)."""
+    return (db.select(Negativation.status).where(Negativation.debt_id == debt_id_column)
+            .order_by(Negativation.id.desc()).limit(1).scalar_subquery())
+
+
+def serasa_filter_clause(debt_id_column, option: str):
+    """SQL condition: the debt in ``debt_id_column`` is in the Serasa situation ``option`` of DEBT_SERASA_FILTER."""
+    _, statuses = DEBT_SERASA_FILTER[option]
+    if not statuses:
+        return ~db.select(Negativation.id).where(Negativation.debt_id == debt_id_column).exists()
+    return latest_status_of(debt_id_column).in_([str(s) for s in statuses])
+
+
 class Negativation(db.Model):
     __tablename__ = "negativation"
     __table_args__ = (
@@ -182,6 +275,8 @@ class Negativation(db.Model):
     exclusion_motive: Mapped[str | None] = mapped_column(String(30))
     exclusion_code: Mapped[str | None] = mapped_column(String(20))
     exclusion_note: Mapped[str | None] = mapped_column(String(200))
+    #: The day the panel learned of the payment: after ``removal_deadline`` the registration itself was late.
+    payment_recorded_on: Mapped[date | None] = mapped_column(Date)
     #: Set when an exclusion is due but SOA has not accepted it yet (retried by ``flask serasa sync``).
     exclusion_error: Mapped[str | None] = mapped_column(Text)
     exclusion_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -240,12 +335,29 @@ class Negativation(db.Model):
         """Tell whether the record must leave the bureau (motive set) but has not been excluded yet."""
         return bool(self.exclusion_motive) and self.status in (S.ACTIVE, S.SENT, S.UNCERTAIN)
 
-    def mark_paid(self, paid_on: date, motive: str) -> None:
-        """Record the payment (or agreement) and start the 5-business-day removal clock."""
+    def mark_paid(self, paid_on: date, motive: str, recorded_on: date | None = None) -> None:
+        """Record the payment (or agreement) and start the 5-business-day removal clock from the payment date."""
         if self.paid_on is None:
             self.paid_on = paid_on
             self.removal_deadline = removal_deadline(paid_on)
+            self.payment_recorded_on = recorded_on
         self.exclusion_motive = self.exclusion_motive or motive
+
+    @property
+    def registered_late(self) -> bool:
+        """Tell whether the payment reached the panel only after the legal removal deadline had passed."""
+        return (self.payment_recorded_on is not None and self.removal_deadline is not None
+                and self.payment_recorded_on > self.removal_deadline)
+
+    @property
+    def serasa_label(self) -> str:
+        """The situation as Dívidas, Devedores and Negociações show it."""
+        return DEBT_SERASA_LABELS.get(self.status, self.status)
+
+    @property
+    def removal_pending(self) -> bool:
+        """Tell whether a removal deadline runs and the record is still at the bureau (or may be)."""
+        return self.removal_deadline is not None and self.status in (S.ACTIVE, S.SENT, S.UNCERTAIN, S.PENDING)
 
     def deadline_flag(self, today: date) -> str | None:
         """Return 'vencido' / 'proximo' for a removal deadline past / near while still at the bureau."""
@@ -256,6 +368,25 @@ class Negativation(db.Model):
         if (self.removal_deadline - today).days <= DEADLINE_WARNING_DAYS:
             return "proximo"
         return None
+
+
+class NegativationBatch(db.Model):
+    """One "Negativar no Serasa" of a user: the per-debt report, kept to be reopened, exported and printed."""
+
+    __tablename__ = "negativation_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    restriction_code: Mapped[str | None] = mapped_column(String(20))
+    #: [{debt_id, contract, debtor, document, creditor, amount, due_date, result, reason, negativation_id}]
+    outcomes: Mapped[list] = mapped_column(JSON, default=list)
+
+    user = relationship("User")
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o["result"] == result)
 
 
 class NegativationEvent(db.Model):

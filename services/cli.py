@@ -125,9 +125,13 @@ serasa = AppGroup("serasa", help="Integração com o Serasa via SOA WebServices.
 @with_appcontext
 def serasa_sync(limit: int) -> None:
     """Refresh in-flight negativations, retry due exclusions and exclude expired records (for cron)."""
+    from models.negativation import live_records
     from services.negativation import records_to_sync, sync_records
 
-    agencies = db.session.scalars(db.select(Agency).where(Agency.serasa_enabled.is_(True))).all()
+    # The law keeps running when an agency switches the integration off: its live records are still synced
+    # and removed on time.
+    agencies = [a for a in db.session.scalars(db.select(Agency).order_by(Agency.id))
+                if a.serasa_enabled or (a.has_soa_credentials and live_records(a.id))]
     for agency in agencies:
         records = records_to_sync(agency, limit)
         summary = sync_records(agency, records, None) if records else {}

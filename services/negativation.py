@@ -20,12 +20,15 @@ from integrations.serasa import InclusionRequest, SerasaClient, SerasaError, Ser
 from models import Agency, Debt, Negativation, db
 from models.agency import CredentialsError
 from models.negativation import (
+    EXCLUSION_CODE_BY_MOTIVE,
     MOTIVE_LABELS,
     OPEN_STATES,
     SYNC_STATES,
     ExclusionMotive,
     NegativationNotAllowed,
+    check_exclusion_request,
     eligibility_problems,
+    latest_by_debt,
 )
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today, utcnow
@@ -33,15 +36,8 @@ from services.serasa import CallLog, client_for
 
 log = logging.getLogger(__name__)
 
-#: Default SOA exclusion (baixa) code per motive; the admin picks from SOA's own list on manual exclusions.
-DEFAULT_EXCLUSION_CODES = {
-    ExclusionMotive.PAYMENT: "1",
-    ExclusionMotive.AGREEMENT: "2",
-    ExclusionMotive.DISPUTE: "3",
-    ExclusionMotive.COURT_ORDER: "4",
-    ExclusionMotive.EXPIRY: "5",
-    ExclusionMotive.OTHER: "5",
-}
+#: SOA exclusion (baixa) code per motive (the code follows the motive; see models.negativation).
+DEFAULT_EXCLUSION_CODES = EXCLUSION_CODE_BY_MOTIVE
 
 
 @dataclass
@@ -60,9 +56,13 @@ class BulkReport:
         return sum(1 for o in self.outcomes if o.result == result)
 
 
-def make_client(agency: Agency, calls: CallLog) -> SerasaClient:
-    """Build a client with the agency's saved credentials; refuse when the integration is off."""
-    if not agency.serasa_enabled:
+def make_client(agency: Agency, calls: CallLog, *, inclusion: bool = False) -> SerasaClient:
+    """Build a client with the agency's saved credentials.
+
+    Switching the integration off stops new inclusions only: the law keeps running for the records already at
+    the bureau, so status sync and exclusions go on with the stored credentials.
+    """
+    if inclusion and not agency.serasa_enabled:
         raise NegativationNotAllowed("A integração com o Serasa está desabilitada no Perfil da assessoria.")
     if not agency.has_soa_credentials:
         raise NegativationNotAllowed("Cadastre o e-mail e a senha da conta SOA no Perfil > Serasa (SOA WS).")
@@ -84,7 +84,7 @@ def cached_codes(agency: Agency, kind: str, calls: CallLog) -> list:
     hit = _CODE_CACHE.get(key)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    client = make_client(agency, calls)
+    client = make_client(agency, calls, inclusion=kind == "restriction")
     codes = client.restriction_codes() if kind == "restriction" else client.exclusion_codes()
     _CODE_CACHE[key] = (time.monotonic() + CODE_CACHE_SECONDS, codes)
     return codes
@@ -124,7 +124,7 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
     report = BulkReport()
     calls = CallLog(agency.id, user_id)
     try:
-        client = make_client(agency, calls)
+        client = make_client(agency, calls, inclusion=True)
     except NegativationNotAllowed as exc:
         report.outcomes = [DebtOutcome(d, "recusada", str(exc)) for d in debts]
         return report
@@ -169,6 +169,85 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
     order = {debt.id: i for i, debt in enumerate(debts)}
     report.outcomes.sort(key=lambda o: order[o.debt.id])  # the user's order, not the processing order
     return report
+
+
+@dataclass
+class PreviewRow:
+    debt: Debt
+    #: "ok" (will be sent) | "retry" (a record in Erro, sent again) | "problems" (will be refused, with reasons)
+    #: | "in_flight" (already has a record in flight or active: not selectable) | "no_balance" (does not fit)
+    state: str
+    problems: list[str] = field(default_factory=list)
+    record: Negativation | None = None
+
+    @property
+    def selectable(self) -> bool:
+        return self.state in ("ok", "retry", "problems")
+
+
+@dataclass
+class InclusionPreview:
+    rows: list[PreviewRow]
+    cost: Decimal
+    balance: Decimal | None = None
+    balance_error: str | None = None
+
+    @property
+    def to_send(self) -> int:
+        return sum(1 for r in self.rows if r.state in ("ok", "retry"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.cost * self.to_send
+
+    def count(self, state: str) -> int:
+        return sum(1 for r in self.rows if r.state == state)
+
+
+def preview_inclusion(agency: Agency, debts: list[Debt], user_id: int | None) -> InclusionPreview:
+    """Tell, before anything is sent, what each debt will become, what it costs and what the balance pays for.
+
+    One fresh balance call to SOA; debts with a record in flight or active are shown with it and not sent;
+    when the plan is prepaid (``SOA_INCLUSION_COST``), the debts past what the balance pays for are not sent.
+    """
+    today = local_today(agency.timezone)
+    latest = latest_by_debt(d.id for d in debts)
+    rows = []
+    for debt in debts:
+        record = latest.get(debt.id)
+        if record is not None and record.is_open and record.status != S.ERROR:
+            rows.append(PreviewRow(debt, "in_flight", record=record))
+            continue
+        problems = eligibility_problems(debt, today)
+        if problems:
+            rows.append(PreviewRow(debt, "problems", problems))
+        else:
+            rows.append(PreviewRow(debt, "retry" if record is not None and record.status == S.ERROR else "ok",
+                                   record=record))
+    preview = InclusionPreview(rows, Decimal(str(current_app.config.get("SOA_INCLUSION_COST", "0") or "0")))
+    if not preview.to_send:
+        return preview
+    calls = CallLog(agency.id, user_id)
+    try:
+        preview.balance = make_client(agency, calls, inclusion=True).balance()
+        agency.soa_balance, agency.soa_balance_checked_at = preview.balance, utcnow()
+    except (SerasaError, NegativationNotAllowed) as exc:
+        preview.balance_error = str(exc)
+    finally:
+        calls.flush()
+    if preview.balance is not None and preview.cost > 0:
+        affordable = int(preview.balance // preview.cost)
+        for row in [r for r in rows if r.state in ("ok", "retry")][affordable:]:
+            row.state = "no_balance"
+    return preview
+
+
+def records_of(ids) -> dict[int, Negativation]:
+    """Load negativations by id (one query), skipping empty ids."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    return {r.id: r for r in db.session.scalars(select(Negativation).where(Negativation.id.in_(wanted)))}
 
 
 def _sentence(text: str) -> str:
@@ -284,9 +363,9 @@ def request_exclusion(client: SerasaClient, record: Negativation, motive: str, *
     if not record.unique_id:
         raise NegativationNotAllowed("A negativação não tem protocolo do SOA; atualize a situação primeiro.")
     record.exclusion_motive = motive
-    record.exclusion_code = code or record.exclusion_code or DEFAULT_EXCLUSION_CODES[ExclusionMotive(motive)]
-    if note:
-        record.exclusion_note = note[:200]
+    record.exclusion_code = code or EXCLUSION_CODE_BY_MOTIVE[ExclusionMotive(motive)]
+    if note and note.strip():
+        record.exclusion_note = note.strip()[:200]
     description = MOTIVE_LABELS[ExclusionMotive(motive)] + (f": {record.exclusion_note}" if record.exclusion_note
                                                              else "")
     try:
@@ -298,15 +377,14 @@ def request_exclusion(client: SerasaClient, record: Negativation, motive: str, *
     record.exclusion_error = None
     record.exclusion_requested_at = utcnow()
     if record.status != S.EXCLUSION_REQUESTED:
-        record.move(S.EXCLUSION_REQUESTED, actor_id=user_id,
-                    message=f"Baixa solicitada ao SOA ({MOTIVE_LABELS[ExclusionMotive(motive)]}).")
+        record.move(S.EXCLUSION_REQUESTED, actor_id=user_id, code=record.exclusion_code,
+                    message=f"Baixa solicitada ao SOA ({description}; código {record.exclusion_code}).")
 
 
 def exclude_manually(agency: Agency, record: Negativation, motive: str, code: str | None, note: str | None,
                      user_id: int) -> None:
     """Handle an admin's Excluir negativação; raises SerasaError / NegativationNotAllowed for the flash."""
-    if motive not in {m.value for m in ExclusionMotive}:
-        raise NegativationNotAllowed("Escolha o motivo da baixa.")
+    code = check_exclusion_request(motive, code, note)
     calls = CallLog(agency.id, user_id)
     try:
         request_exclusion(make_client(agency, calls), record, motive, user_id=user_id, code=code, note=note)
@@ -314,13 +392,27 @@ def exclude_manually(agency: Agency, record: Negativation, motive: str, code: st
         calls.flush()
 
 
-def on_debt_settled(agency: Agency, debt: Debt, motive: str, paid_on: date, user_id: int | None) -> str | None:
-    """Request the exclusion of the debt's record at once when it is paid or settled; return a pt-BR notice."""
+def on_debt_settled(agency: Agency, debt: Debt, motive: str, paid_on: date, user_id: int | None,
+                    recorded_on: date | None = None) -> str | None:
+    """Request the exclusion of the debt's record at once when it is paid or settled; return a pt-BR notice.
+
+    The legal deadline counts from ``paid_on`` (the payment or agreement date the user typed); ``recorded_on``
+    (default: the agency's today) is when the panel learned of it, and a registration after the deadline is
+    flagged as late.
+    """
     record = db.session.scalar(select(Negativation).where(Negativation.debt_id == debt.id,
                                                          Negativation.status.in_(OPEN_STATES)))
     if record is None:
         return None
-    record.mark_paid(paid_on, motive)
+    record.mark_paid(paid_on, motive, recorded_on or local_today(agency.timezone))
+    notice = _settle_record(agency, record, motive, user_id)
+    if notice and record.registered_late:
+        notice = (f"Pagamento registrado com atraso: o prazo legal de baixa venceu em "
+                  f"{record.removal_deadline:%d/%m/%Y}. ") + notice
+    return notice
+
+
+def _settle_record(agency: Agency, record: Negativation, motive: str, user_id: int | None) -> str | None:
     if record.status == S.ERROR:  # never reached the bureau: close it
         record.move(S.EXCLUDED, actor_id=user_id, message="Dívida quitada antes da inclusão: envio cancelado.")
         return None

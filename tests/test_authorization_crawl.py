@@ -61,6 +61,7 @@ CONSULTANT_WRITES = {"meeting", "negotiation", "finance_negotiation", "auth"}
 EXTRA_QUERY = {
     "meeting.send_view": [{"kind": "invite"}, {"kind": "reminder"}],
     "profile.index": [{"tab": "geral"}, {"tab": "reunioes"}, {"tab": "serasa"}],
+    "debt.negativate_report_export": [{"format": "csv"}, {"format": "xlsx"}],
 }
 MISSING_ID = 987654321
 #: Tables whose rows may legitimately change on a refused request (the audit trail of the attempt).

@@ -27,7 +27,7 @@ def test_include_fault(app, client, world, login_as, serasa, fault):  # noqa: F8
     SOA_FAULTS[fault](serasa, "include")
     response = client.post(
         "/admin/debt/negativate/",
-        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"}, follow_redirects=True,
     )
     assert response.status_code == 200
     assert "Falhou" in response.text or "Recusada" in response.text  # the user is told, per debt

@@ -162,7 +162,7 @@ def _negativate(client, ids, code="1"):
     page = client.get("/admin/debt/negativate/?" + "&".join(f"rowid={i}" for i in ids))
     assert page.status_code == 200, page.text[:500]
     data = {"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": code}
-    return client.post("/admin/debt/negativate/", data=data)
+    return client.post("/admin/debt/negativate/", data=data, follow_redirects=True)
 
 
 def _records(app, **filters):
@@ -266,7 +266,7 @@ def test_refused_connection_is_an_error_that_can_be_retried(app, client, world, 
     try:
         response = client.post(
             "/admin/debt/negativate/",
-            data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+            data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"}, follow_redirects=True,
         )
     finally:
         app.config["SOA_URL_SANDBOX"] = real
@@ -336,7 +336,7 @@ def test_bulk_calls_run_concurrently(app, client, world, login_as, serasa):
     started = time.monotonic()
     client.post(
         "/admin/debt/negativate/",
-        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"},
+        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"}, follow_redirects=True,
     )
     elapsed = time.monotonic() - started
     assert len(_records(app, status=S.SENT)) == 8

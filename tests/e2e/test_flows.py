@@ -628,6 +628,7 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
     record.locator("a[href*='/details/']").first.click()
     page.locator("#btn-excluir-negativacao").click()
     expect(page.get_by_role("heading", name=re.compile("Excluir negativação nº"))).to_be_visible()
+    page.wait_for_load_state("load")  # the motive drives the code list once the page's script has run
     page.get_by_label("Motivo da baixa *").select_option(label="Erro / contestação")
     page.get_by_label("Observação").fill("Devedor contestou o valor (e2e).")
     page.once("dialog", lambda dialog: dialog.accept())

@@ -1,0 +1,79 @@
+"""Início > Para fazer hoje: what needs someone's action, each item a link to the list filtered to it."""
+
+from dataclasses import dataclass
+
+from flask_admin.babel import lazy_gettext
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from admin_views.links import filtered_list_url
+from models import Meeting, db
+from models.meeting import MeetingStatus
+from models.timeutil import utcnow
+
+
+class PastWithoutOutcomeFilter(BaseSQLAFilter):
+    """Reuniões: meetings that already started, were not cancelled, and have no Produtiva answer yet."""
+
+    def __init__(self, column=Meeting.productive, name="Resultado"):
+        super().__init__(column, name, options=[("passadas_sem_resultado", "Passadas sem resultado")])
+
+    def validate(self, value):
+        return value == "passadas_sem_resultado"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(past_without_outcome())
+
+    def operation(self):
+        return lazy_gettext("equals")
+
+
+def past_without_outcome():
+    return (Meeting.starts_at < utcnow()) & Meeting.productive.is_(None) & (Meeting.status != MeetingStatus.CANCELLED)
+
+
+@dataclass
+class TodoItem:
+    key: str
+    text: str
+    url: str
+    level: str  # bootstrap text colour: danger | warning | info
+
+
+def todo_items(agency, flags: dict | None, low_balance: bool) -> list[TodoItem]:
+    """List the to-dos of the logged-in user (their scope), most urgent first; empty when all is done."""
+    from admin_views.negativations import DeadlineFilter
+
+    items = []
+    if flags:
+        if flags["overdue"]:
+            items.append(TodoItem("removals-late", f"{flags['overdue']} baixa(s) com prazo legal vencido",
+                                  filtered_list_url("negativation", ("removal_deadline", DeadlineFilter, "vencido")),
+                                  "danger"))
+        if flags["near"]:
+            items.append(TodoItem("removals-due", f"{flags['near']} baixa(s) com prazo nos próximos dias",
+                                  filtered_list_url("negativation", ("removal_deadline", DeadlineFilter, "proximo")),
+                                  "warning"))
+        if flags["errors"]:
+            items.append(TodoItem("inclusions-error", f"{flags['errors']} inclusão(ões) em Erro para reenviar",
+                                  filtered_list_url("negativation", ("status", FilterEqual, "erro")), "danger"))
+        if flags["uncertain"]:
+            items.append(TodoItem("inclusions-uncertain",
+                                  f"{flags['uncertain']} inclusão(ões) Incerta(s) para conferir no SOA",
+                                  filtered_list_url("negativation", ("status", FilterEqual, "incerta")), "warning"))
+    if agency.meetings_enabled:
+        query = select(func.count(Meeting.id)).where(Meeting.agency_id == agency.id, past_without_outcome())
+        if not current_user.is_admin:
+            query = query.where(Meeting.owner_id == current_user.id)
+        pending = db.session.scalar(query)
+        if pending:
+            items.append(TodoItem("meetings-outcome", f"{pending} reunião(ões) passada(s) sem resultado registrado",
+                                  filtered_list_url("meeting", ("productive", PastWithoutOutcomeFilter,
+                                                                "passadas_sem_resultado")), "info"))
+    if low_balance and current_user.is_admin:
+        from flask import url_for
+
+        items.append(TodoItem("low-balance", "Saldo baixo no SOA WebServices: compre créditos antes de negativar",
+                              url_for("profile.index", tab="serasa"), "warning"))
+    return items
