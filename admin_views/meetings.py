@@ -30,6 +30,15 @@ from services import meetings as sending
 
 DURATIONS = choices([("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
              ("180", "3 horas"), ("240", "4 horas")])
+#: How each send is named in a sentence, with its grammatical gender: (noun, article, "sent" agreeing with it).
+SENT_PHRASES = {
+    EmailKind.INVITE: ("Convite", "o", "enviado"),
+    EmailKind.INVITE_RETRY: ("Reenvio do convite", "o", "enviado"),
+    EmailKind.INVITE_ADD: ("Convite aos novos convidados", "o", "enviado"),
+    EmailKind.UPDATE: ("Atualização", "a", "enviada"),
+    EmailKind.CANCEL: ("Cancelamento", "o", "enviado"),
+    EmailKind.REMINDER: ("Lembrete", "o", "enviado"),
+}
 PRODUCTIVE_CHOICES = choices([("", "Não respondido"), ("1", "Sim"), ("0", "Não")])
 
 
@@ -211,9 +220,7 @@ class MeetingView(ProtectedModelView):
             return redirect(back)
         form = SendForm(request.form if request.method == "POST" else None)
         if request.method == "GET":
-            prefill = sending.last_failed_addresses(meeting) if kind == EmailKind.INVITE_RETRY \
-                else meeting.default_recipients()
-            form.recipients.data = "\n".join(dict.fromkeys(prefill))
+            form.recipients.data = "\n".join(sending.prefill(meeting, kind))
             form.nonce.data = uuid.uuid4().hex
             return self._render_send(meeting, kind, form)
         if not form.validate():
@@ -223,16 +230,19 @@ class MeetingView(ProtectedModelView):
         except RecipientError as exc:
             form.recipients.errors = [str(exc)]
             return self._render_send(meeting, kind, form, 400)
+        sends = sending.plan(meeting, kind, recipients)
         try:
-            email = sending.claim(meeting, kind, current_user.id, (form.nonce.data or "")[:64] or None)
+            emails = sending.claim(meeting, [k for k, _ in sends], current_user.id,
+                                   (form.nonce.data or "")[:62] or None)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        outcome = sending.deliver(email, recipients)
-        audit(f"meeting.{kind}", target=f"meeting #{meeting.id}",
-              details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
-        db.session.commit()
-        self._flash_outcome(kind, outcome)
+        for email, (_, addresses) in zip(emails, sends, strict=True):
+            outcome = sending.deliver(email, addresses)
+            audit(f"meeting.{email.kind}", target=f"meeting #{meeting.id}",
+                  details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
+            db.session.commit()
+            self._flash_outcome(email.kind, outcome)
         return redirect(back)
 
     def _render_send(self, meeting, kind, form, status=200):
@@ -242,10 +252,12 @@ class MeetingView(ProtectedModelView):
 
     @staticmethod
     def _flash_outcome(kind, outcome):
-        label = EMAIL_KIND_LABELS[kind]
+        what, article, sent_word = SENT_PHRASES[kind]
         if outcome.sent:
-            flash(f"{label} enviado para {len(outcome.sent)} destinatário(s): {', '.join(outcome.sent)}.", "success")
+            flash(f"{what} {sent_word} para {len(outcome.sent)} destinatário(s): {', '.join(outcome.sent)}.",
+                  "success")
         for address, reason in outcome.failed.items():
             flash(f"Falha no envio para {address}: {reason}", "error")
         if not outcome.sent:
-            flash(f"Nada foi enviado: o {label.lower()} não foi registrado como enviado. Tente novamente.", "error")
+            flash(f"Nada foi enviado: {article} {what[0].lower() + what[1:]} não foi registrad{article} como "
+                  f"{sent_word}. Tente novamente.", "error")
