@@ -2,11 +2,13 @@
 
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, render_template, request
 from flask_admin import expose
 from flask_admin.model.template import TemplateLinkRowAction
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
@@ -40,6 +42,20 @@ SENT_PHRASES = {
     EmailKind.REMINDER: ("Lembrete", "o", "enviado"),
 }
 PRODUCTIVE_CHOICES = choices([("", "Não respondido"), ("1", "Sim"), ("0", "Não")])
+
+
+def _lines_formatter(view, context, model, name):
+    """Show a multi-line text (Pauta, Observações, participants) with the line breaks it was typed with."""
+    value = getattr(model, name)
+    return Markup('<div class="text-lines">{}</div>').format(value) if value else ""
+
+
+def _link_formatter(view, context, model, name):
+    """Make the video link clickable, only for http(s) URLs (never javascript: or data:), in a new tab."""
+    value = (getattr(model, name) or "").strip()
+    if urlsplit(value).scheme.lower() in ("http", "https") and urlsplit(value).netloc:
+        return Markup('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>').format(value, value)
+    return value
 
 
 def meetings_enabled() -> bool:
@@ -94,7 +110,9 @@ class MeetingView(ProtectedModelView):
     column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name"]
     column_labels = ProtectedModelView.column_labels | {"creditor.name": "Credor", "owner.name": "Responsável"}
     column_default_sort = ("starts_at", True)
-    column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter}
+    column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter,
+                         "agenda": _lines_formatter, "notes": _lines_formatter, "participants": _lines_formatter,
+                         "video_link": _link_formatter}
     column_formatters_export = {"status": choice_formatter(MEETING_STATUS_LABELS),
                                 "productive": lambda v, c, m, n: {None: "Não respondido", True: "Sim",
                                                                   False: "Não"}[m.productive]}
@@ -122,7 +140,10 @@ class MeetingView(ProtectedModelView):
         "productive": {"label": "Produtiva"},
         "notes": {"label": "Observações"},
     }
-    form_widget_args = {"agenda": {"rows": 3}, "participants": {"rows": 3}, "notes": {"rows": 4}}
+    # E-mail addresses are not words: no spell-check squiggles (red on every address), no auto-capitals.
+    form_widget_args = {"agenda": {"rows": 3}, "notes": {"rows": 4},
+                        "participants": {"rows": 3, "spellcheck": "false", "autocapitalize": "off",
+                                         "autocomplete": "off"}}
 
     def feature_enabled(self):
         return meetings_enabled()

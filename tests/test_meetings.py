@@ -756,3 +756,35 @@ def test_database_refuses_a_second_update_of_the_same_version(app, world):
         db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="update", status="pending", sequence=2))
         with pytest.raises(IntegrityError):
             db.session.commit()
+
+
+# --- what Vis and Alt show (issue 11, defect 12) -------------------------------------------------------------
+
+
+def test_details_keep_line_breaks_and_link_only_http_video_links(app, client, world, login_as):
+    with app.app_context():
+        meeting = db.session.get(Meeting, world.meeting_a1.id)
+        meeting.agenda = "1. Carteira em atraso\n2. Proposta <b>nova</b>"
+        meeting.notes = "Credor aceitou.\nRetornar em 10 dias."
+        meeting.video_link = "https://meet.example.com/abc?x=1&y=2"
+        db.session.commit()
+    login_as(world.admin_a)
+    page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+    assert '<div class="text-lines">1. Carteira em atraso\n2. Proposta &lt;b&gt;nova&lt;/b&gt;</div>' in page
+    assert '<div class="text-lines">Credor aceitou.\nRetornar em 10 dias.</div>' in page
+    assert ('<a href="https://meet.example.com/abc?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">'
+            in page)
+    with app.app_context():
+        db.session.get(Meeting, world.meeting_a1.id).video_link = "javascript:alert(1)"  # saved before validation
+        db.session.commit()
+    page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+    assert 'href="javascript:alert' not in page and "javascript:alert(1)" in page
+
+
+def test_participants_are_not_spell_checked_and_adicionar_is_a_button(client, world, login_as):
+    login_as(world.admin_a)
+    edit = client.get(f"/admin/meeting/edit/?id={world.meeting_a1.id}").text
+    assert re.search(r'<textarea[^>]*id="participants"[^>]*spellcheck="false"', edit)
+    listing = client.get("/admin/meeting/").text
+    button = re.search(r'<a class="([^"]*)"[^>]*id="btn-adicionar"', listing).group(1).split()
+    assert "btn-success" in button and "nav-link" not in button
