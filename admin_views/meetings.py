@@ -2,11 +2,13 @@
 
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, render_template, request
 from flask_admin import expose
 from flask_admin.model.template import TemplateLinkRowAction
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
@@ -31,7 +33,30 @@ from services import meetings as sending
 
 DURATIONS = choices([("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
              ("180", "3 horas"), ("240", "4 horas")])
+#: How each send is named in a sentence, with its grammatical gender: (noun, article, "sent" agreeing with it).
+SENT_PHRASES = {
+    EmailKind.INVITE: ("Convite", "o", "enviado"),
+    EmailKind.INVITE_RETRY: ("Reenvio do convite", "o", "enviado"),
+    EmailKind.INVITE_ADD: ("Convite aos novos convidados", "o", "enviado"),
+    EmailKind.UPDATE: ("Atualização", "a", "enviada"),
+    EmailKind.CANCEL: ("Cancelamento", "o", "enviado"),
+    EmailKind.REMINDER: ("Lembrete", "o", "enviado"),
+}
 PRODUCTIVE_CHOICES = choices([("", "Não respondido"), ("1", "Sim"), ("0", "Não")])
+
+
+def _lines_formatter(view, context, model, name):
+    """Show a multi-line text (Pauta, Observações, participants) with the line breaks it was typed with."""
+    value = getattr(model, name)
+    return Markup('<div class="text-lines">{}</div>').format(value) if value else ""
+
+
+def _link_formatter(view, context, model, name):
+    """Make the video link clickable, only for http(s) URLs (never javascript: or data:), in a new tab."""
+    value = (getattr(model, name) or "").strip()
+    if urlsplit(value).scheme.lower() in ("http", "https") and urlsplit(value).netloc:
+        return Markup('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>').format(value, value)
+    return value
 
 
 def meetings_enabled() -> bool:
@@ -86,7 +111,9 @@ class MeetingView(ProtectedModelView):
     column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name", PastWithoutOutcomeFilter()]
     column_labels = ProtectedModelView.column_labels | {"creditor.name": "Credor", "owner.name": "Responsável"}
     column_default_sort = ("starts_at", True)
-    column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter}
+    column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter,
+                         "agenda": _lines_formatter, "notes": _lines_formatter, "participants": _lines_formatter,
+                         "video_link": _link_formatter}
     column_formatters_export = {"status": choice_formatter(MEETING_STATUS_LABELS),
                                 "productive": lambda v, c, m, n: {None: "Não respondido", True: "Sim",
                                                                   False: "Não"}[m.productive]}
@@ -114,7 +141,10 @@ class MeetingView(ProtectedModelView):
         "productive": {"label": "Produtiva"},
         "notes": {"label": "Observações"},
     }
-    form_widget_args = {"agenda": {"rows": 3}, "participants": {"rows": 3}, "notes": {"rows": 4}}
+    # E-mail addresses are not words: no spell-check squiggles (red on every address), no auto-capitals.
+    form_widget_args = {"agenda": {"rows": 3}, "notes": {"rows": 4},
+                        "participants": {"rows": 3, "spellcheck": "false", "autocapitalize": "off",
+                                         "autocomplete": "off"}}
 
     def feature_enabled(self):
         return meetings_enabled()
@@ -212,9 +242,7 @@ class MeetingView(ProtectedModelView):
             return redirect(back)
         form = SendForm(request.form if request.method == "POST" else None)
         if request.method == "GET":
-            prefill = sending.last_failed_addresses(meeting) if kind == EmailKind.INVITE_RETRY \
-                else meeting.default_recipients()
-            form.recipients.data = "\n".join(dict.fromkeys(prefill))
+            form.recipients.data = "\n".join(sending.prefill(meeting, kind))
             form.nonce.data = uuid.uuid4().hex
             return self._render_send(meeting, kind, form)
         if not form.validate():
@@ -224,6 +252,7 @@ class MeetingView(ProtectedModelView):
         except RecipientError as exc:
             form.recipients.errors = [str(exc)]
             return self._render_send(meeting, kind, form, 400)
+        sends = sending.plan(meeting, kind, recipients)
         try:
             sending.check_send_limits(current_user.id, current_user.agency_id, len(recipients))
         except MeetingNotAllowed as exc:
@@ -233,15 +262,17 @@ class MeetingView(ProtectedModelView):
             form.recipients.errors = [str(exc)]
             return self._render_send(meeting, kind, form, 429)
         try:
-            email = sending.claim(meeting, kind, current_user.id, (form.nonce.data or "")[:64] or None)
+            emails = sending.claim(meeting, [k for k, _ in sends], current_user.id,
+                                   (form.nonce.data or "")[:62] or None)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        outcome = sending.deliver(email, recipients)
-        audit(f"meeting.{kind}", target=f"meeting #{meeting.id}",
-              details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
-        db.session.commit()
-        self._flash_outcome(kind, outcome)
+        for email, (_, addresses) in zip(emails, sends, strict=True):
+            outcome = sending.deliver(email, addresses)
+            audit(f"meeting.{email.kind}", target=f"meeting #{meeting.id}",
+                  details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
+            db.session.commit()
+            self._flash_outcome(email.kind, outcome)
         return redirect(back)
 
     def _render_send(self, meeting, kind, form, status=200):
@@ -251,10 +282,12 @@ class MeetingView(ProtectedModelView):
 
     @staticmethod
     def _flash_outcome(kind, outcome):
-        label = EMAIL_KIND_LABELS[kind]
+        what, article, sent_word = SENT_PHRASES[kind]
         if outcome.sent:
-            flash(f"{label} enviado para {len(outcome.sent)} destinatário(s): {', '.join(outcome.sent)}.", "success")
+            flash(f"{what} {sent_word} para {len(outcome.sent)} destinatário(s): {', '.join(outcome.sent)}.",
+                  "success")
         for address, reason in outcome.failed.items():
             flash(f"Falha no envio para {address}: {reason}", "error")
         if not outcome.sent:
-            flash(f"Nada foi enviado: o {label.lower()} não foi registrado como enviado. Tente novamente.", "error")
+            flash(f"Nada foi enviado: {article} {what[0].lower() + what[1:]} não foi registrad{article} como "
+                  f"{sent_word}. Tente novamente.", "error")

@@ -228,6 +228,10 @@ class NegativationView(ProtectedModelView):
             try:
                 workflow.exclude_manually(current_user.agency, record, form.motive.data, form.code.data,
                                           form.note.data, current_user.id)
+            except workflow.ExclusionAlreadyRequested as exc:
+                db.session.rollback()
+                flash(str(exc), "warning")
+                return redirect(back)
             except (SerasaError, NegativationNotAllowed) as exc:
                 db.session.commit()  # keep the failed attempt in the history
                 flash(f"A baixa não foi aceita: {exc}", "error")

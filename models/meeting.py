@@ -105,17 +105,28 @@ class Meeting(db.Model):
             raise MeetingNotAllowed("O término deve ser depois do início.")
 
     def bump_if_changed(self, before: dict) -> None:
-        """Raise the iCalendar SEQUENCE when what attendees already hold (when, where, status) changed."""
+        """Raise the iCalendar SEQUENCE when the calendar entry attendees hold changed (when, where, cancelled).
+
+        Recording what happened (Realizada, observações, produtiva) changes nothing in their calendars.
+        """
         if not self.invite_sent:
             return
         if before != self.snapshot():
             self.sequence = (self.sequence or 0) + 1
+        if before.get("cancelled") and not self.snapshot()["cancelled"]:
+            self.cancel_sent_at = None  # back on: a later cancellation must be sent again
 
-    #: What attendees hold in their calendars: a change here needs an update (higher SEQUENCE).
-    CALENDAR_FIELDS = ("starts_at", "ends_at", "place", "video_link", "subject", "status")
+    #: What attendees hold in their calendars: date, time, duration (the end) and place (or video link).
+    #: A change here makes their copy stale (an update with a higher SEQUENCE).
+    CALENDAR_FIELDS = ("starts_at", "ends_at", "place", "video_link")
 
     def snapshot(self) -> dict:
-        return {f: getattr(self, f) for f in self.CALENDAR_FIELDS}
+        """Return the calendar fields, plus whether the meeting is cancelled (a CANCEL also raises SEQUENCE)."""
+        fields = {f: getattr(self, f) for f in self.CALENDAR_FIELDS}
+        for name in ("place", "video_link"):  # a blank typed over an empty value is no change
+            fields[name] = (fields[name] or "").strip() or None
+        fields["cancelled"] = self.status == MeetingStatus.CANCELLED
+        return fields
 
     def check_can_invite(self) -> None:
         if self.invite_sent:
@@ -128,6 +139,20 @@ class Meeting(db.Model):
             raise MeetingNotAllowed("Envie o convite antes de enviar lembretes.")
         if self.status == MeetingStatus.CANCELLED:
             raise MeetingNotAllowed("A reunião foi cancelada: não há lembrete a enviar.")
+
+    def invite_holders(self) -> list[str]:
+        """Return who holds the invite: every address a calendar invite was delivered to (first send order).
+
+        That is the invite's recipients, its retries and anyone invited later; not the default participants
+        (someone left out of the invite holds nothing, someone typed by hand does).
+        """
+        holders: dict[str, str] = {}
+        for email in self.emails:
+            if email.kind in INVITE_KINDS and email.status != SendStatus.PENDING:
+                for recipient in email.recipients:
+                    if recipient.delivered:
+                        holders.setdefault(recipient.address.casefold(), recipient.address)
+        return list(holders.values())
 
     def default_recipients(self) -> list[str]:
         found = [a for a in (self.participants or "").replace(";", "\n").replace(",", "\n").split() if a]
@@ -151,6 +176,8 @@ def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = N
 class EmailKind(StrEnum):
     INVITE = "invite"
     INVITE_RETRY = "invite_retry"
+    #: The invite sent later to someone who did not receive it (added on a send screen).
+    INVITE_ADD = "invite_add"
     UPDATE = "update"
     CANCEL = "cancel"
     REMINDER = "reminder"
@@ -159,10 +186,17 @@ class EmailKind(StrEnum):
 EMAIL_KIND_LABELS = {
     EmailKind.INVITE: "Convite",
     EmailKind.INVITE_RETRY: "Convite (reenvio às falhas)",
+    EmailKind.INVITE_ADD: "Convite (novos convidados)",
     EmailKind.UPDATE: "Atualização",
     EmailKind.CANCEL: "Cancelamento",
     EmailKind.REMINDER: "Lembrete",
 }
+
+
+#: Sends that put the meeting in someone's calendar: their recipients hold the invite.
+INVITE_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD)
+#: Sends of which each version (SEQUENCE) of a meeting goes out once, whatever the browsers do.
+ONCE_PER_SEQUENCE_KINDS = (EmailKind.UPDATE, EmailKind.CANCEL)
 
 
 class SendStatus(StrEnum):
@@ -189,6 +223,11 @@ class MeetingEmail(db.Model):
         Index("uq_meeting_email_one_invite", "meeting_id", unique=True,
               sqlite_where=text("kind = 'invite' AND status != 'failed'"),
               postgresql_where=text("kind = 'invite' AND status != 'failed'")),
+        # One update per version and one cancellation per version: twenty simultaneous "Enviar atualização"
+        # (each from its own form) insert the same (meeting, kind, sequence) and the database keeps one.
+        Index("uq_meeting_email_once_per_sequence", "meeting_id", "kind", "sequence", unique=True,
+              sqlite_where=text("kind IN ('update', 'cancel') AND status != 'failed'"),
+              postgresql_where=text("kind IN ('update', 'cancel') AND status != 'failed'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

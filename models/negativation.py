@@ -280,6 +280,9 @@ class Negativation(db.Model):
     #: Set when an exclusion is due but SOA has not accepted it yet (retried by ``flask serasa sync``).
     exclusion_error: Mapped[str | None] = mapped_column(Text)
     exclusion_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Set (by one conditional UPDATE) when a request takes the exclusion to SOA: whoever finds it set makes
+    #: no call. Cleared when SOA refuses or fails (retryable) and when the record is active again.
+    exclusion_claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     excluded_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -315,6 +318,8 @@ class Negativation(db.Model):
                 f"Transição inválida: {STATUS_LABELS[S(self.status)]} → {STATUS_LABELS[S(to)]}.")
         self.events.append(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
                                              soa_code=code, message=message))
+        if self.status == S.EXCLUSION_REQUESTED and to == S.ACTIVE:
+            self.exclusion_claimed_at = None  # the bureau kept it: the exclusion may be requested again
         self.status = to
         if message is not None:
             self.soa_message = message

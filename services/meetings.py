@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
 from models import Meeting, MeetingEmail, MeetingEmailRecipient, db
-from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, SendStatus
+from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, MeetingStatus, SendStatus
 from models.timeutil import utcnow
 
 
@@ -32,33 +32,79 @@ def check_allowed(meeting: Meeting, kind: str) -> None:
         raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
     elif kind == EmailKind.INVITE_RETRY and not last_failed_addresses(meeting):
         raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
+    elif kind == EmailKind.INVITE_ADD and not (meeting.invite_sent and meeting.status == MeetingStatus.SCHEDULED):
+        raise MeetingNotAllowed("Só é possível convidar mais pessoas para uma reunião agendada cujo convite já "
+                                "foi enviado.")
     elif kind not in EMAIL_KIND_LABELS:
         raise MeetingNotAllowed("Tipo de envio desconhecido.")
 
 
 def last_failed_addresses(meeting: Meeting) -> list[str]:
-    """Return the addresses that failed in the latest invite-like send (invite, update or retry)."""
-    for email in reversed(meeting.emails):
-        if email.kind in (EmailKind.INVITE, EmailKind.UPDATE, EmailKind.INVITE_RETRY) \
-                and email.status != SendStatus.PENDING:
-            return email.failed_addresses
-    return []
+    """Return the addresses a calendar send (invite, retry, newcomers, update) failed for and never reached since."""
+    failed: dict[str, str] = {}
+    for email in meeting.emails:
+        if email.kind in CALENDAR_SEND_KINDS and email.status != SendStatus.PENDING:
+            for recipient in email.recipients:
+                key = recipient.address.casefold()
+                if recipient.delivered:
+                    failed.pop(key, None)
+                else:
+                    failed[key] = recipient.address
+    return list(failed.values())
 
 
-def claim(meeting: Meeting, kind: str, user_id: int, idempotency_key: str | None) -> MeetingEmail:
-    """Record the send as pending and commit, so the database refuses a second invite or a re-submitted form."""
-    check_allowed(meeting, kind)
-    email = MeetingEmail(meeting=meeting, kind=kind, status=SendStatus.PENDING, sequence=meeting.sequence,
-                         sent_by_id=user_id, idempotency_key=idempotency_key)
-    db.session.add(email)
+#: Sends that carry the meeting's calendar entry to their recipients (a failure is retried with the invite).
+CALENDAR_SEND_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD, EmailKind.UPDATE)
+
+
+def prefill(meeting: Meeting, kind: str) -> list[str]:
+    """Return the send screen's starting list: who holds the invite, except for the invite itself and retries."""
+    if kind == EmailKind.INVITE_RETRY:
+        return last_failed_addresses(meeting)
+    if kind == EmailKind.INVITE:
+        return list(dict.fromkeys(meeting.default_recipients()))
+    if kind == EmailKind.INVITE_ADD:
+        return []
+    return meeting.invite_holders()
+
+
+def plan(meeting: Meeting, kind: str, recipients: list[str]) -> list[tuple[str, list[str]]]:
+    """Return the sends for a typed list: a reminder or update goes to who holds the invite, and anyone else
+    typed there gets the invite (not a reminder or an "updated" message about a meeting they never had)."""
+    if kind not in (EmailKind.REMINDER, EmailKind.UPDATE):
+        return [(kind, recipients)]
+    holders = {a.casefold() for a in meeting.invite_holders()}
+    known = [a for a in recipients if a.casefold() in holders]
+    newcomers = [a for a in recipients if a.casefold() not in holders]
+    return [(k, addresses) for k, addresses in ((kind, known), (EmailKind.INVITE_ADD, newcomers)) if addresses]
+
+
+ALREADY_SENT = {
+    EmailKind.INVITE: "O convite desta reunião já foi enviado (ou está sendo enviado).",
+    EmailKind.UPDATE: "A atualização desta reunião já foi enviada (ou está sendo enviada agora por outra pessoa). "
+                      "Nada foi enviado de novo.",
+    EmailKind.CANCEL: "O cancelamento desta reunião já foi enviado (ou está sendo enviado agora por outra pessoa). "
+                      "Nada foi enviado de novo.",
+}
+
+
+def claim(meeting: Meeting, kinds: list[str], user_id: int, idempotency_key: str | None) -> list[MeetingEmail]:
+    """Record the sends of one form (e.g. a reminder plus the invite to newcomers) as pending and commit, so the
+    database refuses a second invite, a second update or cancellation of the same version, or a re-submitted
+    form."""
+    for kind in kinds:
+        check_allowed(meeting, kind)
+    emails = [MeetingEmail(meeting=meeting, kind=kind, status=SendStatus.PENDING, sequence=meeting.sequence,
+                           sent_by_id=user_id, idempotency_key=f"{idempotency_key}{'+' * i}" if idempotency_key
+                           else None) for i, kind in enumerate(kinds)]
+    db.session.add_all(emails)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        if kind == EmailKind.INVITE:
-            raise MeetingNotAllowed("O convite desta reunião já foi enviado (ou está sendo enviado).") from None
-        raise MeetingNotAllowed("Este envio já foi processado: o formulário foi enviado duas vezes.") from None
-    return email
+        raise MeetingNotAllowed(ALREADY_SENT.get(
+            kinds[0], "Este envio já foi processado: o formulário foi enviado duas vezes.")) from None
+    return emails
 
 
 def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
@@ -66,7 +112,7 @@ def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
     meeting = email.meeting
     if email.kind == EmailKind.REMINDER:
         messages = build_reminder_messages(meeting, recipients)
-    else:
+    else:  # invites (first, retried, to newcomers), updates and cancellations are calendar messages
         method = "CANCEL" if email.kind == EmailKind.CANCEL else "REQUEST"
         messages = build_invite_messages(meeting, recipients, method=method, update=email.kind == EmailKind.UPDATE)
     result = send_batch(messages)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.serasa import InclusionRequest, SerasaClient, SerasaError, SerasaRefused
 from models import Agency, Debt, Negativation, db
@@ -355,13 +356,53 @@ def _reconcile(client: SerasaClient, record: Negativation, user_id: int | None) 
 
 # --- exclusion ---------------------------------------------------------------------------------------------
 
+#: States from which an exclusion may be requested.
+EXCLUDABLE_STATES = (S.ACTIVE, S.SENT, S.UNCERTAIN)
+#: A claim this old belongs to a request that died during its call (SOA's read timeout is 20 s): take it over.
+EXCLUSION_CLAIM_EXPIRES = timedelta(minutes=10)
+class ExclusionAlreadyRequested(NegativationNotAllowed):
+    """Another request has taken (or finished) this record's exclusion; nothing was sent."""
+
+
+ALREADY_REQUESTED = ("A baixa desta negativação já foi solicitada ao SOA (ou está sendo solicitada agora por outra "
+                     "pessoa). Nada foi enviado de novo.")
+
+
+def claim_exclusion(record: Negativation) -> bool:
+    """Take the record's exclusion with one conditional UPDATE; False when another request already holds it.
+
+    The database decides (row lock on PostgreSQL, the write lock on SQLite): of simultaneous requests exactly one
+    UPDATE changes the row, so exactly one of them calls SOA.
+    """
+    now = utcnow()
+    result = db.session.execute(
+        update(Negativation)
+        .where(Negativation.id == record.id, Negativation.status.in_(EXCLUDABLE_STATES),
+               or_(Negativation.exclusion_claimed_at.is_(None),
+                   Negativation.exclusion_claimed_at < now - EXCLUSION_CLAIM_EXPIRES))
+        .values(exclusion_claimed_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    set_committed_value(record, "exclusion_claimed_at", now)
+    return True
+
+
 def request_exclusion(client: SerasaClient, record: Negativation, motive: str, *, user_id: int | None,
-                      code: str | None = None, note: str | None = None) -> None:
-    """Ask SOA to remove the record; on failure keep it due (retryable) and visible."""
-    if record.status not in (S.ACTIVE, S.SENT, S.UNCERTAIN, S.EXCLUSION_REQUESTED):
+                      code: str | None = None, note: str | None = None, claimed: bool = False) -> bool:
+    """Ask SOA to remove the record; on failure keep it due (retryable) and visible.
+
+    Return False (and call nothing) when another request holds the exclusion; ``claimed`` says the caller has
+    already taken it (``claim_exclusion``).
+    """
+    if record.status not in EXCLUDABLE_STATES:
+        if record.status == S.EXCLUSION_REQUESTED:
+            raise ExclusionAlreadyRequested(ALREADY_REQUESTED)
         raise NegativationNotAllowed("Só negativações ativas (ou enviadas) podem ser excluídas.")
     if not record.unique_id:
         raise NegativationNotAllowed("A negativação não tem protocolo do SOA; atualize a situação primeiro.")
+    if not claimed and not claim_exclusion(record):
+        return False
     record.exclusion_motive = motive
     record.exclusion_code = code or EXCLUSION_CODE_BY_MOTIVE[ExclusionMotive(motive)]
     if note and note.strip():
@@ -371,23 +412,36 @@ def request_exclusion(client: SerasaClient, record: Negativation, motive: str, *
     try:
         client.exclude(record.unique_id, record.exclusion_code, description)
     except SerasaError as exc:
+        record.exclusion_claimed_at = None  # nothing was excluded: the next attempt may go
         record.exclusion_error = exc.message
         record.note(f"Pedido de baixa falhou: {exc.message}", actor_id=user_id)
         raise
     record.exclusion_error = None
     record.exclusion_requested_at = utcnow()
-    if record.status != S.EXCLUSION_REQUESTED:
-        record.move(S.EXCLUSION_REQUESTED, actor_id=user_id, code=record.exclusion_code,
-                    message=f"Baixa solicitada ao SOA ({description}; código {record.exclusion_code}).")
+    record.move(S.EXCLUSION_REQUESTED, actor_id=user_id, code=record.exclusion_code,
+                message=f"Baixa solicitada ao SOA ({description}; código {record.exclusion_code}).")
+    return True
 
 
 def exclude_manually(agency: Agency, record: Negativation, motive: str, code: str | None, note: str | None,
                      user_id: int) -> None:
-    """Handle an admin's Excluir negativação; raises SerasaError / NegativationNotAllowed for the flash."""
+    """Handle an admin's Excluir negativação; raises SerasaError / NegativationNotAllowed for the flash.
+
+    The motive decides the SOA code (an inconsistent one is refused). The claim is committed before SOA is called,
+    so a simultaneous submit (another tab, another admin) finds it taken and calls nothing.
+    """
     code = check_exclusion_request(motive, code, note)
+    if record.status == S.EXCLUSION_REQUESTED:
+        raise ExclusionAlreadyRequested(ALREADY_REQUESTED)
     calls = CallLog(agency.id, user_id)
     try:
-        request_exclusion(make_client(agency, calls), record, motive, user_id=user_id, code=code, note=note)
+        client = make_client(agency, calls)
+        if record.status not in EXCLUDABLE_STATES or not record.unique_id:
+            request_exclusion(client, record, motive, user_id=user_id)  # raises the reason
+        if not claim_exclusion(record):
+            raise ExclusionAlreadyRequested(ALREADY_REQUESTED)
+        db.session.commit()
+        request_exclusion(client, record, motive, user_id=user_id, code=code, note=note, claimed=True)
     finally:
         calls.flush()
 
@@ -423,7 +477,9 @@ def _settle_record(agency: Agency, record: Negativation, motive: str, user_id: i
                 f"houver protocolo (Atualizar situação). Prazo legal: {record.removal_deadline:%d/%m/%Y}.")
     calls = CallLog(agency.id, user_id)
     try:
-        request_exclusion(make_client(agency, calls), record, motive, user_id=user_id)
+        if not request_exclusion(make_client(agency, calls), record, motive, user_id=user_id):
+            return (f"A baixa da negativação nº {record.id} já está sendo solicitada ao SOA. Prazo legal: "
+                    f"{record.removal_deadline:%d/%m/%Y}.")
     except (SerasaError, NegativationNotAllowed) as exc:
         record.exclusion_error = record.exclusion_error or str(exc)
         return (f"A baixa da negativação nº {record.id} não foi aceita agora ({exc}). Ela fica pendente e será "

@@ -113,19 +113,22 @@ def live_session(base_url: str, email: str):
     return session
 
 
-def post_all_at_once(url: str, submissions) -> None:
-    """POST each (session, form data) from its own thread, released together by a barrier."""
+def post_all_at_once(url: str, submissions) -> list:
+    """POST each (session, form data) from its own thread, released together by a barrier; return the responses
+    (redirects followed, so each holds the page and flash its user saw), in submission order."""
     barrier = threading.Barrier(len(submissions))
+    responses: list = [None] * len(submissions)
 
-    def submit(session, data):
+    def submit(index, session, data):
         barrier.wait()
-        session.post(url, data=data, timeout=30)
+        responses[index] = session.post(url, data=data, timeout=30)
 
-    workers = [threading.Thread(target=submit, args=item) for item in submissions]
+    workers = [threading.Thread(target=submit, args=(i, *item)) for i, item in enumerate(submissions)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    return responses
 
 
 @pytest.fixture

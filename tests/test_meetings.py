@@ -332,11 +332,11 @@ def test_reminder_before_invite_is_refused(app, client, world, login_as, smtp):
 
 def test_reminders_any_number_after_the_invite(app, client, world, login_as, smtp):
     login_as(world.admin_a)
-    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br")
+    _send(client, world.meeting_a1.id, "invite", "ana@credor.com.br, bia@credor.com.br")
     _send(client, world.meeting_a1.id, "reminder", "ana@credor.com.br, bia@credor.com.br")
     _send(client, world.meeting_a1.id, "reminder", "ana@credor.com.br")
-    assert len(smtp.messages) == 4
-    reminders = [email.message_from_bytes(r.content) for r in smtp.messages[1:]]
+    assert len(smtp.messages) == 5
+    reminders = [email.message_from_bytes(r.content) for r in smtp.messages[2:]]
     for msg in reminders:
         assert str(email.header.make_header(email.header.decode_header(msg["Subject"]))).startswith(
             "Lembrete:"
@@ -582,3 +582,209 @@ def test_profile_switch_off_hides_meetings_for_consultants_too(app, client, worl
 def test_unknown_send_kind_is_not_found(client, world, login_as):
     login_as(world.admin_a)
     assert client.get(f"/admin/meeting/send/?id={world.meeting_a1.id}&kind=spam").status_code == 404
+
+
+# --- who holds the invite (issue 11, defect 7) -------------------------------------------------------------
+
+
+def _prefilled(client, meeting_id, kind) -> list[str]:
+    page = client.get(f"/admin/meeting/send/?id={meeting_id}&kind={kind}")
+    assert page.status_code == 200, (kind, page.status_code)
+    found = re.search(r'<textarea[^>]*name="recipients"[^>]*>(.*?)</textarea>', page.text, re.S)
+    return found.group(1).split()
+
+
+def _subjects(smtp) -> dict[str, list[str]]:
+    """Map each recipient to the subjects of the e-mails they received, in order."""
+    got: dict[str, list[str]] = {}
+    for received in smtp.messages:
+        msg = email.message_from_bytes(received.content)
+        subject = str(email.header.make_header(email.header.decode_header(msg["Subject"])))
+        for rcpt in received.rcpt_tos:
+            got.setdefault(rcpt, []).append(subject.split(":")[0])
+    return got
+
+
+def test_reminders_updates_and_cancellation_go_to_who_holds_the_invite(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1  # default participants: participante@credor.com.br and the creditor's contact
+    # The default participant is left out of the invite; ana is typed by hand.
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    assert _prefilled(client, meeting.id, "reminder") == ["ana@credor.com.br"]
+    # A reminder typed with one more person: ana gets the reminder, the newcomer gets the invite.
+    response = _send(client, meeting.id, "reminder", "ana@credor.com.br\nnovo@credor.com.br")
+    page = client.get(response.location).text
+    assert "Lembrete enviado para 1 destinatário(s): ana@credor.com.br." in page
+    assert "Convite aos novos convidados enviado para 1 destinatário(s): novo@credor.com.br." in page
+    assert _subjects(smtp) == {"ana@credor.com.br": ["Convite", "Lembrete"], "novo@credor.com.br": ["Convite"]}
+    (_, newcomer_cal) = _calendars(smtp)[-1]
+    assert str(newcomer_cal["METHOD"]) == "REQUEST"
+    assert str(newcomer_cal.walk("VEVENT")[0]["UID"]) == meeting.uid
+    # The clear way to invite one more person: its own button and screen.
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "btn-convidar-mais" in details and "Convidar mais pessoas" in details
+    assert _prefilled(client, meeting.id, "invite_add") == []
+    _send(client, meeting.id, "invite_add", "caio@credor.com.br")
+    holders = ["ana@credor.com.br", "novo@credor.com.br", "caio@credor.com.br"]
+    # The time changes: the update goes to exactly who holds the invite, never to the left-out participant.
+    _edit(client, meeting.id, world, starts_at=_future_local(days=6, at=time(10, 0)).strftime("%d/%m/%Y %H:%M"),
+          ends_at="")
+    assert _prefilled(client, meeting.id, "update") == holders
+    smtp.clear()
+    _send(client, meeting.id, "update", "\n".join(holders))
+    assert _subjects(smtp) == {a: ["Atualização"] for a in holders}
+    # Cancelled: every holder, including those added by hand, gets the cancellation.
+    _edit(client, meeting.id, world, status="cancelada")
+    assert _prefilled(client, meeting.id, "cancel") == holders
+    smtp.clear()
+    _send(client, meeting.id, "cancel", "\n".join(_prefilled(client, meeting.id, "cancel")))
+    assert _subjects(smtp) == {a: ["Cancelada"] for a in holders}
+    assert "participante@credor.com.br" not in str(smtp.messages)
+
+
+def test_update_typed_with_a_newcomer_sends_them_the_invite_not_an_update(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    _edit(client, meeting.id, world, place="Sala 7")
+    smtp.clear()
+    _send(client, meeting.id, "update", "ana@credor.com.br, bia@credor.com.br")
+    assert _subjects(smtp) == {"ana@credor.com.br": ["Atualização"], "bia@credor.com.br": ["Convite"]}
+    with app.app_context():
+        assert db.session.get(Meeting, meeting.id).invite_holders() == ["ana@credor.com.br", "bia@credor.com.br"]
+
+
+# --- only calendar changes make the invite stale (issue 11, defect 8) --------------------------------------
+
+
+def test_recording_what_happened_does_not_offer_an_update(app, client, world, login_as, smtp):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    response = _edit(client, meeting.id, world, status="realizada", notes="Credor aceitou o parcelamento.",
+                     productive="0")
+    assert response.status_code == 302
+    page = client.get(response.location).text
+    assert "Enviar atualização" not in page
+    details = client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    assert "btn-enviar-atualizacao" not in details and "desatualizada" not in details
+    saved = _get(app, Meeting, meeting.id)
+    assert (saved.status, saved.productive, saved.sequence) == ("realizada", False, 0)
+    assert client.get(f"/admin/meeting/send/?id={meeting.id}&kind=update").status_code == 302  # nothing to send
+    # The place is a calendar field: that change does make the invite stale.
+    _edit(client, meeting.id, world, status="realizada", notes="Credor aceitou o parcelamento.", productive="0",
+          place="Sala 9")
+    assert "btn-enviar-atualizacao" in client.get(f"/admin/meeting/details/?id={meeting.id}").text
+    response = _send(client, meeting.id, "update", "ana@credor.com.br")
+    page = client.get(response.location).text
+    assert "Atualização enviada para 1 destinatário(s)" in page and "Atualização enviado" not in page
+
+
+@pytest.mark.parametrize("field,value", [("starts_at", "shift"), ("ends_at", "shift"), ("duration", "120"),
+                                         ("place", "Sala 5"), ("video_link", "https://meet.example.com/x")])
+def test_each_calendar_field_makes_the_invite_stale(app, client, world, login_as, smtp, field, value):
+    login_as(world.admin_a)
+    meeting = world.meeting_a1
+    _send(client, meeting.id, "invite", "ana@credor.com.br")
+    changes = {field: value}
+    if value == "shift":
+        page = client.get(f"/admin/meeting/edit/?id={meeting.id}").text
+        current = re.search(rf'name="{field}"[^>]*value="([^"]+)"', page).group(1)
+        changes[field] = (datetime.strptime(current, "%d/%m/%Y %H:%M") + timedelta(hours=2)).strftime(
+            "%d/%m/%Y %H:%M")
+    if field in ("duration", "starts_at"):
+        changes["ends_at"] = ""  # the end follows from the duration
+    assert _edit(client, meeting.id, world, **changes).status_code == 302
+    assert _get(app, Meeting, meeting.id).sequence == 1
+
+
+# --- exactly once (issue 11, defect 9) ------------------------------------------------------------------------
+
+
+def _live_meeting_with_invite(live, status=MeetingStatus.SCHEDULED):
+    """A meeting whose invite ana and bia hold, changed afterwards (a new version to send)."""
+    from models import MeetingEmailRecipient
+
+    with live.app.app_context():
+        agency = f.make_agency()
+        admin = f.make_user(agency, "admin")
+        meeting = f.make_meeting(admin, f.make_creditor(agency), status=status, sequence=1, sent_sequence=0,
+                                 invite_sent_at=datetime(2026, 11, 1))
+        invite = MeetingEmail(meeting=meeting, kind="invite", status="sent", sequence=0, sent_by_id=admin.id)
+        invite.recipients = [MeetingEmailRecipient(address=a, delivered=True)
+                             for a in ("ana@credor.com.br", "bia@credor.com.br")]
+        db.session.add(invite)
+        db.session.commit()
+        return admin.email, meeting.id
+
+
+@pytest.mark.parametrize("kind,status,done", [("update", MeetingStatus.SCHEDULED, "Atualização enviada"),
+                                              ("cancel", MeetingStatus.CANCELLED, "Cancelamento enviado")])
+def test_twenty_simultaneous_update_or_cancel_posts_send_once(live, smtp, kind, status, done):
+    """Twenty users, each with a freshly loaded form, press Enviar at once: one e-mail per recipient."""
+    admin_email, meeting_id = _live_meeting_with_invite(live, status)
+    url = f"{live.url}/admin/meeting/send/?id={meeting_id}&kind={kind}"
+    submissions = []
+    for _ in range(20):
+        session = live_session(live.url, admin_email)
+        page = session.get(url, timeout=10).text
+        nonce = re.search(r'name="nonce" type="hidden" value="([^"]*)"', page).group(1)
+        recipients = re.search(r'<textarea[^>]*name="recipients"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+        assert recipients.split() == ["ana@credor.com.br", "bia@credor.com.br"]
+        submissions.append((session, {"csrf_token": csrf_from(page), "nonce": nonce, "recipients": recipients}))
+    responses = post_all_at_once(url, submissions)
+    assert sorted(r.rcpt_tos for r in smtp.messages) == [("ana@credor.com.br",), ("bia@credor.com.br",)]
+    assert all(r.status_code == 200 for r in responses)
+    assert sum(done in r.text for r in responses) == 1
+    for response in responses:
+        if done not in response.text:
+            assert "já foi enviad" in response.text or "Não há alteração a enviar" in response.text \
+                or "Só é possível enviar o cancelamento" in response.text, response.text[:3000]
+    with live.app.app_context():
+        assert db.session.query(MeetingEmail).filter_by(meeting_id=meeting_id, kind=kind).count() == 1
+
+
+def test_database_refuses_a_second_update_of_the_same_version(app, world):
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="update", status="sent", sequence=2))
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="update", status="failed", sequence=2))
+        db.session.commit()  # a failed send does not count
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="update", status="sent", sequence=3))
+        db.session.commit()  # the next version may be sent
+        db.session.add(MeetingEmail(meeting_id=world.meeting_a1.id, kind="update", status="pending", sequence=2))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+# --- what Vis and Alt show (issue 11, defect 12) -------------------------------------------------------------
+
+
+def test_details_keep_line_breaks_and_link_only_http_video_links(app, client, world, login_as):
+    with app.app_context():
+        meeting = db.session.get(Meeting, world.meeting_a1.id)
+        meeting.agenda = "1. Carteira em atraso\n2. Proposta <b>nova</b>"
+        meeting.notes = "Credor aceitou.\nRetornar em 10 dias."
+        meeting.video_link = "https://meet.example.com/abc?x=1&y=2"
+        db.session.commit()
+    login_as(world.admin_a)
+    page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+    assert '<div class="text-lines">1. Carteira em atraso\n2. Proposta &lt;b&gt;nova&lt;/b&gt;</div>' in page
+    assert '<div class="text-lines">Credor aceitou.\nRetornar em 10 dias.</div>' in page
+    assert ('<a href="https://meet.example.com/abc?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">'
+            in page)
+    with app.app_context():
+        db.session.get(Meeting, world.meeting_a1.id).video_link = "javascript:alert(1)"  # saved before validation
+        db.session.commit()
+    page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+    assert 'href="javascript:alert' not in page and "javascript:alert(1)" in page
+
+
+def test_participants_are_not_spell_checked_and_adicionar_is_a_button(client, world, login_as):
+    login_as(world.admin_a)
+    edit = client.get(f"/admin/meeting/edit/?id={world.meeting_a1.id}").text
+    assert re.search(r'<textarea[^>]*id="participants"[^>]*spellcheck="false"', edit)
+    listing = client.get("/admin/meeting/").text
+    button = re.search(r'<a class="([^"]*)"[^>]*id="btn-adicionar"', listing).group(1).split()
+    assert "btn-success" in button and "nav-link" not in button

@@ -618,3 +618,49 @@ def test_soa_calls_are_listed_for_admins_with_the_password_masked(app, client, w
     client.post("/logout", data={"csrf_token": csrf_from(client.get("/logout").text)})
     login_as(world.cons_a1)
     assert client.get("/admin/soa_call/").status_code == 404
+
+
+def test_twenty_simultaneous_exclusions_reach_soa_once(live, soa):
+    """Twenty admins press Solicitar baixa at once, each on a freshly loaded form: one exclusion at SOA, one
+    user told it was requested, the others told it already was."""
+    from services.negativation import include_debts
+
+    with live.app.app_context():
+        agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
+        agency.set_soa_password(DEFAULT_PASSWORD, live.app.config["CREDENTIALS_KEY"])
+        admin = f.make_user(agency, "admin")
+        debt = f.make_debt(f.make_debtor(agency), f.make_creditor(agency))
+        db.session.commit()
+        [outcome] = include_debts(agency, [debt], admin.id, "1").outcomes
+        assert outcome.result == "incluida", outcome.reason
+        email_, record_id = admin.email, outcome.negativation.id
+    url = f"{live.url}/admin/negativation/exclude/?id={record_id}"
+    submissions = []
+    for _ in range(20):
+        session = live_session(live.url, email_)
+        page = session.get(url, timeout=10)
+        assert page.status_code == 200
+        submissions.append((session, {"csrf_token": csrf_from(page.text), "motive": "pagamento", "code": "1"}))
+    responses = post_all_at_once(url, submissions)
+    assert soa.snapshot()["calls"].get("exclude") == 1
+    assert all(r.status_code == 200 for r in responses)
+    requested = [r for r in responses if f"Baixa da negativação nº {record_id} solicitada ao SOA." in r.text]
+    assert len(requested) == 1
+    for response in responses:
+        if response is not requested[0]:
+            assert "A baixa desta negativação já foi solicitada ao SOA" in response.text, response.text[-3000:]
+    with live.app.app_context():
+        record = db.session.get(Negativation, record_id)
+        assert record.status == S.EXCLUSION_REQUESTED
+        assert [e.to_status for e in record.events].count(S.EXCLUSION_REQUESTED) == 1
+
+
+def test_a_second_exclusion_of_a_requested_record_calls_nothing(app, client, world, login_as, serasa):
+    login_as(world.admin_a)
+    _, record = _active_record(app, client, world, serasa)
+    url = f"/admin/negativation/exclude/?id={record.id}"
+    data = {"csrf_token": csrf_from(client.get(url).text), "motive": "pagamento", "code": "1"}
+    client.post(url, data=data)
+    page = client.get(client.post(url, data=data).location).text  # back button + submit again
+    assert "A baixa desta negativação já foi solicitada ao SOA" in page
+    assert serasa.snapshot()["calls"]["exclude"] == 1
