@@ -41,13 +41,15 @@ class UserView(ProtectedModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         model.email = model.email.strip().lower()
-        clash = db.session.query(User.id).filter(User.email == model.email, User.id != (model.id or 0)).first()
-        if clash:
-            raise ValidationError("Já existe um usuário com este e-mail.")
         if form.new_password.data:
             model.set_password(form.new_password.data)
         elif is_created:
             raise ValidationError("Defina uma senha para o novo usuário.")
+        with db.session.no_autoflush:  # the new user is still incomplete: don't write it to look for a clash
+            clash = db.session.query(User.id).filter(User.email == model.email,
+                                                     User.id != (model.id or 0)).first()
+        if clash:
+            raise ValidationError("Já existe um usuário com este e-mail.")
         if model.id == current_user.id and (not model.active or model.role != Role.ADMIN):
             raise ValidationError("Você não pode desativar nem rebaixar o seu próprio usuário.")
 
