@@ -91,6 +91,16 @@ def blanks_to_null(model) -> None:
                 setattr(model, column.key, None)
 
 
+def browser_newlines_to_lf(model) -> None:
+    """Store the line breaks of typed texts as LF: browsers send a textarea's as CRLF, so saving a form untouched
+    would otherwise rewrite every multi-line text (and a meeting's agenda would differ from what was sent)."""
+    for column in model.__table__.columns:
+        if isinstance(column.type, String):
+            value = getattr(model, column.key, None)
+            if isinstance(value, str) and "\r" in value:
+                setattr(model, column.key, value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def parse_pk(value) -> int | None:
     """A row id from a URL or a form, or None when it cannot be one (not a number, or beyond the database's
     64-bit integers, which the driver refuses with an OverflowError)."""
@@ -624,6 +634,7 @@ class ProtectedModelView(AccessMixin, ModelView):
     # --- writes ------------------------------------------------------------------------------------
     def on_model_change(self, form, model, is_created):
         blanks_to_null(model)
+        browser_newlines_to_lf(model)
         if is_created:
             model.agency_id = current_user.agency_id
             if self.consultant_attr and not current_user.is_admin:
