@@ -308,3 +308,33 @@ def test_12_a_valid_cpf_is_not_marked_invalid_when_the_form_comes_back(client, w
     tag = _input(response.text, "document")
     assert "is-invalid" not in tag and _attr(tag, "value") == CNPJ_SHOWN, tag
     assert "is-invalid" in _input(response.text, "email")
+
+
+# --- 11. the date filters read and show dates the Brazilian way -----------------------------------------------
+
+
+def test_11_date_filters_take_brazilian_dates_in_the_agencys_zone(app, client, world, login_as):
+    """The picker now writes 30/11/2026 00:20 (and "até" between a range's ends): the filter understands it, in
+    the agency's zone, and still understands the ISO links saved before."""
+    from models import Meeting
+
+    with app.app_context():
+        meeting = db.session.get(Meeting, world.meeting_a1.id)
+        meeting.starts_at = meeting.starts_at.replace(year=2031, month=3, day=10, hour=2, minute=30)  # UTC
+        db.session.commit()
+    login_as(world.admin_a)
+    after = _filter_arg(app, "meeting", "Início", "maior que")
+    between = _filter_arg(app, "meeting", "Início", "entre")
+    # 02:30 UTC is 23:30 of the 9th in São Paulo.
+    for value, shown in (("09/03/2031 23:00", True), ("09/03/2031 23:45", False), ("2031-03-09 23:00:00", True)):
+        page = client.get("/admin/meeting/", query_string={after: value}).text
+        assert ("Reunião de A1" in page) is shown, value
+        assert "Valor de filtro inválido" not in page and "Invalid" not in page, value
+    page = client.get("/admin/meeting/", query_string={between: "09/03/2031 00:00 até 09/03/2031 23:59"}).text
+    assert "Reunião de A1" in page
+    due = _filter_arg(app, "debt", "Vencimento", "igual")
+    with app.app_context():
+        from models import Debt
+
+        due_date = db.session.get(Debt, world.debt_a1.id).due_date
+    assert "CT-A1" in client.get("/admin/debt/", query_string={due: due_date.strftime("%d/%m/%Y")}).text
