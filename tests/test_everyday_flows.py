@@ -338,3 +338,16 @@ def test_11_date_filters_take_brazilian_dates_in_the_agencys_zone(app, client, w
 
         due_date = db.session.get(Debt, world.debt_a1.id).due_date
     assert "CT-A1" in client.get("/admin/debt/", query_string={due: due_date.strftime("%d/%m/%Y")}).text
+
+
+def test_4_profile_cnpj_typed_formatted_is_saved_and_shown_formatted(app, client, world, login_as, csrf_token):
+    login_as(world.admin_a)
+    tag = _input(client.get("/admin/profile/").text, "cnpj")
+    assert int(_attr(tag, "maxlength") or 99) >= len(CNPJ_SHOWN), tag
+    response = client.post("/admin/profile/geral/", data={
+        "csrf_token": csrf_token("/admin/profile/"), "name": "Assessoria A", "cnpj": CNPJ_SHOWN,
+        "contact_email": "", "timezone": "America/Sao_Paulo"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Agency, world.a.id).cnpj == CNPJ
+    assert _attr(_input(client.get("/admin/profile/").text, "cnpj"), "value") == CNPJ_SHOWN
