@@ -1,5 +1,6 @@
 """ProtectedModelView: CSRF, roles and agency/consultant scoping for every screen."""
 
+import copy
 import hashlib
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.tools import parse_like_term
-from flask_admin.form import SecureForm
+from flask_admin.form import FormOpts, SecureForm
 from flask_admin.model import filters as base_filters
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
@@ -590,6 +591,17 @@ class ProtectedModelView(AccessMixin, ModelView):
         form_class = super().scaffold_form()
         form_class.row_version = HiddenField()
         return form_class
+
+    def render(self, template, **kwargs):
+        # Flask-Admin's form macro writes into the widget arguments it is given (it appends "is-invalid" to a
+        # field's class when the field has an error, and pops prepend/append). Those are the screen's
+        # form_widget_args, shared by every request: one refused submit left the field red on every later form.
+        # Each render gets its own copy.
+        form_opts = kwargs.get("form_opts")
+        if isinstance(form_opts, FormOpts):
+            kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
+                                           form_rules=form_opts.form_rules)
+        return super().render(template, **kwargs)
 
     def _without_owner_field(self, form):
         if self.owner_field and not is_admin() and hasattr(form, self.owner_field):

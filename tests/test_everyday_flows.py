@@ -219,6 +219,8 @@ def test_10_ajax_lookup_and_edit_with_huge_ids(client, world, login_as):
     login_as(world.admin_a)
     for url in (f"/admin/negotiation/ajax/lookup/?name=debtor&query={2**70}",
                 f"/admin/negotiation/ajax/lookup/?name=debts&query={2**70}",
+                f"/admin/negotiation/ajax/lookup/?name=debtor&query=a&offset={2**70}&limit={2**70}",
+                f"/admin/debt/ajax/lookup/?name=debtor&query=1&offset=-{2**70}",
                 f"/admin/negotiation/edit/?id={2**70}", f"/admin/debtor/details/?id=-{2**70}"):
         assert client.get(url).status_code in (200, 404), url
 
@@ -299,8 +301,13 @@ def test_12_money_in_edit_forms_is_brazilian(client, world, login_as):
 
 
 def test_12_a_valid_cpf_is_not_marked_invalid_when_the_form_comes_back(client, world, login_as, csrf_token):
-    """Another field's error brings the form back: the CPF the person typed is shown as typed, without error."""
+    """Another field's error brings the form back: the CPF the person typed is shown as typed, without error —
+    also after an earlier submit where the CPF itself was wrong (the error must not stick to the screen)."""
     login_as(world.admin_a)
+    wrong = client.post("/admin/debtor/new/", data={
+        "csrf_token": csrf_token("/admin/debtor/new/"), "name": "Errada", "document": "111.111.111-11",
+        "participants": "", "consultant": world.cons_a1.id})
+    assert "is-invalid" in _input(wrong.text, "document")
     response = client.post("/admin/debtor/new/", data={
         "csrf_token": csrf_token("/admin/debtor/new/"), "name": "Volta", "document": CNPJ_SHOWN,
         "email": "não é e-mail", "consultant": world.cons_a1.id})
@@ -308,6 +315,7 @@ def test_12_a_valid_cpf_is_not_marked_invalid_when_the_form_comes_back(client, w
     tag = _input(response.text, "document")
     assert "is-invalid" not in tag and _attr(tag, "value") == CNPJ_SHOWN, tag
     assert "is-invalid" in _input(response.text, "email")
+    assert "is-invalid" not in client.get("/admin/debtor/new/").text
 
 
 # --- 11. the date filters read and show dates the Brazilian way -----------------------------------------------
