@@ -1,28 +1,38 @@
 """ProtectedModelView: CSRF, roles and agency/consultant scoping for every screen."""
 
+import copy
 import hashlib
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.fields import QuerySelectField
+from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.tools import parse_like_term
-from flask_admin.form import SecureForm
+from flask_admin.form import FormOpts, SecureForm
+from flask_admin.model import filters as base_filters
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
+from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
 from flask_login import current_user
-from sqlalchemy import Unicode, cast, func, literal_column, or_
+from sqlalchemy import Unicode, cast, false, func, literal_column, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
-from sqlalchemy.types import String
+from sqlalchemy.types import Date, DateTime, Numeric, String
 from wtforms import HiddenField
+from wtforms.validators import ValidationError
 
 from admin_views.export import csv_response
-from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
+from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
+from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS, user_timezone
 from admin_views.labels import LABELS
 from models import AuditLog, db
+from models.documents import document_term
+from models.timeutil import to_utc
 
 
 class PanelSecureForm(SecureForm):
@@ -84,14 +94,243 @@ def blanks_to_null(model) -> None:
                 setattr(model, column.key, None)
 
 
-def _parse_id(value) -> int:
+def browser_newlines_to_lf(model) -> None:
+    """Store the line breaks of typed texts as LF: browsers send a textarea's as CRLF, so saving a form untouched
+    would otherwise rewrite every multi-line text (and a meeting's agenda would differ from what was sent)."""
+    for column in model.__table__.columns:
+        if isinstance(column.type, String):
+            value = getattr(model, column.key, None)
+            if isinstance(value, str) and "\r" in value:
+                setattr(model, column.key, value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def parse_pk(value) -> int | None:
+    """A row id from a URL or a form, or None when it cannot be one (not a number, or beyond the database's
+    64-bit integers, which the driver refuses with an OverflowError)."""
     try:
-        parsed = int(str(value))
+        parsed = int(str(value).strip())
     except (TypeError, ValueError):
-        abort(404)
-    if not 0 < parsed < 2**63:
+        return None
+    return parsed if 0 < parsed < 2**63 else None
+
+
+def _parse_id(value) -> int:
+    parsed = parse_pk(value)
+    if parsed is None:
         abort(404)
     return parsed
+
+
+def column_input(column) -> str | None:
+    """What a column declares it holds (``info={"input": "document"}``, see models/documents.py), or None."""
+    columns = getattr(getattr(column, "property", None), "columns", None)  # a mapped attribute: its column
+    if columns:
+        column = columns[0]
+    return (getattr(column, "info", None) or {}).get("input")
+
+
+#: A list search uses at most this many words (each word is a condition on every searched column).
+MAX_SEARCH_TERMS = 10
+
+
+def search_terms(search: str) -> list[str]:
+    terms = [t for t in (search or "").split(" ") if t]
+    if len(terms) > MAX_SEARCH_TERMS:
+        flash(f"A busca usa no máximo {MAX_SEARCH_TERMS} palavras: as demais foram ignoradas.", "warning")
+    return terms[:MAX_SEARCH_TERMS]
+
+
+def search_pattern(column, term: str) -> str | None:
+    """The LIKE pattern of one word for one column: a document column compares digits (``796.668.098-34`` finds
+    ``79666809834``); a word that cannot be part of a document matches no document (None)."""
+    if column_input(column):
+        digits = document_term(term)
+        return parse_like_term(digits) if digits else None
+    return parse_like_term(term)
+
+
+# --- form fields by column: pt-BR inputs for every screen, new ones included -------------------------------
+
+
+INVALID_CHOICE = "Escolha uma opção válida da lista."
+
+
+class PanelQuerySelectField(QuerySelectField):
+    """Flask-Admin's relationship select, with an empty value for "none" (not its technical ``__None``), that
+    refuses an id it does not offer (upstream silently saves "none" for it)."""
+
+    def iter_choices(self):
+        for value, *rest in super().iter_choices():
+            yield ("" if value == "__None" else value, *rest)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata is not None:
+            raise ValidationError(INVALID_CHOICE)
+        super().pre_validate(form)
+
+
+class PanelAjaxSelectField(AjaxSelectField):
+    """The ajax picker (select2): an id that its lookup would not offer is refused, not saved as "none"."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata:
+            raise ValidationError(INVALID_CHOICE)
+        if not self.allow_blank and self.data is None:
+            raise ValidationError(INVALID_CHOICE)
+
+
+class PanelAjaxSelectMultipleField(AjaxSelectMultipleField):
+    def pre_validate(self, form):
+        self.data  # noqa: B018 -- resolving the ids is what finds the unknown ones
+        if self._invalid_formdata:
+            raise ValidationError(INVALID_CHOICE)
+
+
+_SELECT_FIELDS = {QuerySelectField: PanelQuerySelectField, AjaxSelectField: PanelAjaxSelectField,
+                  AjaxSelectMultipleField: PanelAjaxSelectMultipleField}
+
+
+class PanelModelConverter(AdminModelConverter):
+    """Flask-Admin's converter with the panel's fields: documents and CEPs typed with punctuation (the input as
+    long as the formatted value), money as 1.234,56, dates as dd/mm/aaaa and date-times in the agency's zone."""
+
+    def get_converter(self, column):
+        kind = column_input(column)
+        if kind:
+            return self._formatted(FORMATTED_FIELDS[kind])
+        for sql_type, field in ((Numeric, MoneyField), (DateTime, LocalDateTimeField), (Date, BrDateField)):
+            if isinstance(column.type, sql_type):
+                return self._typed(field)
+        return super().get_converter(column)
+
+    def _model_select_field(self, prop, multiple, remote_model, **kwargs):
+        field = super()._model_select_field(prop, multiple, remote_model, **kwargs)
+        field.field_class = _SELECT_FIELDS.get(field.field_class, field.field_class)
+        return field
+
+    @staticmethod
+    def _formatted(field_class):
+        def convert(column, field_args, **extra):
+            return field_class(**field_args)
+        return convert
+
+    def _typed(self, field_class):
+        def convert(column, field_args, **extra):
+            self._nullable_common(column, field_args)
+            return field_class(**field_args)
+        return convert
+
+
+# --- list filters in pt-BR: dates as typed in Brazil, documents with or without punctuation ----------------
+
+BR_FILTER_DATE = "%d/%m/%Y"
+BR_FILTER_DATETIMES = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+#: Range separators: the picker's (pt-BR) and Flask-Admin's own (old links).
+RANGE_SEPARATORS = (" até ", " to ")
+
+
+def _split_range(value: str) -> list[str]:
+    for separator in RANGE_SEPARATORS:
+        if separator in value:
+            return value.split(separator)
+    return [value]
+
+
+def _parse_filter_date(value: str) -> date:
+    value = value.strip()
+    for fmt in (BR_FILTER_DATE, "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError("data inválida")
+
+
+def _parse_filter_datetime(value: str) -> datetime:
+    """A date-time typed in the agency's zone, as the naive UTC the database stores."""
+    value = value.strip()
+    for fmt in BR_FILTER_DATETIMES:
+        try:
+            return to_utc(datetime.strptime(value, fmt), user_timezone())
+        except ValueError:
+            continue
+    raise ValueError("data e hora inválidas")
+
+
+class _BrDateFilter:
+    def clean(self, value):
+        return _parse_filter_date(value)
+
+
+class _BrDateTimeFilter:
+    def clean(self, value):
+        return _parse_filter_datetime(value)
+
+
+class _BrRange:
+    parse = None
+
+    def clean(self, value):
+        return [type(self).parse(v) for v in _split_range(value)]
+
+    def validate(self, value):
+        try:
+            start, end = self.clean(value)
+        except ValueError:
+            return False
+        return start <= end
+
+
+class _BrDateRange(_BrRange):
+    parse = staticmethod(_parse_filter_date)
+
+
+class _BrDateTimeRange(_BrRange):
+    parse = staticmethod(_parse_filter_datetime)
+
+
+class _DocumentFilter:
+    """A CPF/CNPJ filter value typed with or without punctuation (a CNPJ root too) compares the stored digits."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if isinstance(cleaned, list):
+            return [document_term(v) or v for v in cleaned]
+        return document_term(cleaned) or cleaned if isinstance(cleaned, str) else cleaned
+
+
+_MIXINS = ((base_filters.BaseDateBetweenFilter, _BrDateRange),
+           (base_filters.BaseDateTimeBetweenFilter, _BrDateTimeRange),
+           (base_filters.BaseDateFilter, _BrDateFilter), (base_filters.BaseDateTimeFilter, _BrDateTimeFilter))
+_FILTER_CLASSES: dict = {}
+
+
+def _with_mixin(flt, mixin):
+    key = (type(flt), mixin)
+    if key not in _FILTER_CLASSES:
+        _FILTER_CLASSES[key] = type(f"Br{type(flt).__name__}", (mixin, type(flt)), {})
+    flt.__class__ = _FILTER_CLASSES[key]
+    return flt
+
+
+class PanelFilterConverter(sqla_filters.FilterConverter):
+    def convert(self, type_name, column, name, **kwargs):
+        found = super().convert(type_name, column, name, **kwargs)
+        for flt in found or ():
+            if column_input(column):
+                _with_mixin(flt, _DocumentFilter)
+                continue
+            for base, mixin in _MIXINS:
+                if isinstance(flt, base):
+                    _with_mixin(flt, mixin)
+                    break
+        return found
 
 
 class AccessMixin:
@@ -140,19 +379,30 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return query
 
     def get_one(self, pk):
-        try:
-            pk = int(pk)
-        except (TypeError, ValueError):
+        pk = parse_pk(pk)
+        if pk is None:
             return None
-        return self.get_query().filter(self.model.id == pk).one_or_none()
+        with db.session.no_autoflush:  # called while the form fills the model
+            return self.get_query().filter(self.model.id == pk).one_or_none()
 
     def get_list(self, term, offset=0, limit=None):
+        """The rows whose searched columns contain every typed word (a CPF/CNPJ with or without punctuation)."""
         # offset and limit come straight from the query string: keep them inside what a select2 box asks
         # for (a negative or huge value is a database error, an unbounded limit a data dump).
         most = max(self.options.get("page_size") or 0, DEFAULT_PAGE_SIZE)  # select2 asks for 10 at a time
         offset = min(max(offset or 0, 0), MAX_OFFSET)
         limit = min(max(limit or most, 1), most)
-        return super().get_list(term or "", offset, limit)
+        query = self.get_query()
+        for word in [t for t in (term or "").split(" ") if t][:MAX_SEARCH_TERMS]:
+            clauses = []
+            for field in self._cached_fields:
+                pattern = search_pattern(field, word)
+                if pattern is not None:
+                    clauses.append(cast(field, Unicode).ilike(pattern))
+            query = query.filter(or_(*clauses) if clauses else false())
+        if self.order_by:
+            query = query.order_by(self.order_by)
+        return query.offset(offset).limit(limit).all()
 
 
 def scoped_choices(model, order_by=None, consultant_attr: str | None = None):
@@ -169,6 +419,8 @@ class ProtectedModelView(AccessMixin, ModelView):
     """Base of every screen: CSRF on forms and actions, agency scoping, 404 outside scope, pt-BR formats."""
 
     form_base_class = PanelSecureForm
+    model_form_converter = PanelModelConverter
+    filter_converter = PanelFilterConverter()
     column_labels = LABELS
     column_type_formatters = TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_FORMATTERS
@@ -182,6 +434,9 @@ class ProtectedModelView(AccessMixin, ModelView):
     consultant_attr: str | None = None
     #: Consultants may only read this screen.
     consultant_read_only = True
+    #: The form's relationship to the consultant who owns the row (e.g. "consultant"): admins choose it; for a
+    #: consultant it is not a field at all, the row is always theirs.
+    owner_field: str | None = None
 
     def __init__(self, model, *args, **kwargs):
         super().__init__(model, db, *args, **kwargs)
@@ -321,12 +576,12 @@ class ProtectedModelView(AccessMixin, ModelView):
         cost per row; other databases keep the upstream ILIKE.
         """
         sqlite = db.session.get_bind().dialect.name == "sqlite"
-        for term in search.split(" "):
-            if not term:
-                continue
-            pattern = parse_like_term(term)
+        for term in search_terms(search):
             clauses, count_clauses = [], []
             for field, path in self._search_fields:
+                pattern = search_pattern(field, term)
+                if pattern is None:
+                    continue
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
                 clauses.append(self._search_clause(field if alias is None else getattr(alias, field.key),
                                                    pattern, sqlite))
@@ -335,9 +590,9 @@ class ProtectedModelView(AccessMixin, ModelView):
                                                                                    inner_join=False)
                     column = field if count_alias is None else getattr(count_alias, field.key)
                     count_clauses.append(self._search_clause(column, pattern, sqlite))
-            query = query.filter(or_(*clauses))
+            query = query.filter(or_(*clauses) if clauses else false())
             if count_query is not None:
-                count_query = count_query.filter(or_(*count_clauses))
+                count_query = count_query.filter(or_(*count_clauses) if count_clauses else false())
         return query, count_query, joins, count_joins
 
     @staticmethod
@@ -368,8 +623,27 @@ class ProtectedModelView(AccessMixin, ModelView):
         form_class.row_version = HiddenField()
         return form_class
 
+    def render(self, template, **kwargs):
+        # Flask-Admin's form macro writes into the widget arguments it is given (it appends "is-invalid" to a
+        # field's class when the field has an error, and pops prepend/append). Those are the screen's
+        # form_widget_args, shared by every request: one refused submit left the field red on every later form.
+        # Each render gets its own copy.
+        form_opts = kwargs.get("form_opts")
+        if isinstance(form_opts, FormOpts):
+            kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
+                                           form_rules=form_opts.form_rules)
+        return super().render(template, **kwargs)
+
+    def _without_owner_field(self, form):
+        if self.owner_field and not is_admin() and hasattr(form, self.owner_field):
+            delattr(form, self.owner_field)
+        return form
+
+    def create_form(self, obj=None):
+        return self._without_owner_field(super().create_form(obj))
+
     def edit_form(self, obj=None):
-        form = super().edit_form(obj)
+        form = self._without_owner_field(super().edit_form(obj))
         if request.method == "GET" and obj is not None:
             form.row_version.data = row_fingerprint(obj)
         return form
@@ -403,10 +677,13 @@ class ProtectedModelView(AccessMixin, ModelView):
     # --- writes ------------------------------------------------------------------------------------
     def on_model_change(self, form, model, is_created):
         blanks_to_null(model)
+        browser_newlines_to_lf(model)
         if is_created:
             model.agency_id = current_user.agency_id
             if self.consultant_attr and not current_user.is_admin:
                 setattr(model, self.consultant_attr, current_user.id)
+                if self.owner_field:  # the relationship too: at flush it would win over the column
+                    setattr(model, self.owner_field, current_user._get_current_object())
         elif model.agency_id != current_user.agency_id:  # never move a row to another agency
             abort(404)
 
@@ -423,4 +700,10 @@ class ProtectedModelView(AccessMixin, ModelView):
             flash("Não foi possível salvar: o registro conflita com outro já existente "
                   "(por exemplo, um CPF/CNPJ ou contrato repetido).", "error")
             return True
-        return super().handle_view_exception(exc)
+        if super().handle_view_exception(exc):
+            return True
+        # Anything else is a bug: log it, and never show Python's own message (English, technical) to the user.
+        current_app.logger.error("Falha ao salvar em %s", self.endpoint, exc_info=exc)
+        flash("Não foi possível salvar: ocorreu um erro inesperado. Nada foi alterado; confira os campos e tente "
+              "de novo.", "error")
+        return True

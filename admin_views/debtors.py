@@ -14,7 +14,6 @@ from admin_views.serasa_status import debt_badge, remember_latest, serasa_integr
 from models import Debt, Debtor, User, db
 from models.agency import Role
 from models.debt import DEBT_STATUS_LABELS
-from models.documents import only_digits
 
 
 def _consultants():
@@ -53,13 +52,6 @@ class DebtorView(ProtectedModelView):
 
     def search_placeholder(self):
         return "Nome ou CPF/CNPJ"
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        # Let a formatted CPF/CNPJ find the digits stored in the database.
-        digits = only_digits(search)
-        if len(digits) >= 3 and not any(c.isalpha() for c in search):
-            search = digits
-        return super()._apply_search(query, count_query, joins, count_joins, search)
 
     @expose("/details/")
     def details_view(self):

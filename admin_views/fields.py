@@ -9,17 +9,34 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 from wtforms.widgets import TextInput
 
-from admin_views.formatting import user_timezone
+from admin_views.formatting import brl, user_timezone
 from models.debtor import UFS
-from models.documents import is_valid_cnpj, is_valid_cpf, only_digits
+from models.documents import (
+    FORMATTED_LENGTHS,
+    format_cep,
+    format_document,
+    is_valid_cnpj,
+    is_valid_cpf,
+    only_digits,
+)
 from models.timeutil import to_local, to_utc
 
 BR_DATE = "%d/%m/%Y"
 BR_DATETIME = "%d/%m/%Y %H:%M"
 
 
+def _blank(field, valuelist) -> bool:
+    """Treat an input of only blanks as no input at all: ``InputRequired`` then asks for it in pt-BR and
+    ``Optional`` skips it (WTForms would otherwise try to parse the spaces, or pass them on as data)."""
+    if valuelist and any((v or "").strip() for v in valuelist):
+        return False
+    field.raw_data = []
+    field.data = None
+    return True
+
+
 class MoneyField(fields.DecimalField):
-    """Decimal field that accepts 1.234,56 as well as 1234.56 and shows 1234,56 (a text input: a number
+    """Decimal field that accepts R$ 1.234,56, 1.234,56 and 1234.56 and shows 1.234,56 (a text input: a number
     input cannot hold a comma)."""
 
     widget = TextInput()
@@ -36,11 +53,10 @@ class MoneyField(fields.DecimalField):
             return self.raw_data[0]
         if self.data is None:
             return ""
-        return f"{self.data:.2f}".replace(".", ",")
+        return brl(self.data).removeprefix("R$ ")
 
     def process_formdata(self, valuelist):
-        if not valuelist or not valuelist[0].strip():
-            self.data = None
+        if _blank(self, valuelist):
             return
         raw = valuelist[0].strip().replace("R$", "").replace(" ", "")
         if "," in raw:
@@ -70,6 +86,8 @@ class BrDateField(fields.DateField):
         super().__init__(label, validators, **kwargs)
 
     def process_formdata(self, valuelist):
+        if _blank(self, valuelist):
+            return
         try:
             super().process_formdata(valuelist)
         except ValueError:
@@ -95,8 +113,7 @@ class LocalDateTimeField(fields.DateTimeField):
         self.data = to_local(value, user_timezone()).replace(tzinfo=None) if isinstance(value, datetime) else value
 
     def process_formdata(self, valuelist):
-        if not valuelist or not " ".join(valuelist).strip():
-            self.data = None
+        if _blank(self, valuelist):
             return
         text = " ".join(valuelist).strip()
         for fmt in (BR_DATETIME, "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
@@ -118,6 +135,40 @@ class LocalDateTimeField(fields.DateTimeField):
 
     def populate_obj(self, obj, name):
         setattr(obj, name, self.utc_data)
+
+
+class FormattedTextField(fields.StringField):
+    """A text typed with punctuation (CPF/CNPJ, CEP) and stored as digits.
+
+    The input takes as many characters as the formatted value has (``maxlength`` of the formatted text, not of
+    the stored digits: a browser cuts what is typed beyond it), shows the stored value formatted, and redisplays
+    what was typed after a refused submit. Its validator (which checks and normalises) runs even when the
+    screen gives its own list of validators.
+    """
+
+    kind = ""
+    check = None
+    formatter = None
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        validators = list(validators or [])
+        if type(self).check not in validators:
+            validators.append(type(self).check)
+        render_kw = dict(kwargs.pop("render_kw", None) or {})
+        render_kw.setdefault("maxlength", FORMATTED_LENGTHS[self.kind])
+        render_kw.setdefault("inputmode", "numeric")
+        render_kw.setdefault("autocomplete", "off")
+        kwargs.pop("filters", None)  # Flask-Admin's "blank to None" filter: the validator normalises
+        super().__init__(label, validators, render_kw=render_kw, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return type(self).formatter(self.data) if self.data else ""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        self.data = (self.data or "").strip() or None
 
 
 def valid_document(form, field):
@@ -156,6 +207,30 @@ def valid_uf(form, field):
     if value not in UFS:
         raise ValidationError("UF inválida: use a sigla do estado (ex.: SP).")
     field.data = value
+
+
+class DocumentField(FormattedTextField):
+    """CPF (123.456.789-09) or CNPJ (12.345.678/0001-95), with or without punctuation; stored as digits."""
+
+    kind = "document"
+    check = staticmethod(valid_document)
+    formatter = staticmethod(format_document)
+
+
+class CnpjField(FormattedTextField):
+    kind = "cnpj"
+    check = staticmethod(valid_cnpj)
+    formatter = staticmethod(format_document)
+
+
+class CepField(FormattedTextField):
+    kind = "cep"
+    check = staticmethod(valid_cep)
+    formatter = staticmethod(format_cep)
+
+
+#: The field of each ``info={"input": ...}`` a model column declares (see models/documents.py).
+FORMATTED_FIELDS = {"document": DocumentField, "cnpj": CnpjField, "cep": CepField}
 
 
 def not_in_future(form, field):

@@ -23,6 +23,7 @@ from models.timeutil import local_today
 
 class NegotiationView(SerasaColumnMixin, ProtectedModelView):
     consultant_attr = "consultant_id"
+    owner_field = "consultant"
     consultant_read_only = False
     column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
                    "created_at", "serasa"]
@@ -75,14 +76,13 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        if not current_user.is_admin:
-            model.consultant_id = current_user.id
-            if model.debtor.consultant_id != current_user.id:
-                raise ValidationError("Escolha um devedor da sua carteira.")
+        if not current_user.is_admin and {model.consultant_id, model.debtor.consultant_id} != {current_user.id}:
+            raise ValidationError("Escolha um devedor da sua carteira.")
         for related in (model.debtor, model.creditor, model.consultant, *model.debts):
             if related is not None and related.agency_id != current_user.agency_id:
                 raise ValidationError("Registro relacionado inválido.")
-        if any(d.debtor_id != model.debtor_id for d in model.debts):
+        # The chosen debtor's id: on a new negotiation nothing is flushed yet, so model.debtor_id is still None.
+        if any(d.debtor_id != model.debtor.id for d in model.debts):
             raise ValidationError("Todas as dívidas devem ser do devedor da negociação.")
         today = local_today(current_user.agency.timezone)
         if model.status in (NegotiationStatus.SETTLED, NegotiationStatus.AGREEMENT):

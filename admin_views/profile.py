@@ -7,7 +7,7 @@ from wtforms import BooleanField, PasswordField, RadioField, SelectField, String
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from admin_views.base import AccessMixin, PanelSecureForm, audit
-from admin_views.fields import MoneyField, choices, valid_cnpj
+from admin_views.fields import CnpjField, MoneyField, choices
 from admin_views.formatting import brl
 from integrations.serasa import SerasaError
 from models import db
@@ -35,7 +35,7 @@ TIMEZONES = choices([
 
 class GeneralForm(PanelSecureForm):
     name = StringField("Nome da assessoria *", validators=[DataRequired(message="Informe o nome."), Length(max=120)])
-    cnpj = StringField("CNPJ", validators=[Optional(), valid_cnpj])
+    cnpj = CnpjField("CNPJ", validators=[Optional()])
     contact_email = StringField("E-mail de contato", validators=[Optional(), Email(message="E-mail inválido.")],
                                 description="Aparece como organizador dos convites de reunião.")
     timezone = SelectField("Fuso horário", choices=TIMEZONES)

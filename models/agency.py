@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import db
+from models.documents import CNPJ_ONLY
 from models.timeutil import DEFAULT_TIMEZONE, utcnow
 
 
@@ -54,7 +55,7 @@ class Agency(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    cnpj: Mapped[str | None] = mapped_column(String(14))
+    cnpj: Mapped[str | None] = mapped_column(String(14), info=CNPJ_ONLY)
     contact_email: Mapped[str | None] = mapped_column(String(254))
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     meetings_enabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -8,6 +8,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.documents import CNPJ_ONLY
 from models.timeutil import utcnow
 
 
@@ -18,7 +19,7 @@ class Creditor(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
-    cnpj: Mapped[str] = mapped_column(String(14))
+    cnpj: Mapped[str] = mapped_column(String(14), info=CNPJ_ONLY)
     contact_name: Mapped[str | None] = mapped_column(String(120))
     contact_email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))

@@ -8,7 +8,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Index, String, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models import db
-from models.documents import format_document, is_valid_document, only_digits
+from models.documents import CEP, DOCUMENT, format_document, is_valid_document, only_digits
 from models.timeutil import utcnow
 
 #: The bureau's field sizes (Serasa PEFIN via SOA); values never get truncated silently.
@@ -34,7 +34,7 @@ class Debtor(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     #: CPF (11 digits) or CNPJ (14 digits), digits only.
-    document: Mapped[str] = mapped_column(String(14))
+    document: Mapped[str] = mapped_column(String(14), info=DOCUMENT)
     name: Mapped[str] = mapped_column(String(FIELD_SIZES["name"]))
     birth_date: Mapped[date | None] = mapped_column(Date)
     email: Mapped[str | None] = mapped_column(String(254))
@@ -45,7 +45,7 @@ class Debtor(db.Model):
     neighbourhood: Mapped[str | None] = mapped_column(String(FIELD_SIZES["neighbourhood"]))
     city: Mapped[str | None] = mapped_column(String(FIELD_SIZES["city"]))
     uf: Mapped[str | None] = mapped_column(String(FIELD_SIZES["uf"]))
-    cep: Mapped[str | None] = mapped_column(String(FIELD_SIZES["cep"]))
+    cep: Mapped[str | None] = mapped_column(String(FIELD_SIZES["cep"]), info=CEP)
     consultant_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -7,6 +7,16 @@ from validate_docbr import CNPJ, CPF
 _cpf = CPF()
 _cnpj = CNPJ()
 
+#: What a column holding a document or a CEP declares (``mapped_column(..., info=DOCUMENT)``): forms give it an
+#: input as long as the formatted value, and searches, filters and pickers compare it by its digits.
+DOCUMENT = {"input": "document"}
+CNPJ_ONLY = {"input": "cnpj"}
+CEP = {"input": "cep"}
+#: Characters of the formatted value a person types: 12.345.678/0001-95, 01310-100.
+FORMATTED_LENGTHS = {"document": 18, "cnpj": 18, "cep": 9}
+#: A search term that is a document typed with or without punctuation (also a part of it: a CNPJ root).
+_DOCUMENT_TERM = re.compile(r"[0-9][0-9.\-/]*")
+
 
 def only_digits(value: str | None) -> str:
     """Strip everything but digits."""
@@ -38,6 +48,15 @@ def format_document(value: str | None) -> str:
     if len(digits) == 14:
         return f"{digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
     return value or ""
+
+
+def document_term(term: str) -> str | None:
+    """The digits of a search term typed as (part of) a CPF/CNPJ or CEP — ``796.668.098-34``, ``11.222.333`` — or
+    None when the term is not one (has letters or other symbols)."""
+    term = (term or "").strip()
+    if not _DOCUMENT_TERM.fullmatch(term) or not term.isascii():
+        return None
+    return only_digits(term)
 
 
 def format_cep(value: str | None) -> str:

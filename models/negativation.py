@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.debt import DebtStatus
-from models.documents import is_valid_document
+from models.documents import DOCUMENT, is_valid_document
 from models.timeutil import utcnow
 
 #: CDC art. 43 §1 / STJ Súmula 323: a record may last five years from the day after the due date.
@@ -259,7 +259,7 @@ class Negativation(db.Model):
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
     #: Snapshot of the debtor's CPF/CNPJ (digits) as sent: the filter and the reconciliation key.
-    document: Mapped[str] = mapped_column(String(14), index=True)
+    document: Mapped[str] = mapped_column(String(14), index=True, info=DOCUMENT)
     contract_number: Mapped[str] = mapped_column(String(40))
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     due_date: Mapped[date] = mapped_column(Date)
