@@ -121,6 +121,8 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
                                 local_today(current_user.agency.timezone))
             except DebtNotAllowed as exc:
                 raise ValidationError(str(exc)) from None
+        elif model.paid_on is not None:
+            raise ValidationError("Informe a data do pagamento só quando a situação for Paga.")
         else:
             model.clear_payment()
 

@@ -89,6 +89,9 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
             model.settled_on = model.settled_on or today
             if model.settled_on > today:
                 raise ValidationError("A data do pagamento / acordo não pode estar no futuro.")
+        elif model.settled_on is not None:
+            raise ValidationError("Informe a data do pagamento / acordo só quando a situação for Quitada ou "
+                                  "Acordo firmado.")
 
 
     def update_model(self, form, model):

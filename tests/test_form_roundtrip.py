@@ -203,6 +203,8 @@ def _lookup(client, control, term: str) -> list:
 #: Fields whose valid value depends on the business, not on the field's class: (field name) -> value maker.
 #: Pickers take a lookup term, typed in select2 as a person would.
 LOOKUP_TERMS = {"debtor": "Devedor de A1", "debts": "CT-A1"}
+#: A payment date belongs to a paid debt / a settled negotiation: the status that makes it meaningful.
+PAYMENT_DATE_STATUS = {"paid_on": "paga", "settled_on": "quitada"}
 
 
 def typed_value(client, endpoint: str, field, control, chosen: dict) -> list[str]:
@@ -216,6 +218,9 @@ def typed_value(client, endpoint: str, field, control, chosen: dict) -> list[str
         return ["01310-100"]
     if isinstance(field, panel.MoneyField):
         return ["R$ 1.234,56"]
+    if isinstance(field, panel.BrDateField) and name in PAYMENT_DATE_STATUS:
+        paid = chosen.get("status") == [PAYMENT_DATE_STATUS[name]]
+        return [(date.today() - timedelta(days=1)).strftime("%d/%m/%Y")] if paid else [""]
     if isinstance(field, panel.BrDateField):
         return ["17/05/1980" if name == "birth_date" else "05/12/2026"]
     if isinstance(field, panel.LocalDateTimeField):
@@ -234,6 +239,8 @@ def typed_value(client, endpoint: str, field, control, chosen: dict) -> list[str
         found = _lookup(client, control, LOOKUP_TERMS.get(name, "a"))
         assert found, f"{endpoint}.{name}: the picker's lookup offers nothing"
         return [str(found[0][0])]
+    if name == "status" and set(PAYMENT_DATE_STATUS.values()) & {o["value"] for o in control["options"]}:
+        return [next(o["value"] for o in control["options"] if o["value"] in PAYMENT_DATE_STATUS.values())]
     if isinstance(field, (PanelQuerySelectField, wtf.SelectField)):
         options = [o["value"] for o in control["options"] if o["value"] not in ("", "__None")]
         assert options, f"{endpoint}.{name}: no option to choose"
