@@ -16,6 +16,7 @@ from models.timeutil import utcnow
 
 
 class NegotiationView(ProtectedModelView):
+    list_template = "admin/negotiation/list.html"  # the Reuniões button (the manual's Cadastros > Negociações)
     consultant_attr = "consultant_id"
     consultant_read_only = False
     column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
