@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField
 
 from admin_views.base import AccessMixin, PanelSecureForm, audit
+from admin_views.fields import choices
 from admin_views.meetings import meetings_enabled
 from models import CalendarFeed, Meeting, db
 from models.feed import FEED_SCOPE_LABELS, FeedScope
@@ -61,7 +62,7 @@ def _parse_day(value: str | None, fallback: date) -> date:
 
 class FeedForm(PanelSecureForm):
     action = HiddenField()
-    scope = RadioField("Reuniões no calendário", choices=list(FEED_SCOPE_LABELS.items()), default=FeedScope.MINE)
+    scope = RadioField("Reuniões no calendário", choices=choices(FEED_SCOPE_LABELS.items()), default=FeedScope.MINE)
 
 
 class CalendarView(AccessMixin, BaseView):

@@ -13,6 +13,7 @@ from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
 from models.negativation import DEADLINE_WARNING_DAYS
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services.productivity import productivity
 
 
 class DashboardView(AdminIndexView):
@@ -51,7 +52,9 @@ class DashboardView(AdminIndexView):
             stats["serasa"] = self._serasa_flags(agency.id, today, mine)
         low_balance = (agency.serasa_enabled and agency.soa_balance is not None
                        and agency.soa_balance < agency.soa_low_balance)
-        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance)
+        chart = productivity(agency.id, agency.timezone, mine, today) if agency.meetings_enabled else None
+        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance,
+                           productivity=chart)
 
     @staticmethod
     def _serasa_flags(agency_id: int, today, consultant_id: int | None) -> dict:
