@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
-from sqlalchemy import case
+from sqlalchemy import case, literal, select, union_all
 from wtforms import BooleanField
 
 from admin_views.formatting import br_datetime
@@ -81,6 +81,34 @@ class OwnerFilter(BaseSQLAFilter):
         return query.filter(Meeting.owner_id == value)
 
 
+def upcoming_first_page(query, today_start, offset: int, size: int | None):
+    """One page of ``query`` (a Meeting query, filters applied) with the meetings from ``today_start`` on first, soonest
+    first, then the past, latest first.
+
+    A single ``ORDER BY CASE …`` would sort every row of the agency for each page (≈0.5 s at 100k meetings); instead
+    each side walks the (agency, starts_at) index in its own direction for at most offset + size rows, and only those
+    are merged and sorted.
+    """
+    columns = (Meeting.id.label("mid"), Meeting.starts_at.label("t"))
+    upcoming = query.filter(Meeting.starts_at >= today_start).with_entities(*columns, literal(0).label("grp")) \
+        .order_by(Meeting.starts_at.asc(), Meeting.id.asc())
+    past = query.filter(Meeting.starts_at < today_start).with_entities(*columns, literal(1).label("grp")) \
+        .order_by(Meeting.starts_at.desc(), Meeting.id.desc())
+    if size:
+        upcoming, past = upcoming.limit(offset + size), past.limit(offset + size)
+    both = union_all(select(upcoming.subquery()), select(past.subquery())).subquery()
+
+    def order(table):
+        return (table.c.grp, case((table.c.grp == 0, table.c.t)).asc(), table.c.t.desc(),
+                case((table.c.grp == 0, table.c.mid)).asc(), table.c.mid.desc())
+
+    page = select(both.c.mid, both.c.t, both.c.grp).order_by(*order(both))
+    if size:
+        page = page.limit(size).offset(offset)
+    page = page.subquery()
+    return query.session.query(Meeting).join(page, page.c.mid == Meeting.id).order_by(*order(page))
+
+
 class MeetingExtrasMixin:
     """Needs a ProtectedModelView over Meeting after it in the MRO."""
 
@@ -131,13 +159,20 @@ class MeetingExtrasMixin:
 
     # --- upcoming first ---------------------------------------------------------------------------
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
-        """Without a sort chosen by the user: today and the next days (soonest first), then the past (latest first)."""
+        """Without a sort chosen by the user: today and the next days (soonest first), then the past (latest first).
+
+        The order itself is applied with the page (``_apply_pagination``), as two index range scans.
+        """
         if sort_column is not None:
             return super()._apply_sorting(query, joins, sort_column, sort_desc)
-        start = _today_start()
-        upcoming = Meeting.starts_at >= start
-        return query.order_by(case((upcoming, 0), else_=1), case((upcoming, Meeting.starts_at)).asc(),
-                              Meeting.starts_at.desc(), Meeting.id.desc()), joins
+        g.meeting_upcoming_first = True
+        return query, joins
+
+    def _apply_pagination(self, query, page, page_size):
+        if not g.pop("meeting_upcoming_first", False):
+            return super()._apply_pagination(query, page, page_size)
+        size = self.page_size if page_size is None else page_size
+        return upcoming_first_page(query, _today_start(), (page or 0) * (size or 0), size or None)
 
     # --- recording a meeting that already happened -----------------------------------------------
     def scaffold_form(self):
