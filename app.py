@@ -8,6 +8,7 @@ from flask_babel import Babel
 from flask_migrate import Migrate
 
 from admin_views import init_admin
+from admin_views.feed import init_feed
 from admin_views.security import init_security
 from integrations.mail import mail
 from models import db
@@ -82,6 +83,8 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     #: Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+    #: Requests per client IP to a private calendar feed (Flask-Limiter syntax; empty = off).
+    FEED_RATE_LIMIT = os.environ.get("FEED_RATE_LIMIT", "60 per minute")
 
 
 def _check_keys(app: Flask) -> None:
@@ -122,5 +125,6 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app)
     init_admin(app)
     init_security(app)
+    init_feed(app)
     register_commands(app)
     return app

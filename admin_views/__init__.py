@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from admin_views.audit import AuditLogView, SoaCallView
 from admin_views.auth import LogoutForm, login_manager
 from admin_views.auth import bp as auth_bp
+from admin_views.calendar import CalendarView
 from admin_views.creditors import CreditorView
 from admin_views.dashboard import DashboardView
 from admin_views.debtors import DebtorView
@@ -61,6 +62,8 @@ def init_admin(app) -> Admin:
                                            menu_icon_value="fa-home"))
     admin.add_view(MeetingView(Meeting, name="Reuniões", endpoint="meeting", menu_icon_type="fa",
                                menu_icon_value="fa-calendar"))
+    admin.add_view(CalendarView(name="Calendário de reuniões", endpoint="meeting_calendar",
+                                url="/admin/meeting_calendar"))
     for model, view, name in ((Creditor, CreditorView, "Credores"), (Debtor, DebtorView, "Devedores"),
                               (Debt, DebtView, "Dívidas"), (Negotiation, NegotiationView, "Negociações")):
         admin.add_view(view(model, name=name, category="Cadastros"))

@@ -15,6 +15,7 @@ from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
 from models.negativation import DEADLINE_WARNING_DAYS
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services.productivity import productivity
 
 
 class DashboardView(AdminIndexView):
@@ -56,8 +57,9 @@ class DashboardView(AdminIndexView):
         low_balance = (current_user.is_admin and agency.serasa_enabled and agency.soa_balance is not None
                        and agency.soa_balance < agency.soa_low_balance)
         todo = todo_items(agency, stats.get("serasa"), low_balance)
+        chart = productivity(agency.id, agency.timezone, mine, today) if agency.meetings_enabled else None
         return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance,
-                           todo=todo, serasa_visible=serasa_visible)
+                           todo=todo, serasa_visible=serasa_visible, productivity=chart)
 
     @staticmethod
     def _serasa_flags(agency_id: int, today, consultant_id: int | None) -> dict:

@@ -16,7 +16,7 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, Optiona
 from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
 from admin_views.fields import LocalDateTimeField, choices
 from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
-from admin_views.todo import PastWithoutOutcomeFilter
+from admin_views.meeting_extras import MeetingExtrasMixin
 from integrations.mail import RecipientError, parse_recipients
 from models import Creditor, Meeting, User, db
 from models.meeting import (
@@ -96,7 +96,7 @@ class SendForm(PanelSecureForm):
     nonce = HiddenField()
 
 
-class MeetingView(ProtectedModelView):
+class MeetingView(MeetingExtrasMixin, ProtectedModelView):
     consultant_attr = "owner_id"
     consultant_read_only = False
     list_template = "admin/meeting/list.html"
@@ -108,7 +108,7 @@ class MeetingView(ProtectedModelView):
     column_export_list = column_details_list
     column_select_related_list = (Meeting.creditor, Meeting.owner)
     column_searchable_list = ["subject"]
-    column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name", PastWithoutOutcomeFilter()]
+    column_filters = ["starts_at", "status", "productive", "creditor.name", "owner.name"]
     column_labels = ProtectedModelView.column_labels | {"creditor.name": "Credor", "owner.name": "Responsável"}
     column_default_sort = ("starts_at", True)
     column_formatters = {"status": choice_formatter(MEETING_STATUS_LABELS), "productive": nullable_bool_formatter,
@@ -168,8 +168,7 @@ class MeetingView(ProtectedModelView):
 
     def create_form(self, obj=None):
         form = super().create_form(obj)
-        for name in ("status", "notes", "productive"):  # recorded after the meeting, not when scheduling
-            delattr(form, name)
+        delattr(form, "status")  # Observações/Produtiva stay for a meeting that already happened (meeting_extras)
         return form
 
     def update_model(self, form, model):
@@ -178,8 +177,9 @@ class MeetingView(ProtectedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
+        past = is_created and self.records_past_meeting(form)
         if is_created:
-            model.status = MeetingStatus.SCHEDULED
+            model.status = MeetingStatus.HELD if past else MeetingStatus.SCHEDULED
             if model.owner_id is None and model.owner is None:
                 model.owner_id = current_user.id
         if model.creditor.agency_id != current_user.agency_id or (
@@ -188,7 +188,10 @@ class MeetingView(ProtectedModelView):
         if not form.ends_at.data and model.starts_at:
             model.ends_at = model.starts_at + timedelta(minutes=int(form.duration.data or 60))
         try:
-            model.check_times(utcnow(), creating=is_created)
+            model.check_times(utcnow(), creating=is_created and not past)
+            if past and model.starts_at >= utcnow():
+                raise MeetingNotAllowed("A data informada ainda não passou: desmarque \"Registrar reunião que já "
+                                        "aconteceu\" para agendar a reunião.")
         except MeetingNotAllowed as exc:
             raise ValidationError(str(exc)) from None
         if not is_created:
@@ -215,7 +218,7 @@ class MeetingView(ProtectedModelView):
         agency = current_user.agency
         query = todays_meetings_query(agency.id, agency.timezone,
                                       owner_id=None if current_user.is_admin else current_user.id)
-        meetings = db.session.scalars(query.options(joinedload(Meeting.creditor))).all()
+        meetings = db.session.scalars(query.options(joinedload(Meeting.creditor), joinedload(Meeting.owner))).all()
         return render_template("admin/meeting/today_items.html", meetings=meetings, tz=agency.timezone,
                                br_datetime=br_datetime)
 

@@ -22,6 +22,7 @@ from models.timeutil import local_today
 
 
 class NegotiationView(SerasaColumnMixin, ProtectedModelView):
+    list_template = "admin/negotiation/list.html"  # the Reuniões button (the manual's Cadastros > Negociações)
     consultant_attr = "consultant_id"
     owner_field = "consultant"
     consultant_read_only = False

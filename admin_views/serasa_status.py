@@ -13,8 +13,8 @@ from models.debt import negotiation_debt
 from models.negativation import (
     DEBT_SERASA_FILTER,
     DEBT_SERASA_LABELS,
+    has_live_records,
     latest_by_debt,
-    live_records,
     serasa_filter_clause,
 )
 from models.negativation import NegativationStatus as S
@@ -32,8 +32,10 @@ def serasa_integration_visible() -> bool:
     agency = current_user.agency
     if agency.serasa_enabled:
         return True
+    if not agency.has_soa_credentials:  # never configured: no record can exist (and no query on every page)
+        return False
     if "serasa_records_alive" not in g:
-        g.serasa_records_alive = live_records(agency.id) > 0
+        g.serasa_records_alive = has_live_records(agency.id)
     return g.serasa_records_alive
 
 

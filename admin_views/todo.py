@@ -2,35 +2,14 @@
 
 from dataclasses import dataclass
 
-from flask_admin.babel import lazy_gettext
-from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
+from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.links import filtered_list_url
 from models import Meeting, db
-from models.meeting import MeetingStatus
+from models.meeting import past_without_outcome
 from models.timeutil import utcnow
-
-
-class PastWithoutOutcomeFilter(BaseSQLAFilter):
-    """Reuniões: meetings that already started, were not cancelled, and have no Produtiva answer yet."""
-
-    def __init__(self, column=Meeting.productive, name="Resultado"):
-        super().__init__(column, name, options=[("passadas_sem_resultado", "Passadas sem resultado")])
-
-    def validate(self, value):
-        return value == "passadas_sem_resultado"
-
-    def apply(self, query, value, alias=None):
-        return query.filter(past_without_outcome())
-
-    def operation(self):
-        return lazy_gettext("equals")
-
-
-def past_without_outcome():
-    return (Meeting.starts_at < utcnow()) & Meeting.productive.is_(None) & (Meeting.status != MeetingStatus.CANCELLED)
 
 
 @dataclass
@@ -43,6 +22,7 @@ class TodoItem:
 
 def todo_items(agency, flags: dict | None, low_balance: bool) -> list[TodoItem]:
     """List the to-dos of the logged-in user (their scope), most urgent first; empty when all is done."""
+    from admin_views.meeting_extras import WhenFilter
     from admin_views.negativations import DeadlineFilter
 
     items = []
@@ -63,14 +43,13 @@ def todo_items(agency, flags: dict | None, low_balance: bool) -> list[TodoItem]:
                                   f"{flags['uncertain']} inclusão(ões) Incerta(s) para conferir no SOA",
                                   filtered_list_url("negativation", ("status", FilterEqual, "incerta")), "warning"))
     if agency.meetings_enabled:
-        query = select(func.count(Meeting.id)).where(Meeting.agency_id == agency.id, past_without_outcome())
+        query = select(func.count(Meeting.id)).where(Meeting.agency_id == agency.id, past_without_outcome(utcnow()))
         if not current_user.is_admin:
             query = query.where(Meeting.owner_id == current_user.id)
         pending = db.session.scalar(query)
         if pending:
             items.append(TodoItem("meetings-outcome", f"{pending} reunião(ões) passada(s) sem resultado registrado",
-                                  filtered_list_url("meeting", ("productive", PastWithoutOutcomeFilter,
-                                                                "passadas_sem_resultado")), "info"))
+                                  filtered_list_url("meeting", ("starts_at", WhenFilter, "passadas")), "info"))
     if low_balance and current_user.is_admin:
         from flask import url_for
 

@@ -29,6 +29,7 @@ __all__ = [
     "CalendarMessage",
     "RecipientError",
     "build_calendar",
+    "build_event",
     "build_invite_messages",
     "build_reminder_messages",
     "format_when",
@@ -421,7 +422,9 @@ def _check_recipient(recipient: str) -> None:
 def _new_message(
     subject: str, recipient: str, context: dict[str, Any], template: str, **extra: Any
 ) -> Message:
-    sender = _default_sender()
+    # From: the agency's name at the configured sender address (the ORGANIZER of the calendar part), formatted
+    # by PanelMessage with the standard library's address objects.
+    sender = (context["agency_name"], _address_of(_default_sender()))
     message_cls = CalendarMessage if "calendar" in extra else PanelMessage
     reply_to = (context["owner_name"], context["owner_email"]) if context["owner_email"] else None
     message = message_cls(
@@ -499,20 +502,33 @@ def build_calendar(
     method = method.upper()
     if method not in CALENDAR_METHODS:
         raise ValueError(f"Unsupported iTIP method: {method!r}")
-    cancel = method == "CANCEL"
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    cal.add_component(build_event(meeting, attendee, cancel=method == "CANCEL", stamp=stamp))
+    return cal.to_ical()
+
+
+def organizer_address() -> str:
+    """The address every calendar object names as ORGANIZER: the configured sender's, as the e-mail's From."""
+    return _address_of(_default_sender())
+
+
+def build_event(
+    meeting: Any, attendee: str | None, *, cancel: bool = False, stamp: datetime | None = None
+) -> Event:
+    """Build the meeting's VEVENT (same UID and SEQUENCE everywhere: invites, updates, the calendar feed).
+
+    ``attendee`` None leaves the ATTENDEE out (the read-only feed: nobody is asked to answer).
+    """
     subject = _clean_line(meeting.subject, 200)
     place = _clean_line(meeting.place)
     video_link = _clean_line(meeting.video_link)
     agenda = _clean_block(meeting.agenda)
     agency_name = _clean_line(meeting.agency.name)
     owner_email = _valid_address(meeting.owner.email)
-    organizer_email = _valid_address(meeting.agency.contact_email) or _address_of(_default_sender())
-
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
 
     event = Event()
     event.add("uid", meeting.uid)
@@ -539,28 +555,28 @@ def build_calendar(
     if url:
         event.add("url", url)
 
-    organizer = vCalAddress(f"mailto:{organizer_email}")
+    # The organizer is what the recipient sees in From: the agency's name at the configured sender address.
+    organizer = vCalAddress(f"mailto:{organizer_address()}")
     organizer.params["CN"] = vText(_param_text(agency_name))
     event.add("organizer", organizer)
-    guest = vCalAddress(f"mailto:{attendee}")
-    guest.params["CUTYPE"] = vText("INDIVIDUAL")
-    guest.params["ROLE"] = vText("REQ-PARTICIPANT")
-    guest.params["PARTSTAT"] = vText("NEEDS-ACTION")
-    guest.params["RSVP"] = vText("FALSE" if cancel else "TRUE")
-    guest.params["CN"] = vText(_param_text(attendee))
-    event.add("attendee", guest)
+    if attendee is not None:
+        guest = vCalAddress(f"mailto:{attendee}")
+        guest.params["CUTYPE"] = vText("INDIVIDUAL")
+        guest.params["ROLE"] = vText("REQ-PARTICIPANT")
+        guest.params["PARTSTAT"] = vText("NEEDS-ACTION")
+        guest.params["RSVP"] = vText("FALSE" if cancel else "TRUE")
+        guest.params["CN"] = vText(_param_text(attendee))
+        event.add("attendee", guest)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     event.add("transp", "OPAQUE")
 
-    if not cancel and INVITE_ALARM_MINUTES is not None:
+    if not cancel and attendee is not None and INVITE_ALARM_MINUTES is not None:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", f"Lembrete: {subject}")
         alarm.add("trigger", timedelta(minutes=-INVITE_ALARM_MINUTES))
         event.add_component(alarm)
-
-    cal.add_component(event)
-    return cal.to_ical()
+    return event
 
 
 # --------------------------------------------------------------------------- sending

@@ -161,6 +161,11 @@ class Meeting(db.Model):
         return found
 
 
+def past_without_outcome(now: datetime):
+    """SQL condition: meetings that already started, were not cancelled and have no Produtiva answer yet."""
+    return (Meeting.starts_at < now) & (Meeting.status != MeetingStatus.CANCELLED) & Meeting.productive.is_(None)
+
+
 def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
     """Build the select of the day's (not cancelled) meetings in the agency's zone, for the clock."""
     from models.timeutil import local_today

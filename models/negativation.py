@@ -222,6 +222,13 @@ def live_records(agency_id: int) -> int:
         Negativation.agency_id == agency_id, Negativation.status.in_([str(s) for s in OPEN_STATES]))) or 0
 
 
+def has_live_records(agency_id: int) -> bool:
+    """Tell whether the agency has any record that is (or may be) at the bureau (one indexed probe)."""
+    return db.session.scalar(db.select(Negativation.id).where(
+        Negativation.agency_id == agency_id, Negativation.status.in_([str(s) for s in OPEN_STATES])).limit(1)) \
+        is not None
+
+
 def latest_status_of(debt_id_column):
     """SQL expression: the status of the latest record of the debt in ``debt_id_column`` (NULL when none)."""
     return (db.select(Negativation.status).where(Negativation.debt_id == debt_id_column)

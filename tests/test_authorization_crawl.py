@@ -44,10 +44,12 @@ PUBLIC = {
     "favicon": "the browser's tab icon",
     "admin.static": "Flask-Admin's CSS, JS and fonts, needed by the login page; no data",
     "ops.healthz": "load-balancer probe; answers only {\"status\": ...}",
+    "calendar_feed.ics": "a user's private calendar feed: the unguessable token is the credential (a wrong one is 404)",
 }
 #: Samples for path arguments: a route with an argument missing here fails the crawl.
 PATH_SAMPLES = {
     "export_type": ["csv"],
+    "token": ["x" * 43, "../../admin"],
     "filename": ["bootstrap/bootstrap4/css/bootstrap.min.css", "../../../../app.py", "nada-aqui.css"],
 }
 #: Flask-Admin endpoints that never read an object id (everything else gets the id variants).
@@ -339,6 +341,8 @@ def _check_anonymous(result: Result, failures: Failures) -> None:
         ok = result.status == 200
     elif probe.endpoint == "ops.healthz":
         ok = result.status == 200 and result.body.strip() == '{"status":"ok"}'
+    elif probe.endpoint == "calendar_feed.ics":
+        ok = result.status == 404  # no token of the crawl's is live
     else:
         ok = result.status == 302 and location == "/login"
     if not ok:

@@ -229,14 +229,15 @@ def test_invite_icalendar_fields(app):
     assert attendee.params["ROLE"] == "REQ-PARTICIPANT"
     assert attendee.params["CN"] == GUEST
     organizer = event["ORGANIZER"]
-    assert str(organizer) == "mailto:agenda@demo.com.br"
+    # What the recipient sees in From: the agency's name at the configured sender address (not its contact).
+    assert str(organizer) == "mailto:nao-responda@demo.com.br"
     assert organizer.params["CN"] == "Assessoria Demo"
 
     # No VALARM: mail clients strip or reject alarms in iTIP invites (research/meetings.md).
     assert not event.walk("VALARM")
 
 
-def test_organizer_falls_back_to_default_sender(app):
+def test_organizer_is_the_sender_address_without_a_contact_email(app):
     agency = SimpleNamespace(name="Assessoria Demo", contact_email=None, timezone="America/Sao_Paulo")
     _, event = only_event(build_calendar(make_meeting(agency=agency), GUEST))
 

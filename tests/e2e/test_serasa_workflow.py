@@ -61,7 +61,7 @@ def test_serasa_confirmation_shows_cost_balance_and_the_record_in_flight(new_ses
     expect(page.locator("#cost-to-send")).to_have_text("1")
     expect(page.locator("#cost-balance")).to_contain_text("R$")
     expect(page.locator("#btn-confirmar-negativacao")).to_contain_text("Confirmar negativação de 1")
-    screenshot(page, "10-negativar-conferencia-saldo", full_page=True)
+    screenshot(page, "14-negativar-conferencia-saldo", full_page=True)
     in_flight.get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/admin/negativation/details/"))
 
@@ -86,7 +86,7 @@ def test_serasa_report_exports_prints_and_reopens(new_session, live_server, scre
     page.evaluate("window.print = function () { document.body.dataset.printed = '1'; }")
     page.locator("#report-print").click()
     expect(page.locator("body")).to_have_attribute("data-printed", "1")
-    screenshot(page, "11-negativacao-relatorio")
+    screenshot(page, "15-negativacao-relatorio")
     s.goto(report_url.removeprefix(live_server.url))  # the report stays available
     expect(page.locator("#negativate-report")).to_contain_text(contract)
 
@@ -111,7 +111,7 @@ def test_exclusion_code_follows_the_motive_and_the_note_is_required(new_session,
     page.get_by_role("button", name="Solicitar baixa").click()
     expect(page.locator("#exclude-form")).to_contain_text("Descreva o motivo na observação")  # refused: no note
     page.get_by_label("Observação").fill("Processo 0001234-56.2026.8.26.0100")
-    screenshot(page, "12-baixa-ordem-judicial")
+    screenshot(page, "16-baixa-ordem-judicial")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Solicitar baixa").click()
     expect(page.locator(".alert-success")).to_contain_text("solicitada")
