@@ -47,7 +47,7 @@ mail = Mail()
 #: throttle bulk senders). Callers may pass a lower or higher ``max_count``.
 MAX_RECIPIENTS = 30
 #: Minutes before the start for the VALARM in REQUEST invites; None omits the alarm. Several clients
-#: strip or ignore organiser alarms (research/meetings.md §1.2), so it is a hint, never a guarantee.
+#: strip or ignore organiser alarms, so it is a hint, never a guarantee.
 INVITE_ALARM_MINUTES: int | None = None  # no VALARM: clients strip it and some reject invites carrying one
 #: Seconds for SMTP connect and each SMTP command; Flask-Mail 0.10 sets no timeout at all.
 DEFAULT_SMTP_TIMEOUT = 30.0

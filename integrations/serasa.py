@@ -1,6 +1,6 @@
 """Talk to SOA WebServices (Serasa PEFIN distributor) over its REST v2 JSON API.
 
-The contract is ``SOA_CONTRACT.md``: every call is a JSON ``POST`` carrying
+The contract is ``docs/soa-api.md``: every call is a JSON ``POST`` carrying
 ``{"Credenciais": {"Email", "Senha"}}``, and business success is ``Transacao.Status``, never the
 HTTP status alone. Answers arrive PascalCase (v1) or camelCase (v2), so every key is read
 case-insensitively.
@@ -67,7 +67,7 @@ ENVIRONMENTS: dict[str, str] = {
     "sandbox": "http://127.0.0.1:5001",
 }
 
-#: Operation → path (SOA_CONTRACT.md). Only ``Excluir`` is confirmed by a public client; confirm the
+#: Operation → path (docs/soa-api.md). Only ``Excluir`` is confirmed by a public client; confirm the
 #: rest against the account's Swagger before production and override through ``paths=``.
 DEFAULT_PATHS: dict[str, str] = {
     "balance": "/api/v2/Administracao/Saldo",
@@ -80,7 +80,7 @@ DEFAULT_PATHS: dict[str, str] = {
 }
 
 #: Operations that may be repeated after a timeout, a dropped connection or a 5xx: reads, and the
-#: exclusion, which is keyed by the UniqueID (SOA_CONTRACT.md "Rules that follow"). ``include`` is
+#: exclusion, which is keyed by the UniqueID (docs/soa-api.md, "Rules the client keeps"). ``include`` is
 #: deliberately absent: a repeated inclusion may negativate a debtor twice.
 RETRY_SAFE_OPERATIONS = frozenset(
     {"balance", "restriction_codes", "exclusion_codes", "consult", "list", "exclude"}
@@ -455,7 +455,7 @@ class SerasaClient:
         return codes
 
     def _call(self, operation: str, fields: Mapping[str, Any]) -> Mapping[str, Any]:
-        """POST one operation, retrying only where SOA_CONTRACT.md says repeating is safe."""
+        """POST one operation, retrying only where docs/soa-api.md says repeating is safe."""
         url = self.base_url + self.paths[operation]
         body = {"Credenciais": {"Email": self.email, "Senha": self._password.reveal()}, **fields}
         payload = _encode_json(body).encode("utf-8")

@@ -1,4 +1,4 @@
-"""Run a local stand-in for SOA WebServices' negativation API (``SOA_CONTRACT.md``).
+"""Run a local stand-in for SOA WebServices' negativation API (``docs/soa-api.md``).
 
 The sandbox is a development aid for the demo and the tests, reached over real HTTP; it is not
 a mock inside the client and imports nothing from the project (standard library only).
@@ -82,7 +82,7 @@ REFUSED_DOCUMENTS: dict[str, str] = {
     "11444777000161": "CNPJ do devedor consta como baixado na Receita Federal.",
 }
 
-#: Operation → path, as in SOA_CONTRACT.md (matched case-insensitively, like IIS does).
+#: Operation → path, as in docs/soa-api.md (matched case-insensitively, like IIS does).
 OPERATIONS: dict[str, str] = {
     "balance": "/api/v2/Administracao/Saldo",
     "restriction_codes": "/api/v2/Serasa/Negativacoes/CodigosRestricoes",

@@ -46,7 +46,7 @@ STATUS_LABELS = {
     S.EXCLUDED: "Excluída",
 }
 
-#: The life cycle (SPEC section 5) plus ``incerta``: an inclusion whose outcome is unknown after a timeout.
+#: The life cycle (docs/rules.md) plus ``incerta``: an inclusion whose outcome is unknown after a timeout.
 TRANSITIONS: dict[str, set[str]] = {
     S.PENDING: {S.SENT, S.REJECTED, S.ERROR, S.UNCERTAIN},
     S.ERROR: {S.PENDING, S.SENT, S.REJECTED, S.ERROR, S.UNCERTAIN, S.EXCLUDED},

@@ -4,7 +4,7 @@ The URLs come from ``app.url_map``, so a new route is crawled without touching t
 argument the crawl cannot fill fails loudly until a sample is added to PATH_SAMPLES). Object ids come from the
 database: for each screen, a row the user may see ("own"), one of a colleague in the same agency that a
 consultant may not see ("colleague"), one of the other agency ("foreign") and an id that does not exist
-("missing"). The oracle is SPEC section 2, not the app's own scoping code:
+("missing"). The oracle is docs/rules.md (who may do what), not the app's own scoping code:
 
 - anonymous users are sent to /login (except the public endpoints listed in PUBLIC, each with its reason);
 - a foreign or colleague object answers exactly like a missing one (so nothing tells that it exists), and
@@ -54,9 +54,9 @@ PATH_SAMPLES = {
 }
 #: Flask-Admin endpoints that never read an object id (everything else gets the id variants).
 ID_FREE = {"index_view", "create_view", "export", "ajax_lookup", "index"}
-#: Screens only administrators may open (SPEC section 2: Perfil, users, audit log).
+#: Screens only administrators may open (docs/rules.md: Perfil, users, audit log).
 ADMIN_ONLY = {"profile", "user", "audit"}
-#: Screens where consultants may change something (SPEC section 2: their meetings; negotiations per the code).
+#: Screens where consultants may change something (docs/rules.md: their meetings; negotiations per the code).
 #: A consultant's POST anywhere else, like any anonymous POST, must leave the database as it was.
 CONSULTANT_WRITES = {"meeting", "negotiation", "finance_negotiation", "auth"}
 #: Extra query strings that reach deeper into some endpoints.
@@ -114,7 +114,7 @@ ANY = object()
 
 
 def _owner(row):
-    """SPEC section 2: the consultant a row belongs to; ANY for agency-wide rows; None when unknown."""
+    """docs/rules.md: the consultant a row belongs to; ANY for agency-wide rows; None when unknown."""
     kind = type(row).__name__
     if kind == "Meeting":
         return row.owner_id

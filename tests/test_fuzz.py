@@ -1,5 +1,5 @@
 """Fuzzing with hypothesis: forms, recipient lists, ids and list arguments never give a 500, a refused submit
-says why in pt-BR and saves nothing, and what is accepted obeys the rules (SPEC section 8).
+says why in pt-BR and saves nothing, and what is accepted obeys the rules (docs/rules.md).
 
 Each test shares one app and one logged-in client across its examples (a new app per example would be too
 slow), so every property is written to hold whatever earlier examples saved. Bounded example counts keep the

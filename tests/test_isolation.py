@@ -1,4 +1,4 @@
-"""Agency isolation: nothing of agency B reaches a user of agency A, by any URL (SPEC section 2)."""
+"""Agency isolation: nothing of agency B reaches a user of agency A, by any URL (docs/rules.md, who may do what)."""
 
 import pytest
 

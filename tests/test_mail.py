@@ -233,7 +233,7 @@ def test_invite_icalendar_fields(app):
     assert str(organizer) == "mailto:nao-responda@demo.com.br"
     assert organizer.params["CN"] == "Assessoria Demo"
 
-    # No VALARM: mail clients strip or reject alarms in iTIP invites (research/meetings.md).
+    # No VALARM: mail clients strip or reject alarms in iTIP invites.
     assert not event.walk("VALARM")
 
 

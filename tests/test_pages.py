@@ -1,4 +1,4 @@
-"""Every menu page renders in pt-BR for each role; consultants see only what SPEC section 2 allows."""
+"""Every menu page renders in pt-BR for each role; consultants see only what docs/rules.md allows."""
 
 import pytest
 

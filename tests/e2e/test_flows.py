@@ -484,7 +484,7 @@ def test_flow5_not_found_page_is_in_portuguese(new_session, live_server):
     page = s.login(CONSULTANT)
     assert s.goto(f"/admin/meeting/details/?id={others[0][0]}").status == 404
     body = page.locator("body")
-    expect(body, "the not-found page must be pt-BR (SPEC §1: everything a user reads is pt-BR)") \
+    expect(body, "the not-found page must be pt-BR (docs/rules.md: everything a user reads is pt-BR)") \
         .to_contain_text(re.compile(r"não (foi )?encontrad", re.I))
     expect(body).not_to_contain_text("Not Found")
     expect(body).not_to_contain_text("The requested URL was not found")
