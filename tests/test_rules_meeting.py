@@ -167,6 +167,18 @@ def test_default_recipients_split_on_newlines_commas_and_semicolons_then_the_cre
 # --- the agency's day (timeutil) and the clock's query ---------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def server_clock_not_in_utc(monkeypatch):
+    """Run on a server whose own clock is in Tokyo: the agency's zone and UTC must never come from it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_agency_wall_time_both_ways():
     assert to_local(datetime(2026, 11, 27, 2, 30)) == datetime(2026, 11, 26, 23, 30,
                                                                tzinfo=ZoneInfo("America/Sao_Paulo"))
@@ -235,6 +247,10 @@ def test_the_clock_shows_the_agencys_day_from_midnight_to_midnight(app, clock_wo
         own = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo",
                                                                            owner_id=owner_id, day=day))]
         assert own == ["meia-noite", "último minuto"]
+        # the same agency seen from Manaus (one hour behind): its day starts and ends an hour later in UTC
+        manaus = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Manaus",
+                                                                              day=day))]
+        assert manaus == ["do colega", "último minuto", "amanhã à meia-noite"]
         # without a day: today in the agency's zone
         today = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo"))]
         assert today == ["hoje"]

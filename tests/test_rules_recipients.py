@@ -117,6 +117,7 @@ def test_a_colon_inside_the_address_is_not_a_header():
 
 def test_bad_tokens_are_shown_with_invisible_characters_made_visible_and_cut_at_60():
     assert _refusal("a\u200b@x.com.br").errors[0][0] == "a\\u200b@x.com.br"
+    assert _refusal("a\\b@x.com.br(").errors[0][0] == "a\\b@x.com.br("  # a visible backslash stays one
     exactly_60 = "b" * 59 + "@"
     assert _refusal(exactly_60).errors[0][0] == exactly_60
     too_long = "b" * 60 + "@"
