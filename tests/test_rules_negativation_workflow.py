@@ -9,20 +9,38 @@ from decimal import Decimal
 
 import pytest
 
+from app import create_app
 from integrations.serasa import SerasaError
 from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
-from models import Agency, Debt, Negativation, db
+from models import Agency, Debt, Negativation, SoaCall, db
 from models.negativation import ExclusionMotive, NegativationNotAllowed, removal_deadline
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as svc
 from tests import factories as f
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, reset_database
+
+
+@pytest.fixture(scope="module")
+def app(soa_server):
+    """One app for the module (no screens here, so no SMTP server): `make mutation` runs this file per mutant."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "SECRET_KEY": "test-secret",
+                      "SOA_URL_SANDBOX": soa_server.url, "SOA_CONNECT_TIMEOUT": 1.0, "SOA_READ_TIMEOUT": 1.0})
+    with app.app_context():
+        if ON_POSTGRES:
+            reset_database()
+        db.create_all()
+    yield app
+    with app.app_context():
+        reset_database()
+        db.engine.dispose()
 
 
 @pytest.fixture
-def ctx(app, soa):
-    """An agency with the integration on (sandbox credentials), an admin and helpers to make debts."""
+def ctx(app, soa, monkeypatch):
+    """An agency with the integration on (sandbox credentials), an admin and its creditor; empty tables after."""
     svc._CODE_CACHE.clear()
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "0")
     with app.app_context():
         agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
         agency.set_soa_password(DEFAULT_PASSWORD, app.config["CREDENTIALS_KEY"])
@@ -30,6 +48,10 @@ def ctx(app, soa):
         creditor = f.make_creditor(agency)
         db.session.commit()
         yield agency, admin.id, creditor
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
 
 
 def _debt(agency, creditor, **debtor):
@@ -42,6 +64,17 @@ def _include(agency, admin_id, debts, code="1"):
 
 def _events(record):
     return [(e.from_status, e.to_status, e.message) for e in record.events]
+
+
+def _soa_calls(operation):
+    """Who each logged SOA call of ``operation`` is recorded for: (agency, user)."""
+    return [(c.agency_id, c.user_id) for c in db.session.query(SoaCall).filter_by(operation=operation)]
+
+
+def test_a_reason_reads_as_a_sentence():
+    assert svc._sentence("a dívida está paga") == "A dívida está paga."
+    assert svc._sentence("já existe (nº 3, enviada).") == "Já existe (nº 3, enviada)."
+    assert svc._sentence("") == "."
 
 
 # --- inclusion: eligibility --------------------------------------------------------------------------------
@@ -61,6 +94,8 @@ def test_an_eligible_debt_is_sent_and_its_history_kept(ctx, soa):
     assert (record.restriction_code, record.created_by_id) == ("4", admin_id)
     assert _events(record) == [(None, S.PENDING, "Inclusão solicitada."),
                                (S.PENDING, S.SENT, "SOA aceitou a inclusão; aguardando o Serasa.")]
+    assert [e.actor_id for e in record.events] == [admin_id, admin_id]
+    assert _soa_calls("include") == [(agency.id, admin_id)]
     [sent] = soa.snapshot()["records"]
     assert (sent["document"], sent["contract"], sent["restriction_code"]) == (
         debt.debtor.document, debt.contract_number, "4")
@@ -140,6 +175,30 @@ def test_without_the_integration_or_credentials_every_debt_is_refused(ctx, soa):
     assert soa.snapshot()["records"] == []
 
 
+def test_a_password_the_current_key_cannot_read_refuses_every_debt(ctx, soa):
+    from cryptography.fernet import Fernet
+
+    agency, admin_id, creditor = ctx
+    agency.set_soa_password(DEFAULT_PASSWORD, Fernet.generate_key().decode())  # saved under a rotated-out key
+    [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
+    assert (outcome.result, outcome.reason) == (
+        "recusada", "A senha do SOA não pôde ser lida com a chave atual (CREDENTIALS_KEY). Salve-a novamente.")
+    assert soa.snapshot()["records"] == []
+
+
+def test_the_database_refuses_a_second_open_record_the_check_did_not_see(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    racing = Negativation.for_debt(debt, admin_id, "1")
+    racing.status = "em_corrida"  # open for the unique index, unknown to the check: a concurrent request's row
+    db.session.add(racing)
+    db.session.commit()
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert (outcome.result, outcome.reason) == ("recusada", "Já existe uma negativação em andamento para esta dívida.")
+    assert soa.snapshot()["records"] == []
+    assert db.session.query(Negativation).count() == 1
+
+
 # --- inclusion: failures are kept in the history -------------------------------------------------------------
 
 
@@ -185,7 +244,9 @@ def test_a_failed_balance_check_sends_nothing(ctx, soa):
     assert outcome.result == "falhou"
     assert outcome.reason.startswith("Não foi possível consultar o saldo antes de enviar: ")
     assert outcome.negativation.status == S.ERROR and outcome.negativation.soa_message == outcome.reason
+    assert outcome.negativation.events[-1].actor_id == admin_id
     assert soa.snapshot()["records"] == []
+    assert set(_soa_calls("balance")) == {(agency.id, admin_id)}  # each (retried) attempt logged
 
 
 def test_a_prepaid_balance_pays_for_the_first_debts_only(app, ctx, soa):
@@ -197,6 +258,10 @@ def test_a_prepaid_balance_pays_for_the_first_debts_only(app, ctx, soa):
     assert [o.result for o in report.outcomes] == ["incluida", "incluida", "falhou"]
     assert report.outcomes[2].reason == ("Saldo insuficiente no SOA WebServices para esta inclusão; compre "
                                          "créditos e tente de novo.")
+    unpaid = report.outcomes[2].negativation
+    assert (unpaid.status, unpaid.soa_message, unpaid.events[-1].actor_id) == (
+        S.ERROR, report.outcomes[2].reason, admin_id)
+    assert len(soa.snapshot()["records"]) == 2
     assert agency.soa_balance == Decimal("100") and agency.soa_balance_checked_at is not None
 
 
@@ -222,7 +287,10 @@ def _sent(agency, admin_id, creditor, state=S.ACTIVE):
 def test_exclusion_stores_the_motive_and_soas_code(ctx, soa, state):
     agency, admin_id, creditor = ctx
     _, record = _sent(agency, admin_id, creditor, state)
+    record.exclusion_error = "tentativa anterior falhou"
     svc.exclude_manually(agency, record, "erro_contestacao", "3", "Cliente contestou " + "x" * 300, admin_id)
+    assert record.events[-1].actor_id == admin_id
+    assert _soa_calls("exclude") == [(agency.id, admin_id)]
     assert record.status == S.EXCLUSION_REQUESTED
     assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "3")
     assert record.exclusion_note == ("Cliente contestou " + "x" * 300)[:200]
@@ -241,6 +309,15 @@ def test_each_motive_has_its_default_exclusion_code(ctx, soa, motive, code):
     svc.exclude_manually(agency, record, motive, None, None, admin_id)
     assert (record.exclusion_motive, record.exclusion_code, record.exclusion_note) == (motive, code, None)
     assert soa.snapshot()["records"][0]["exclusion_description"] == svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+
+
+def test_a_retried_exclusion_keeps_the_code_chosen_first(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    record.exclusion_code = "4"
+    svc.exclude_manually(agency, record, "ordem_judicial", None, "", admin_id)
+    assert (record.exclusion_code, record.exclusion_note) == ("4", None)
+    assert soa.snapshot()["records"][0]["exclusion_code"] == "4"
 
 
 def test_exclusion_needs_a_known_motive(ctx, soa):
@@ -309,6 +386,8 @@ def test_paying_requests_the_exclusion_at_once_with_the_legal_deadline(ctx, soa,
     assert record.status == S.EXCLUSION_REQUESTED
     assert (record.paid_on, record.removal_deadline, record.exclusion_motive, record.exclusion_code) == (
         date(2026, 11, 16), date(2026, 11, 24), "pagamento", "1")
+    assert record.events[-1].actor_id == admin_id
+    assert _soa_calls("exclude") == [(agency.id, admin_id)]
 
 
 def test_paying_while_soa_is_down_keeps_the_exclusion_due(ctx, soa):
@@ -346,6 +425,7 @@ def test_paying_a_debt_whose_inclusion_failed_closes_the_record(ctx, soa):
     assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
     assert record.status == S.EXCLUDED
     assert _events(record)[-1] == (S.ERROR, S.EXCLUDED, "Dívida quitada antes da inclusão: envio cancelado.")
+    assert record.events[-1].actor_id == admin_id
     assert soa.snapshot()["records"][0]["status"] != "Baixada"  # nothing asked of SOA
 
 
@@ -356,6 +436,28 @@ def test_paying_when_the_exclusion_was_already_requested_only_records_the_paymen
     assert record.status == S.EXCLUSION_REQUESTED and record.removal_deadline == removal_deadline(
         date(2026, 11, 16))
     assert soa.snapshot()["calls"].get("exclude") is None
+
+
+def test_paying_an_active_record_without_protocol_keeps_the_reason_visible(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    record.unique_id = None
+    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert notice == (f"A baixa da negativação nº {record.id} não foi aceita agora (A negativação não tem protocolo "
+                      "do SOA; atualize a situação primeiro.). Ela fica pendente e será tentada de novo; prazo "
+                      "legal: 24/11/2026.")
+    assert record.exclusion_error == "A negativação não tem protocolo do SOA; atualize a situação primeiro."
+    record.exclusion_error = "primeira falha"
+    svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert record.exclusion_error == "primeira falha"  # the first reason is kept
+
+
+@pytest.mark.parametrize("state", [S.REJECTED, S.EXCLUDED])
+def test_paying_a_debt_whose_record_is_closed_changes_nothing(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, state)
+    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert (record.status, record.paid_on, record.exclusion_motive) == (state, None, None)
 
 
 # --- records the sync asks SOA about, and the 5-year limit ------------------------------------------------
@@ -371,8 +473,13 @@ def test_records_reaching_five_years_are_marked_for_exclusion(ctx):
     requested.expires_on, requested.status = today, S.EXCLUSION_REQUESTED
     paid = _sent(agency, admin_id, creditor)[1]
     paid.expires_on, paid.exclusion_motive = today, "pagamento"
+    other = f.make_agency()
+    foreign = Negativation.for_debt(_debt(other, f.make_creditor(other)), None, "1")
+    foreign.status, foreign.unique_id, foreign.expires_on = S.ACTIVE, "outra-1", today
+    db.session.add(foreign)
     db.session.commit()
     picked = svc.records_to_sync(agency, limit=50)
+    assert foreign.exclusion_motive is None  # another agency's record is its own sync's business
     assert (due_today.exclusion_motive, sent.exclusion_motive) == ("prazo_5_anos", "prazo_5_anos")
     assert _events(due_today)[-1] == (S.ACTIVE, S.ACTIVE,
                                       "Prazo de 5 anos atingido: baixa obrigatória (CDC art. 43 §1º).")
