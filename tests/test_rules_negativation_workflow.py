@@ -20,12 +20,18 @@ from services import negativation as svc
 from tests import factories as f
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, reset_database
 
+_APP = []
+
 
 @pytest.fixture(scope="module")
 def app(soa_server):
-    """One app for the module (no screens here, so no SMTP server): `make mutation` runs this file per mutant."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "SECRET_KEY": "test-secret",
-                      "SOA_URL_SANDBOX": soa_server.url, "SOA_CONNECT_TIMEOUT": 1.0, "SOA_READ_TIMEOUT": 1.0})
+    """One app for the module (no screens here, so no SMTP server), built once per process: `make mutation`
+    runs this file once per mutant in a process forked from one that already built it."""
+    if not _APP:
+        _APP.append(create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+                                "SECRET_KEY": "test-secret", "SOA_CONNECT_TIMEOUT": 1.0, "SOA_READ_TIMEOUT": 1.0}))
+    app = _APP[0]
+    app.config["SOA_URL_SANDBOX"] = soa_server.url
     with app.app_context():
         if ON_POSTGRES:
             reset_database()
@@ -210,6 +216,7 @@ def test_an_inclusion_soa_could_not_take_is_an_error_kept_in_the_history(ctx, so
     assert outcome.result == "falhou" and outcome.reason == record.soa_message
     assert record.status == S.ERROR
     assert _events(record)[-1] == (S.PENDING, S.ERROR, record.soa_message)
+    assert record.events[-1].actor_id == admin_id
 
 
 def test_a_lost_answer_is_uncertain_and_never_resent(ctx, soa):
@@ -223,6 +230,7 @@ def test_a_lost_answer_is_uncertain_and_never_resent(ctx, soa):
     assert outcome.reason == record.soa_message.removesuffix(
         " A inclusão não será reenviada automaticamente: use Atualizar situação para conferir no SOA.")
     assert _events(record)[-1][:2] == (S.PENDING, S.UNCERTAIN)
+    assert record.events[-1].actor_id == admin_id
     assert soa.snapshot()["calls"].get("include") == 1
 
 
@@ -235,6 +243,7 @@ def test_a_refusal_by_soa_is_rejected_with_its_code(ctx, soa):
     assert outcome.result == "recusada" and record.status == S.REJECTED
     assert record.soa_code and outcome.reason == record.soa_message
     assert (record.events[-1].to_status, record.events[-1].soa_code) == (S.REJECTED, record.soa_code)
+    assert record.events[-1].actor_id == admin_id
 
 
 def test_a_failed_balance_check_sends_nothing(ctx, soa):
@@ -251,7 +260,7 @@ def test_a_failed_balance_check_sends_nothing(ctx, soa):
 
 def test_a_prepaid_balance_pays_for_the_first_debts_only(app, ctx, soa):
     agency, admin_id, creditor = ctx
-    app.config["SOA_INCLUSION_COST"] = "40"
+    app.config["SOA_INCLUSION_COST"] = "40"  # ctx puts it back
     soa.set_balance(DEFAULT_EMAIL, Decimal("100"))
     debts = [_debt(agency, creditor) for _ in range(3)]
     report = _include(agency, admin_id, debts)

@@ -54,8 +54,8 @@ MODULES = [
                                             "_translate_validator_error", "_printable"])),
     Module("services/negativation.py: eligibility, exclusion", "services/negativation.py",
            _functions("services.negativation", ["make_client", "include_debts", "_claim", "_sentence",
-                                                "_affordable", "_apply_inclusion", "request_exclusion",
-                                                "exclude_manually", "on_debt_settled", "records_to_sync"]),
+                                                "_apply_inclusion", "request_exclusion", "exclude_manually",
+                                                "on_debt_settled", "records_to_sync"]),
            quick=False),
 ]
 
