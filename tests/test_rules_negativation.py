@@ -140,11 +140,17 @@ def test_invalid_cpf_or_cnpj_is_refused():
     (date(2008, 11, 27), []),  # 18 today
     (date(2008, 11, 28), ["o devedor é menor de 18 anos"]),  # 18 tomorrow: 17 today
     (date(2009, 1, 1), ["o devedor é menor de 18 anos"]),  # 17
-    (date(2008, 2, 29), []),  # born on 29/02: 18 on 28/02... well past here
+    (date(2008, 2, 29), []),  # born on 29/02/2008: 18 since 01/03/2026
     (None, []),  # unknown birth date: the rule cannot apply
 ])
 def test_a_person_is_negativated_from_18_years_old(birth, problems):
     assert eligibility_problems(_debt(debtor_birth_date=birth), TODAY) == problems
+
+
+def test_born_on_29_february_is_18_on_1_march_of_a_common_year():
+    debt = _debt(debtor_birth_date=date(2008, 2, 29), due_date=date(2026, 1, 10))
+    assert eligibility_problems(debt, date(2026, 2, 28)) == ["o devedor é menor de 18 anos"]
+    assert eligibility_problems(debt, date(2026, 3, 1)) == []
 
 
 def test_a_company_has_no_age():

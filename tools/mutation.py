@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=90.0)
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ (default: start clean)")
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutants (default 2)")
+    parser.add_argument("--report", action="store_true", help="only report what mutants/ holds (e.g. after Ctrl-C)")
     args = parser.parse_args(argv)
     import os
 
@@ -118,20 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     modules = [m for m in MODULES if (not args.quick or m.quick) and (not args.module or m.path in args.module)]
     if not modules:
         parser.error("no module selected")
-    if not args.keep:
-        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    patterns = [p for m in modules for p in m.patterns]
     started = time.monotonic()
-    log = ROOT / "mutants-run.log"
-    print(f"mutmut: {len(modules)} module(s), log in {log.name} ...", flush=True)
-    with log.open("w", encoding="utf-8") as out:
-        run = subprocess.run([str(MUTMUT), "run", "--max-children", str(args.max_children), *patterns], cwd=ROOT,
-                             stdout=out, stderr=subprocess.STDOUT)
+    if not args.report:
+        if not args.keep:
+            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        patterns = [p for m in modules for p in m.patterns]
+        log = ROOT / "mutants-run.log"
+        print(f"mutmut: {len(modules)} module(s), log in {log.name} ...", flush=True)
+        with log.open("w", encoding="utf-8") as out:
+            run = subprocess.run([str(MUTMUT), "run", "--max-children", str(args.max_children), *patterns],
+                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        if run.returncode != 0:
+            print(log.read_text(encoding="utf-8")[-4000:])
+            print(f"mutmut run failed (exit {run.returncode})")
+            return run.returncode or 1
     elapsed = time.monotonic() - started
-    if run.returncode != 0:
-        print(log.read_text(encoding="utf-8")[-4000:])
-        print(f"mutmut run failed (exit {run.returncode})")
-        return run.returncode or 1
 
     known_equivalent = equivalents()
     failed = False
