@@ -297,16 +297,17 @@ def test_exclusion_stores_the_motive_and_soas_code(ctx, soa, state):
     agency, admin_id, creditor = ctx
     _, record = _sent(agency, admin_id, creditor, state)
     record.exclusion_error = "tentativa anterior falhou"
-    svc.exclude_manually(agency, record, "erro_contestacao", "3", "Cliente contestou " + "x" * 300, admin_id)
+    # the admin picks SOA's code (5, "outro"), not the motive's default (3): the chosen one is sent and kept
+    svc.exclude_manually(agency, record, "erro_contestacao", "5", "Cliente contestou " + "x" * 300, admin_id)
     assert record.events[-1].actor_id == admin_id
     assert _soa_calls("exclude") == [(agency.id, admin_id)]
     assert record.status == S.EXCLUSION_REQUESTED
-    assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "3")
+    assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "5")
     assert record.exclusion_note == ("Cliente contestou " + "x" * 300)[:200]
     assert record.exclusion_requested_at is not None and record.exclusion_error is None
     assert _events(record)[-1] == (state, S.EXCLUSION_REQUESTED, "Baixa solicitada ao SOA (Erro / contestação).")
     [at_soa] = soa.snapshot()["records"]
-    assert at_soa["exclusion_code"] == "3"
+    assert at_soa["exclusion_code"] == "5"
     assert at_soa["exclusion_description"] == f"Erro / contestação: {record.exclusion_note}"
 
 
