@@ -135,7 +135,7 @@ def test_an_open_record_prevents_a_duplicate(ctx, soa, state):
     db.session.add(existing)
     db.session.commit()
     [outcome] = _include(agency, admin_id, [debt]).outcomes
-    assert outcome.result == "recusada"
+    assert outcome.result == "recusada" and outcome.debt is debt
     assert outcome.reason == (f"Já existe uma negativação em andamento para esta dívida (nº {existing.id}, "
                               f"{state}).")
     assert soa.snapshot()["records"] == []
@@ -163,6 +163,7 @@ def test_a_failed_attempt_is_retried_on_the_same_record(ctx):
     [outcome] = _include(agency, admin_id, [debt], code="3").outcomes
     assert outcome.result == "incluida" and outcome.negativation.id == failed.id
     assert failed.restriction_code == "3"
+    assert failed.events[1].actor_id == admin_id
     assert _events(failed)[1:] == [(S.ERROR, S.PENDING, "Nova tentativa de inclusão."),
                                    (S.PENDING, S.SENT, "SOA aceitou a inclusão; aguardando o Serasa.")]
 
@@ -172,6 +173,7 @@ def test_without_the_integration_or_credentials_every_debt_is_refused(ctx, soa):
     debts = [_debt(agency, creditor), _debt(agency, creditor)]
     agency.serasa_enabled = False
     report = _include(agency, admin_id, debts)
+    assert [o.debt for o in report.outcomes] == debts
     assert [(o.result, o.reason) for o in report.outcomes] == [
         ("recusada", "A integração com o Serasa está desabilitada no Perfil da assessoria.")] * 2
     agency.serasa_enabled, agency.soa_email = True, None
@@ -250,7 +252,7 @@ def test_a_failed_balance_check_sends_nothing(ctx, soa):
     agency, admin_id, creditor = ctx
     soa.set_fault("balance", Fault(status_5xx=True))
     [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
-    assert outcome.result == "falhou"
+    assert outcome.result == "falhou" and outcome.debt is not None
     assert outcome.reason.startswith("Não foi possível consultar o saldo antes de enviar: ")
     assert outcome.negativation.status == S.ERROR and outcome.negativation.soa_message == outcome.reason
     assert outcome.negativation.events[-1].actor_id == admin_id
@@ -364,6 +366,7 @@ def test_a_failed_exclusion_stays_due_and_is_in_the_history(ctx, soa):
     with pytest.raises(SerasaError) as failed:
         svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
     assert record.status == S.ACTIVE and record.exclusion_due
+    assert record.events[-1].actor_id == admin_id
     assert record.exclusion_error == failed.value.message
     assert _events(record)[-1] == (S.ACTIVE, S.ACTIVE, f"Pedido de baixa falhou: {failed.value.message}")
     assert record.exclusion_requested_at is None
