@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test test-postgres lint db demo-data clean serve bench
+.PHONY: run test test-postgres lint db demo-data clean serve bench mutation mutation-quick
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -56,8 +56,23 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	APP_ENV=development $(PY) -m bench.run
 
+## make mutation: install the mutation extras (mutmut) and mutate the rule modules (legal and meeting rules,
+## agency time, recipient parser, eligibility and exclusion workflow), each against the quick tests that call it;
+## prints the score per module and every survivor; fails under 90 % (~15 min on 2 cores; run before each release).
+## make mutation-quick: the same for the modules whose tests are pure units (a few minutes)
+MUTATION_STAMP := $(VENV)/.mutation-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+$(MUTATION_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,mutation]'
+	@touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(PY) -m tools.mutation
+
+mutation-quick: $(MUTATION_STAMP)
+	$(PY) -m tools.mutation --quick
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) instance/*.db
+	rm -rf $(VENV) instance/*.db mutants mutants-run.log

@@ -1,0 +1,256 @@
+"""Meeting rules and the agency-time helpers stated at their boundaries.
+
+Pure units on unsaved meetings, except the clock's query, which runs on the test database. `make mutation`
+(tools/mutation.py) checks that changing a rule in models/meeting.py or models/timeutil.py makes one of these fail.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from models import Creditor, Meeting, db
+from models.meeting import MeetingNotAllowed, MeetingStatus, todays_meetings_query
+from models.timeutil import local_day_bounds, local_today, to_local, to_utc, utcnow
+from tests import factories as f
+
+NOW = datetime(2026, 11, 27, 15, 0)  # naive UTC, 12:00 in São Paulo
+START = datetime(2026, 11, 28, 13, 0)
+
+
+def _meeting(**over) -> Meeting:
+    fields = {"subject": "Revisão da carteira", "starts_at": START, "ends_at": START + timedelta(hours=1),
+              "place": "Sala 1", "video_link": "https://meet.example.com/abc", "status": MeetingStatus.SCHEDULED,
+              "sequence": 0} | over
+    return Meeting(**fields)
+
+
+def _invited(**over) -> Meeting:
+    return _meeting(**({"invite_sent_at": NOW, "sent_sequence": 0} | over))
+
+
+# --- times ---------------------------------------------------------------------------------------------------
+
+
+def test_a_meeting_may_start_this_very_minute_not_a_minute_before():
+    _meeting(starts_at=NOW, ends_at=NOW + timedelta(minutes=30)).check_times(NOW, creating=True)
+    with pytest.raises(MeetingNotAllowed, match="^A data e hora de início não pode estar no passado.$"):
+        _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=NOW + timedelta(minutes=30)).check_times(
+            NOW, creating=True)
+
+
+def test_an_existing_meeting_in_the_past_can_still_be_edited():
+    _meeting(starts_at=NOW - timedelta(days=3), ends_at=NOW - timedelta(days=3, minutes=-30)).check_times(
+        NOW, creating=False)
+
+
+def test_without_an_explicit_now_the_real_clock_is_used():
+    past = utcnow() - timedelta(minutes=5)
+    with pytest.raises(MeetingNotAllowed, match="no passado"):
+        _meeting(starts_at=past, ends_at=past + timedelta(hours=1)).check_times(creating=True)
+    # a start after the given "now" but before the real clock: the given "now" rules
+    early = datetime(2020, 1, 1, 10, 0)
+    _meeting(starts_at=early + timedelta(hours=1), ends_at=early + timedelta(hours=2)).check_times(early, creating=True)
+
+
+def test_a_meeting_that_ends_when_it_starts_is_refused():
+    with pytest.raises(MeetingNotAllowed, match="^O término deve ser depois do início.$"):
+        _meeting(starts_at=START, ends_at=START).check_times(NOW, creating=True)
+    with pytest.raises(MeetingNotAllowed, match="^O término deve ser depois do início.$"):
+        _meeting(starts_at=START, ends_at=START - timedelta(minutes=1)).check_times(NOW, creating=False)
+    _meeting(starts_at=START, ends_at=START + timedelta(minutes=1)).check_times(NOW, creating=True)
+
+
+def test_a_meeting_may_start_the_minute_another_ends():
+    first = _meeting(starts_at=START, ends_at=START + timedelta(hours=1))
+    second = _meeting(starts_at=first.ends_at, ends_at=first.ends_at + timedelta(hours=1))
+    first.check_times(NOW, creating=True)
+    second.check_times(NOW, creating=True)  # back-to-back meetings are no conflict
+
+
+# --- updates: SEQUENCE ---------------------------------------------------------------------------------------
+
+CALENDAR_CHANGES = {
+    "starts_at": START - timedelta(minutes=30),
+    "ends_at": START + timedelta(hours=2),
+    "place": "Sala 2",
+    "video_link": "https://meet.example.com/xyz",
+    "subject": "Renegociação",
+}
+
+
+@pytest.mark.parametrize("field", list(CALENDAR_CHANGES))
+def test_each_calendar_field_on_its_own_makes_the_invite_stale(field):
+    meeting = _invited()
+    before = meeting.snapshot()
+    setattr(meeting, field, CALENDAR_CHANGES[field])
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 1
+    assert meeting.needs_update is True
+
+
+def test_sequence_increases_on_every_update():
+    meeting = _invited(sequence=None)
+    for expected, (field, value) in enumerate(CALENDAR_CHANGES.items(), start=1):
+        before = meeting.snapshot()
+        setattr(meeting, field, value)
+        meeting.bump_if_changed(before)
+        assert meeting.sequence == expected
+    meeting.sent_sequence = meeting.sequence  # the update went out
+    assert meeting.needs_update is False
+
+
+def test_saving_without_a_calendar_change_keeps_the_sequence():
+    meeting = _invited(sequence=3, sent_sequence=3)
+    before = meeting.snapshot()
+    meeting.notes, meeting.productive, meeting.agenda = "Cliente propôs parcelar", True, "Pauta nova"
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 3
+    assert meeting.needs_update is False
+
+
+def test_before_the_invite_changes_raise_no_sequence():
+    meeting = _meeting(sequence=0)
+    before = meeting.snapshot()
+    meeting.place = "Sala 9"
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 0
+    assert meeting.needs_update is False
+
+
+def test_snapshot_holds_what_attendees_have_in_their_calendars():
+    snap = _meeting().snapshot()
+    for field in ("starts_at", "ends_at", "place", "video_link", "subject"):
+        assert snap[field] == getattr(_meeting(), field)
+
+
+def test_a_cancelled_meeting_needs_a_cancellation_not_an_update():
+    meeting = _invited(sequence=2, sent_sequence=1, status=MeetingStatus.CANCELLED)
+    assert meeting.needs_update is False
+    assert meeting.needs_cancel_notice is True
+    meeting.cancel_sent_at = NOW
+    assert meeting.needs_cancel_notice is False
+    assert _meeting(status=MeetingStatus.CANCELLED).needs_cancel_notice is False  # never invited: nothing to say
+    assert _invited().needs_cancel_notice is False
+
+
+# --- what can be sent when -----------------------------------------------------------------------------------
+
+
+def test_invite_only_once_and_only_for_a_scheduled_meeting():
+    _meeting().check_can_invite()
+    with pytest.raises(MeetingNotAllowed, match="^O convite desta reunião já foi enviado.$"):
+        _invited().check_can_invite()
+    for status in (MeetingStatus.HELD, MeetingStatus.CANCELLED):
+        with pytest.raises(MeetingNotAllowed, match="^Só é possível convidar para reuniões agendadas.$"):
+            _meeting(status=status).check_can_invite()
+
+
+def test_reminders_only_after_the_invite_and_never_for_a_cancelled_meeting():
+    with pytest.raises(MeetingNotAllowed, match="^Envie o convite antes de enviar lembretes.$"):
+        _meeting().check_can_remind()
+    with pytest.raises(MeetingNotAllowed, match="^A reunião foi cancelada: não há lembrete a enviar.$"):
+        _invited(status=MeetingStatus.CANCELLED).check_can_remind()
+    _invited().check_can_remind()
+    _invited(status=MeetingStatus.HELD).check_can_remind()
+
+
+def test_default_recipients_split_on_newlines_commas_and_semicolons_then_the_creditor():
+    meeting = _meeting(participants="a@x.com.br\n b@x.com.br; c@x.com.br,d@x.com.br\n\n",
+                       creditor=Creditor(name="C", contact_email="credor@c.com.br"))
+    assert meeting.default_recipients() == ["a@x.com.br", "b@x.com.br", "c@x.com.br", "d@x.com.br",
+                                            "credor@c.com.br"]
+    assert _meeting(participants=None, creditor=Creditor(name="C", contact_email=None)).default_recipients() == []
+    assert _meeting(participants="a@x.com.br").default_recipients() == ["a@x.com.br"]  # no creditor
+
+
+# --- the agency's day (timeutil) and the clock's query ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def server_clock_not_in_utc(monkeypatch):
+    """Run on a server whose own clock is in Tokyo: the agency's zone and UTC must never come from it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_agency_wall_time_both_ways():
+    assert to_local(datetime(2026, 11, 27, 2, 30)) == datetime(2026, 11, 26, 23, 30,
+                                                               tzinfo=ZoneInfo("America/Sao_Paulo"))
+    assert to_local(datetime(2026, 11, 27, 2, 30), "America/Manaus").hour == 22
+    assert to_utc(datetime(2026, 11, 26, 23, 30)) == datetime(2026, 11, 27, 2, 30)
+    assert to_utc(datetime(2026, 11, 26, 22, 30), "America/Manaus") == datetime(2026, 11, 27, 2, 30)
+    aware = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Europe/Lisbon"))
+    assert to_utc(aware, "America/Manaus") == datetime(2026, 11, 27, 10, 0)  # an aware time keeps its own zone
+
+
+def test_utcnow_is_naive_utc():
+    now = utcnow()
+    assert now.tzinfo is None
+    assert abs(now - datetime.now(UTC).replace(tzinfo=None)) < timedelta(seconds=5)
+
+
+def test_today_is_the_agencys_date_not_the_utc_date():
+    assert local_today(now_utc=datetime(2026, 11, 28, 2, 59)) == date(2026, 11, 27)
+    assert local_today(now_utc=datetime(2026, 11, 28, 3, 0)) == date(2026, 11, 28)
+    assert local_today("America/Manaus", datetime(2026, 11, 28, 3, 59)) == date(2026, 11, 27)
+    assert local_today("UTC") in {datetime.now(UTC).date(), utcnow().date()}
+    assert local_today("Pacific/Kiritimati", datetime(2026, 11, 27, 10, 0)) == date(2026, 11, 28)
+
+
+def test_day_bounds_are_local_midnights_in_utc():
+    assert local_day_bounds(date(2026, 11, 27)) == (datetime(2026, 11, 27, 3, 0), datetime(2026, 11, 28, 3, 0))
+    assert local_day_bounds(date(2026, 11, 27), "America/Manaus") == (
+        datetime(2026, 11, 27, 4, 0), datetime(2026, 11, 28, 4, 0))
+    # a 23-hour day (a zone with daylight saving): the end is the next local midnight, not start + 24 h
+    assert local_day_bounds(date(2026, 3, 8), "America/New_York") == (
+        datetime(2026, 3, 8, 5, 0), datetime(2026, 3, 9, 4, 0))
+
+
+@pytest.fixture
+def clock_world(app):
+    with app.app_context():
+        agency, other = f.make_agency(), f.make_agency()
+        owner, colleague = f.make_user(agency), f.make_user(agency)
+        creditor = f.make_creditor(agency)
+        day_start, day_end = local_day_bounds(date(2026, 11, 27))
+
+        def meeting(subject, start, who=owner, **over):
+            return f.make_meeting(who, creditor, subject=subject, starts_at=start,
+                                  ends_at=start + timedelta(minutes=30), **over).subject
+
+        meeting("meia-noite", day_start)
+        meeting("último minuto", day_end - timedelta(minutes=1))
+        meeting("do colega", day_start + timedelta(hours=12), who=colleague)
+        meeting("amanhã à meia-noite", day_end)
+        meeting("ontem às 23:59", day_start - timedelta(minutes=1))
+        meeting("cancelada", day_start + timedelta(hours=10), status=MeetingStatus.CANCELLED)
+        meeting("hoje", local_day_bounds(local_today())[0] + timedelta(hours=1))
+        f.make_meeting(f.make_user(other), f.make_creditor(other), subject="de outra assessoria",
+                       starts_at=day_start + timedelta(hours=9), ends_at=day_start + timedelta(hours=10))
+        db.session.commit()
+        return agency.id, owner.id
+
+
+def test_the_clock_shows_the_agencys_day_from_midnight_to_midnight(app, clock_world):
+    agency_id, owner_id = clock_world
+    with app.app_context():
+        day = date(2026, 11, 27)
+        subjects = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo",
+                                                                                day=day))]
+        assert subjects == ["meia-noite", "do colega", "último minuto"]
+        own = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo",
+                                                                           owner_id=owner_id, day=day))]
+        assert own == ["meia-noite", "último minuto"]
+        # the same agency seen from Manaus (one hour behind): its day starts and ends an hour later in UTC
+        manaus = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Manaus",
+                                                                              day=day))]
+        assert manaus == ["do colega", "último minuto", "amanhã à meia-noite"]
+        # without a day: today in the agency's zone
+        today = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo"))]
+        assert today == ["hoje"]

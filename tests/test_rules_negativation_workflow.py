@@ -1,0 +1,534 @@
+"""The eligibility and exclusion workflow (services.negativation) stated at its boundaries.
+
+Service calls on the test database against the SOA sandbox over loopback HTTP (no screens, so the set stays quick
+enough for `make mutation`, which checks that changing the workflow makes one of these fail).
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from app import create_app
+from integrations.serasa import SerasaError
+from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
+from models import Agency, Debt, Negativation, SoaCall, db
+from models.negativation import ExclusionMotive, NegativationNotAllowed, removal_deadline
+from models.negativation import NegativationStatus as S
+from models.timeutil import local_today
+from services import negativation as svc
+from tests import factories as f
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, reset_database
+
+_APP = []
+
+
+@pytest.fixture(scope="module")
+def app(soa_server):
+    """One app for the module (no screens here, so no SMTP server), built once per process: `make mutation`
+    runs this file once per mutant in a process forked from one that already built it."""
+    if not _APP:
+        _APP.append(create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+                                "SECRET_KEY": "test-secret", "SOA_CONNECT_TIMEOUT": 1.0, "SOA_READ_TIMEOUT": 1.0}))
+    app = _APP[0]
+    app.config["SOA_URL_SANDBOX"] = soa_server.url
+    with app.app_context():
+        if ON_POSTGRES:
+            reset_database()
+        db.create_all()
+    yield app
+    with app.app_context():
+        reset_database()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app, soa, monkeypatch):
+    """An agency with the integration on (sandbox credentials), an admin and its creditor; empty tables after."""
+    svc._CODE_CACHE.clear()
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "0")
+    with app.app_context():
+        agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
+        agency.set_soa_password(DEFAULT_PASSWORD, app.config["CREDENTIALS_KEY"])
+        admin = f.make_user(agency, "admin")
+        creditor = f.make_creditor(agency)
+        db.session.commit()
+        yield agency, admin.id, creditor
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+def _debt(agency, creditor, **debtor):
+    return f.make_debt(f.make_debtor(agency, **debtor), creditor, due_date=local_today() - timedelta(days=30))
+
+
+def _include(agency, admin_id, debts, code="1"):
+    return svc.include_debts(agency, debts, admin_id, code)
+
+
+def _events(record):
+    return [(e.from_status, e.to_status, e.message) for e in record.events]
+
+
+def _soa_calls(operation):
+    """Who each logged SOA call of ``operation`` is recorded for: (agency, user)."""
+    return [(c.agency_id, c.user_id) for c in db.session.query(SoaCall).filter_by(operation=operation)]
+
+
+def test_a_reason_reads_as_a_sentence():
+    assert svc._sentence("a dívida está paga") == "A dívida está paga."
+    assert svc._sentence("já existe (nº 3, enviada).") == "Já existe (nº 3, enviada)."
+    assert svc._sentence("") == "."
+
+
+# --- inclusion: eligibility --------------------------------------------------------------------------------
+
+
+def test_an_eligible_debt_is_sent_and_its_history_kept(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    report = _include(agency, admin_id, [debt], code="4")
+    [outcome] = report.outcomes
+    record = outcome.negativation
+    assert (outcome.result, outcome.reason) == ("incluida", f"Protocolo {record.unique_id}")
+    assert report.count("incluida") == 1 and report.count("recusada") == 0
+    db.session.expire_all()
+    record = db.session.get(Negativation, record.id)
+    assert record.status == S.SENT and record.unique_id and record.sent_at is not None
+    assert (record.restriction_code, record.created_by_id) == ("4", admin_id)
+    assert _events(record) == [(None, S.PENDING, "Inclusão solicitada."),
+                               (S.PENDING, S.SENT, "SOA aceitou a inclusão; aguardando o Serasa.")]
+    assert [e.actor_id for e in record.events] == [admin_id, admin_id]
+    assert _soa_calls("include") == [(agency.id, admin_id)]
+    [sent] = soa.snapshot()["records"]
+    assert (sent["document"], sent["contract"], sent["restriction_code"]) == (
+        debt.debtor.document, debt.contract_number, "4")
+
+
+def test_an_ineligible_debt_is_refused_with_every_reason_and_nothing_reaches_soa(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor, birth_date=local_today() - timedelta(days=17 * 366), cep=None)
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert (outcome.result, outcome.negativation) == ("recusada", None)
+    assert outcome.reason == ("O devedor é menor de 18 anos; endereço do devedor incompleto ou fora do padrão do "
+                              "Serasa: CEP não informado.")
+    assert soa.snapshot()["records"] == []
+    assert db.session.query(Negativation).count() == 0
+
+
+def test_one_bad_debt_never_blocks_the_others_and_the_users_order_is_kept(ctx):
+    agency, admin_id, creditor = ctx
+    good1, bad, good2 = _debt(agency, creditor), _debt(agency, creditor, street=None), _debt(agency, creditor)
+    report = _include(agency, admin_id, [good1, bad, good2])
+    assert [(o.debt.id, o.result) for o in report.outcomes] == [
+        (good1.id, "incluida"), (bad.id, "recusada"), (good2.id, "incluida")]
+
+
+@pytest.mark.parametrize("state", [S.PENDING, S.SENT, S.ACTIVE, S.UNCERTAIN, S.EXCLUSION_REQUESTED])
+def test_an_open_record_prevents_a_duplicate(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    existing = Negativation.for_debt(debt, admin_id, "1")
+    existing.status = state
+    db.session.add(existing)
+    db.session.commit()
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert outcome.result == "recusada" and outcome.debt is debt
+    assert outcome.reason == (f"Já existe uma negativação em andamento para esta dívida (nº {existing.id}, "
+                              f"{state}).")
+    assert soa.snapshot()["records"] == []
+
+
+@pytest.mark.parametrize("state", [S.REJECTED, S.EXCLUDED])
+def test_a_closed_record_does_not_prevent_a_new_one(ctx, state):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    old = Negativation.for_debt(debt, admin_id, "1")
+    old.status = state
+    db.session.add(old)
+    db.session.commit()
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert outcome.result == "incluida" and outcome.negativation.id != old.id
+
+
+def test_a_failed_attempt_is_retried_on_the_same_record(ctx):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    failed = Negativation.for_debt(debt, admin_id, "1")
+    failed.status = S.ERROR
+    db.session.add(failed)
+    db.session.commit()
+    [outcome] = _include(agency, admin_id, [debt], code="3").outcomes
+    assert outcome.result == "incluida" and outcome.negativation.id == failed.id
+    assert failed.restriction_code == "3"
+    assert failed.events[1].actor_id == admin_id
+    assert _events(failed)[1:] == [(S.ERROR, S.PENDING, "Nova tentativa de inclusão."),
+                                   (S.PENDING, S.SENT, "SOA aceitou a inclusão; aguardando o Serasa.")]
+
+
+def test_without_the_integration_or_credentials_every_debt_is_refused(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debts = [_debt(agency, creditor), _debt(agency, creditor)]
+    agency.serasa_enabled = False
+    report = _include(agency, admin_id, debts)
+    assert [o.debt for o in report.outcomes] == debts
+    assert [(o.result, o.reason) for o in report.outcomes] == [
+        ("recusada", "A integração com o Serasa está desabilitada no Perfil da assessoria.")] * 2
+    agency.serasa_enabled, agency.soa_email = True, None
+    report = _include(agency, admin_id, debts)
+    assert {o.reason for o in report.outcomes} == {
+        "Cadastre o e-mail e a senha da conta SOA no Perfil > Serasa (SOA WS)."}
+    assert soa.snapshot()["records"] == []
+
+
+def test_a_password_the_current_key_cannot_read_refuses_every_debt(ctx, soa):
+    from cryptography.fernet import Fernet
+
+    agency, admin_id, creditor = ctx
+    agency.set_soa_password(DEFAULT_PASSWORD, Fernet.generate_key().decode())  # saved under a rotated-out key
+    [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
+    assert (outcome.result, outcome.reason) == (
+        "recusada", "A senha do SOA não pôde ser lida com a chave atual (CREDENTIALS_KEY). Salve-a novamente.")
+    assert soa.snapshot()["records"] == []
+
+
+def test_the_database_refuses_a_second_open_record_the_check_did_not_see(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    racing = Negativation.for_debt(debt, admin_id, "1")
+    racing.status = "em_corrida"  # open for the unique index, unknown to the check: a concurrent request's row
+    db.session.add(racing)
+    db.session.commit()
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert (outcome.result, outcome.reason) == ("recusada", "Já existe uma negativação em andamento para esta dívida.")
+    assert soa.snapshot()["records"] == []
+    assert db.session.query(Negativation).count() == 1
+
+
+# --- inclusion: failures are kept in the history -------------------------------------------------------------
+
+
+def test_an_inclusion_soa_could_not_take_is_an_error_kept_in_the_history(ctx, soa):
+    agency, admin_id, creditor = ctx
+    soa.set_balance(DEFAULT_EMAIL, Decimal("0"))  # SOA answers "no credit" for the inclusion itself
+    [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
+    record = outcome.negativation
+    assert outcome.result == "falhou" and outcome.reason == record.soa_message
+    assert record.status == S.ERROR
+    assert _events(record)[-1] == (S.PENDING, S.ERROR, record.soa_message)
+    assert record.events[-1].actor_id == admin_id
+
+
+def test_a_lost_answer_is_uncertain_and_never_resent(ctx, soa):
+    agency, admin_id, creditor = ctx
+    soa.set_fault("include", Fault(status_5xx=True))
+    [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
+    record = outcome.negativation
+    assert outcome.result == "falhou" and record.status == S.UNCERTAIN
+    assert record.soa_message.endswith(" A inclusão não será reenviada automaticamente: use Atualizar situação "
+                                       "para conferir no SOA.")
+    assert outcome.reason == record.soa_message.removesuffix(
+        " A inclusão não será reenviada automaticamente: use Atualizar situação para conferir no SOA.")
+    assert _events(record)[-1][:2] == (S.PENDING, S.UNCERTAIN)
+    assert record.events[-1].actor_id == admin_id
+    assert soa.snapshot()["calls"].get("include") == 1
+
+
+def test_a_refusal_by_soa_is_rejected_with_its_code(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    _at_soa(agency, Negativation.for_debt(debt, None, "1"))  # already there (sent from elsewhere): a duplicate
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    record = outcome.negativation
+    assert outcome.result == "recusada" and record.status == S.REJECTED
+    assert record.soa_code and outcome.reason == record.soa_message
+    assert (record.events[-1].to_status, record.events[-1].soa_code) == (S.REJECTED, record.soa_code)
+    assert record.events[-1].actor_id == admin_id
+
+
+def test_a_failed_balance_check_sends_nothing(ctx, soa):
+    agency, admin_id, creditor = ctx
+    soa.set_fault("balance", Fault(status_5xx=True))
+    [outcome] = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes
+    assert outcome.result == "falhou" and outcome.debt is not None
+    assert outcome.reason.startswith("Não foi possível consultar o saldo antes de enviar: ")
+    assert outcome.negativation.status == S.ERROR and outcome.negativation.soa_message == outcome.reason
+    assert outcome.negativation.events[-1].actor_id == admin_id
+    assert soa.snapshot()["records"] == []
+    assert set(_soa_calls("balance")) == {(agency.id, admin_id)}  # each (retried) attempt logged
+
+
+def test_a_prepaid_balance_pays_for_the_first_debts_only(app, ctx, soa):
+    agency, admin_id, creditor = ctx
+    app.config["SOA_INCLUSION_COST"] = "40"  # ctx puts it back
+    soa.set_balance(DEFAULT_EMAIL, Decimal("100"))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    report = _include(agency, admin_id, debts)
+    assert [o.result for o in report.outcomes] == ["incluida", "incluida", "falhou"]
+    assert report.outcomes[2].reason == ("Saldo insuficiente no SOA WebServices para esta inclusão; compre "
+                                         "créditos e tente de novo.")
+    unpaid = report.outcomes[2].negativation
+    assert (unpaid.status, unpaid.soa_message, unpaid.events[-1].actor_id) == (
+        S.ERROR, report.outcomes[2].reason, admin_id)
+    assert len(soa.snapshot()["records"]) == 2
+    assert agency.soa_balance == Decimal("100") and agency.soa_balance_checked_at is not None
+
+
+# --- exclusion -----------------------------------------------------------------------------------------------
+
+
+def _at_soa(agency, record) -> str:
+    """Send the record's inclusion straight to the sandbox (not through the workflow); return the protocol."""
+    return svc.make_client(agency, svc.CallLog(agency.id, None)).include(svc._request_for(record))
+
+
+def _sent(agency, admin_id, creditor, state=S.ACTIVE):
+    """A record SOA knows (protocol stored), put in ``state``."""
+    debt = _debt(agency, creditor)
+    record = Negativation.for_debt(debt, admin_id, "1")
+    record.unique_id, record.status = _at_soa(agency, record), state
+    db.session.add(record)
+    db.session.commit()
+    return debt, record
+
+
+@pytest.mark.parametrize("state", [S.ACTIVE, S.SENT, S.UNCERTAIN])
+def test_exclusion_stores_the_motive_and_soas_code(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor, state)
+    record.exclusion_error = "tentativa anterior falhou"
+    # the admin picks SOA's code (5, "outro"), not the motive's default (3): the chosen one is sent and kept
+    svc.exclude_manually(agency, record, "erro_contestacao", "5", "Cliente contestou " + "x" * 300, admin_id)
+    assert record.events[-1].actor_id == admin_id
+    assert _soa_calls("exclude") == [(agency.id, admin_id)]
+    assert record.status == S.EXCLUSION_REQUESTED
+    assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "5")
+    assert record.exclusion_note == ("Cliente contestou " + "x" * 300)[:200]
+    assert record.exclusion_requested_at is not None and record.exclusion_error is None
+    assert _events(record)[-1] == (state, S.EXCLUSION_REQUESTED, "Baixa solicitada ao SOA (Erro / contestação).")
+    [at_soa] = soa.snapshot()["records"]
+    assert at_soa["exclusion_code"] == "5"
+    assert at_soa["exclusion_description"] == f"Erro / contestação: {record.exclusion_note}"
+
+
+@pytest.mark.parametrize("motive,code", [("pagamento", "1"), ("acordo", "2"), ("erro_contestacao", "3"),
+                                         ("ordem_judicial", "4"), ("outro", "5")])
+def test_each_motive_has_its_default_exclusion_code(ctx, soa, motive, code):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    svc.exclude_manually(agency, record, motive, None, None, admin_id)
+    assert (record.exclusion_motive, record.exclusion_code, record.exclusion_note) == (motive, code, None)
+    assert soa.snapshot()["records"][0]["exclusion_description"] == svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+
+
+def test_a_retried_exclusion_keeps_the_code_chosen_first(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    record.exclusion_code = "4"
+    svc.exclude_manually(agency, record, "ordem_judicial", None, "", admin_id)
+    assert (record.exclusion_code, record.exclusion_note) == ("4", None)
+    assert soa.snapshot()["records"][0]["exclusion_code"] == "4"
+
+
+def test_exclusion_needs_a_known_motive(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    for motive in ("", "prazo", None):
+        with pytest.raises(NegativationNotAllowed, match="^Escolha o motivo da baixa.$"):
+            svc.exclude_manually(agency, record, motive, "1", None, admin_id)
+    assert record.status == S.ACTIVE and record.exclusion_motive is None
+
+
+@pytest.mark.parametrize("state", [S.PENDING, S.ERROR, S.REJECTED, S.EXCLUDED])
+def test_exclusion_is_refused_for_a_record_not_at_the_bureau(ctx, state):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor, state)
+    with pytest.raises(NegativationNotAllowed, match=r"^Só negativações ativas \(ou enviadas\) podem ser excluídas.$"):
+        svc.exclude_manually(agency, record, "pagamento", "1", None, admin_id)
+    assert (record.status, record.exclusion_motive) == (state, None)
+
+
+def test_exclusion_without_protocol_is_refused(ctx):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor, S.UNCERTAIN)
+    record.unique_id = None
+    with pytest.raises(NegativationNotAllowed,
+                       match="^A negativação não tem protocolo do SOA; atualize a situação primeiro.$"):
+        svc.exclude_manually(agency, record, "pagamento", "1", None, admin_id)
+
+
+def test_a_failed_exclusion_stays_due_and_is_in_the_history(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    soa.set_fault("exclude", Fault(status_5xx=True))
+    with pytest.raises(SerasaError) as failed:
+        svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    assert record.status == S.ACTIVE and record.exclusion_due
+    assert record.events[-1].actor_id == admin_id
+    assert record.exclusion_error == failed.value.message
+    assert _events(record)[-1] == (S.ACTIVE, S.ACTIVE, f"Pedido de baixa falhou: {failed.value.message}")
+    assert record.exclusion_requested_at is None
+
+
+def test_asking_again_while_requested_adds_no_transition(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    count = len(record.events)
+    svc.request_exclusion(svc.make_client(agency, svc.CallLog(agency.id, None)), record, "pagamento",
+                          user_id=admin_id)
+    assert record.status == S.EXCLUSION_REQUESTED and len(record.events) == count
+
+
+# --- payment: automatic exclusion ----------------------------------------------------------------------------
+
+
+def test_paying_a_debt_without_record_says_nothing(ctx):
+    agency, admin_id, creditor = ctx
+    assert svc.on_debt_settled(agency, _debt(agency, creditor), "pagamento", date(2026, 11, 16), admin_id) is None
+
+
+@pytest.mark.parametrize("state", [S.ACTIVE, S.SENT])
+def test_paying_requests_the_exclusion_at_once_with_the_legal_deadline(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, state)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert notice == f"Baixa da negativação nº {record.id} solicitada ao SOA. Prazo legal: 24/11/2026."
+    assert record.status == S.EXCLUSION_REQUESTED
+    assert (record.paid_on, record.removal_deadline, record.exclusion_motive, record.exclusion_code) == (
+        date(2026, 11, 16), date(2026, 11, 24), "pagamento", "1")
+    assert record.events[-1].actor_id == admin_id
+    assert _soa_calls("exclude") == [(agency.id, admin_id)]
+
+
+def test_paying_while_soa_is_down_keeps_the_exclusion_due(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    soa.set_fault("exclude", Fault(status_5xx=True))
+    notice = svc.on_debt_settled(agency, debt, "acordo", date(2026, 11, 16), admin_id)
+    assert notice.startswith(f"A baixa da negativação nº {record.id} não foi aceita agora (")
+    assert notice.endswith("). Ela fica pendente e será tentada de novo; prazo legal: 24/11/2026.")
+    assert record.status == S.ACTIVE and record.exclusion_due and record.exclusion_error
+    assert record.exclusion_motive == "acordo"
+
+
+@pytest.mark.parametrize("unique_id", [None, ""])
+def test_paying_while_the_inclusion_is_unconfirmed_waits_for_the_protocol(ctx, soa, unique_id):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, S.UNCERTAIN)
+    record.unique_id = unique_id
+    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert notice == (f"A negativação nº {record.id} ainda está sendo conferida no SOA; a baixa será pedida assim "
+                      "que houver protocolo (Atualizar situação). Prazo legal: 24/11/2026.")
+    assert record.status == S.UNCERTAIN and record.exclusion_due
+    pending_debt = _debt(agency, creditor)
+    pending = Negativation.for_debt(pending_debt, admin_id, "1")
+    db.session.add(pending)
+    db.session.flush()
+    assert "ainda está sendo conferida" in svc.on_debt_settled(agency, pending_debt, "pagamento",
+                                                               date(2026, 11, 16), admin_id)
+    assert pending.status == S.PENDING and pending.removal_deadline == date(2026, 11, 24)
+
+
+def test_paying_a_debt_whose_inclusion_failed_closes_the_record(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, S.ERROR)
+    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert record.status == S.EXCLUDED
+    assert _events(record)[-1] == (S.ERROR, S.EXCLUDED, "Dívida quitada antes da inclusão: envio cancelado.")
+    assert record.events[-1].actor_id == admin_id
+    assert soa.snapshot()["records"][0]["status"] != "Baixada"  # nothing asked of SOA
+
+
+def test_paying_when_the_exclusion_was_already_requested_only_records_the_payment(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, S.EXCLUSION_REQUESTED)
+    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert record.status == S.EXCLUSION_REQUESTED and record.removal_deadline == removal_deadline(
+        date(2026, 11, 16))
+    assert soa.snapshot()["calls"].get("exclude") is None
+
+
+def test_paying_an_active_record_without_protocol_keeps_the_reason_visible(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    record.unique_id = None
+    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert notice == (f"A baixa da negativação nº {record.id} não foi aceita agora (A negativação não tem protocolo "
+                      "do SOA; atualize a situação primeiro.). Ela fica pendente e será tentada de novo; prazo "
+                      "legal: 24/11/2026.")
+    assert record.exclusion_error == "A negativação não tem protocolo do SOA; atualize a situação primeiro."
+    record.exclusion_error = "primeira falha"
+    svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    assert record.exclusion_error == "primeira falha"  # the first reason is kept
+
+
+@pytest.mark.parametrize("state", [S.REJECTED, S.EXCLUDED])
+def test_paying_a_debt_whose_record_is_closed_changes_nothing(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, state)
+    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert (record.status, record.paid_on, record.exclusion_motive) == (state, None, None)
+
+
+# --- records the sync asks SOA about, and the 5-year limit ------------------------------------------------
+
+
+def test_records_reaching_five_years_are_marked_for_exclusion(ctx):
+    agency, admin_id, creditor = ctx
+    today = local_today(agency.timezone)
+    due_today, due_tomorrow, requested = (_sent(agency, admin_id, creditor)[1] for _ in range(3))
+    sent = _sent(agency, admin_id, creditor, S.SENT)[1]
+    due_today.expires_on, sent.expires_on = today, today - timedelta(days=1)
+    due_tomorrow.expires_on = today + timedelta(days=1)
+    requested.expires_on, requested.status = today, S.EXCLUSION_REQUESTED
+    paid = _sent(agency, admin_id, creditor)[1]
+    paid.expires_on, paid.exclusion_motive = today, "pagamento"
+    other = f.make_agency()
+    foreign = Negativation.for_debt(_debt(other, f.make_creditor(other)), None, "1")
+    foreign.status, foreign.unique_id, foreign.expires_on = S.ACTIVE, "outra-1", today
+    db.session.add(foreign)
+    db.session.commit()
+    picked = svc.records_to_sync(agency, limit=50)
+    assert foreign.exclusion_motive is None  # another agency's record is its own sync's business
+    assert (due_today.exclusion_motive, sent.exclusion_motive) == ("prazo_5_anos", "prazo_5_anos")
+    assert _events(due_today)[-1] == (S.ACTIVE, S.ACTIVE,
+                                      "Prazo de 5 anos atingido: baixa obrigatória (CDC art. 43 §1º).")
+    assert due_today.events[-1].actor_id is None
+    assert (due_tomorrow.exclusion_motive, requested.exclusion_motive, paid.exclusion_motive) == (
+        None, None, "pagamento")
+    assert {r.id for r in picked} == {due_today.id, sent.id, requested.id, paid.id}
+
+
+def test_sync_picks_in_flight_and_due_records_of_the_agency_never_checked_first(ctx, app):
+    agency, admin_id, creditor = ctx
+    records = {state: _sent(agency, admin_id, creditor, state)[1]
+               for state in (S.SENT, S.UNCERTAIN, S.EXCLUSION_REQUESTED, S.ACTIVE, S.PENDING, S.ERROR,
+                             S.REJECTED, S.EXCLUDED)}
+    due_uncertain = records[S.UNCERTAIN]
+    due_uncertain.exclusion_motive = "pagamento"
+    records[S.SENT].last_checked_at = records[S.SENT].created_at - timedelta(days=1)
+    records[S.EXCLUSION_REQUESTED].last_checked_at = records[S.SENT].created_at - timedelta(days=2)
+    other = f.make_agency(serasa_enabled=True)
+    other_debt = _debt(other, f.make_creditor(other))
+    foreign = Negativation.for_debt(other_debt, None, "1")
+    foreign.status = S.SENT
+    db.session.add(foreign)
+    db.session.commit()
+    picked = svc.records_to_sync(agency, limit=50)
+    assert [r.id for r in picked] == [records[S.UNCERTAIN].id, records[S.EXCLUSION_REQUESTED].id,
+                                      records[S.SENT].id]
+    assert [r.id for r in svc.records_to_sync(agency, limit=1)] == [records[S.UNCERTAIN].id]
+    records[S.ACTIVE].exclusion_motive = "acordo"  # paid, still at the bureau: due
+    db.session.commit()
+    assert records[S.ACTIVE].id in {r.id for r in svc.records_to_sync(agency, limit=50)}
+
+
+def test_a_debt_row_is_what_the_record_snapshots(ctx):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    [outcome] = _include(agency, admin_id, [debt]).outcomes
+    assert db.session.get(Debt, debt.id) is outcome.negativation.debt
+    assert db.session.get(Agency, agency.id).soa_balance is not None
