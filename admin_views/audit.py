@@ -11,13 +11,16 @@ OBJECT_LABELS = {
     "meeting": "Reunião", "creditor": "Credor", "debtor": "Devedor", "debt": "Dívida",
     "negotiation": "Negociação", "finance_negotiation": "Negociação", "negativation": "Negativação",
     "user": "Usuário", "profile": "Perfil", "serasa": "Serasa", "login": "Acesso",
+    "calendar_feed": "Calendário assinado",
 }
 VERB_LABELS = {
     "create": "criação", "update": "alteração", "delete": "exclusão", "include": "inclusão de negativação",
     "exclude": "baixa de negativação", "sync": "atualização de situação", "test_connection": "teste de conexão",
     "failed": "senha incorreta", "inactive": "usuário inativo",
+    "send_limit": "envio recusado pelo limite", "end_sessions": "sessões encerradas em todos os dispositivos",
+    "enable": "ativação", "regenerate": "novo endereço", "revoke": "desativação", "scope": "escolha das reuniões",
 } | {str(kind): f"envio de {label.lower()}" for kind, label in EMAIL_KIND_LABELS.items()}
-WHOLE_ACTION_LABELS = {"login": "Entrada no painel", "logout": "Saída do painel"}
+WHOLE_ACTION_LABELS = {"login": "Entrada no painel", "logout": "Saída do painel", "export": "Exportação de dados"}
 
 #: SOA WebServices operations (the client's names) and call outcomes.
 OPERATION_LABELS = {
