@@ -71,22 +71,56 @@ def test_a_meeting_may_start_the_minute_another_ends():
 # --- updates: SEQUENCE ---------------------------------------------------------------------------------------
 
 CALENDAR_CHANGES = {
-    "starts_at": START - timedelta(minutes=30),
+    "starts_at": START - timedelta(days=1),  # another date, same time
     "ends_at": START + timedelta(hours=2),
     "place": "Sala 2",
     "video_link": "https://meet.example.com/xyz",
-    "subject": "Renegociação",
 }
 
 
-@pytest.mark.parametrize("field", list(CALENDAR_CHANGES))
-def test_each_calendar_field_on_its_own_makes_the_invite_stale(field):
+@pytest.mark.parametrize("field,value", [*CALENDAR_CHANGES.items(),
+                                         ("starts_at", START - timedelta(minutes=30))],  # same date, another time
+                         ids=["date", "end", "place", "video_link", "time"])
+def test_each_calendar_field_on_its_own_makes_the_invite_stale(field, value):
     meeting = _invited()
     before = meeting.snapshot()
-    setattr(meeting, field, CALENDAR_CHANGES[field])
+    setattr(meeting, field, value)
     meeting.bump_if_changed(before)
     assert meeting.sequence == 1
     assert meeting.needs_update is True
+
+
+def test_the_subject_alone_does_not_make_the_invite_stale():
+    # only date, time, duration or place changes make the invite stale: a new subject sends no update
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.subject = "Renegociação"
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 2
+    assert meeting.needs_update is False
+
+
+def test_a_status_only_edit_does_not_raise_the_sequence():
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.HELD  # Realizada: nothing changes in the attendees' calendars
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 2
+    assert meeting.needs_update is False
+
+
+def test_cancelling_raises_the_sequence_and_reopening_raises_it_again():
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.CANCELLED
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 3
+    meeting.cancel_sent_at = NOW
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.SCHEDULED
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 4
+    assert meeting.cancel_sent_at is None  # a later cancellation must be sent again
 
 
 def test_sequence_increases_on_every_update():
@@ -120,8 +154,9 @@ def test_before_the_invite_changes_raise_no_sequence():
 
 def test_snapshot_holds_what_attendees_have_in_their_calendars():
     snap = _meeting().snapshot()
-    for field in ("starts_at", "ends_at", "place", "video_link", "subject"):
+    for field in ("starts_at", "ends_at", "place", "video_link"):
         assert snap[field] == getattr(_meeting(), field)
+    assert "subject" not in snap  # the subject is not part of what makes the invite stale
 
 
 def test_a_cancelled_meeting_needs_a_cancellation_not_an_update():
