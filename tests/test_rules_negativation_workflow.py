@@ -13,7 +13,16 @@ from app import create_app
 from integrations.serasa import SerasaError
 from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import Agency, Debt, Negativation, SoaCall, db
-from models.negativation import ExclusionMotive, NegativationNotAllowed, removal_deadline
+from models.negativation import (
+    DEBT_SERASA_FILTER,
+    ExclusionMotive,
+    NegativationNotAllowed,
+    has_live_records,
+    latest_by_debt,
+    live_records,
+    removal_deadline,
+    serasa_filter_clause,
+)
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as svc
@@ -682,3 +691,62 @@ def test_a_debt_row_is_what_the_record_snapshots(ctx):
     [outcome] = _include(agency, admin_id, [debt]).outcomes
     assert db.session.get(Debt, debt.id) is outcome.negativation.debt
     assert db.session.get(Agency, agency.id).soa_balance is not None
+
+
+# --- what the debt lists read: the latest record, the live ones ------------------------------------------------
+
+
+def _record(agency, admin_id, debt, state):
+    record = Negativation.for_debt(debt, admin_id, "1")
+    record.status = state
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def test_a_debt_reads_as_its_latest_record(ctx):
+    agency, admin_id, creditor = ctx
+    twice, once, never = (_debt(agency, creditor) for _ in range(3))
+    _record(agency, admin_id, twice, S.REJECTED)
+    newest = _record(agency, admin_id, twice, S.ACTIVE)
+    only = _record(agency, admin_id, once, S.EXCLUDED)
+    db.session.commit()
+    latest = latest_by_debt(d.id for d in (twice, once, never))  # any iterable of ids
+    assert latest == {twice.id: newest, once.id: only}
+    assert latest_by_debt([]) == {} and latest_by_debt([never.id]) == {}
+    # the filter of Dívidas: each option holds the debts whose latest record is in one of its states
+    found = {option: set(db.session.scalars(db.select(Debt.id).where(
+        Debt.id.in_([twice.id, once.id, never.id]), serasa_filter_clause(Debt.id, option))))
+        for option in DEBT_SERASA_FILTER}
+    assert found == {"nao_negativada": {never.id}, "enviada": set(), "ativa": {twice.id}, "em_baixa": set(),
+                     "baixada": {once.id}, "rejeitada": set(), "erro": set(), "incerta": set()}
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_each_state_falls_under_one_filter_option(ctx, state):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    _record(agency, admin_id, debt, state)
+    db.session.commit()
+    options = {o for o in DEBT_SERASA_FILTER
+               if db.session.scalar(db.select(Debt.id).where(Debt.id == debt.id, serasa_filter_clause(Debt.id, o)))}
+    assert options == {{S.PENDING: "enviada", S.SENT: "enviada", S.ACTIVE: "ativa", S.EXCLUSION_REQUESTED: "em_baixa",
+                        S.EXCLUDED: "baixada", S.REJECTED: "rejeitada", S.ERROR: "erro",
+                        S.UNCERTAIN: "incerta"}[state]}
+
+
+def test_live_records_are_the_agencys_open_ones(ctx):
+    agency, admin_id, creditor = ctx
+    assert (live_records(agency.id), has_live_records(agency.id)) == (0, False)
+    for state in (S.REJECTED, S.EXCLUDED):  # no longer at the bureau
+        _record(agency, admin_id, _debt(agency, creditor), state)
+    other = f.make_agency()
+    _record(other, None, _debt(other, f.make_creditor(other)), S.ACTIVE)
+    db.session.commit()
+    assert (live_records(agency.id), has_live_records(agency.id)) == (0, False)
+    assert (live_records(other.id), has_live_records(other.id)) == (1, True)
+    for state in (S.PENDING, S.SENT, S.ACTIVE, S.ERROR, S.UNCERTAIN, S.EXCLUSION_REQUESTED):
+        _record(agency, admin_id, _debt(agency, creditor), state)
+        db.session.commit()
+        assert has_live_records(agency.id) is True
+    assert live_records(agency.id) == 6
