@@ -4,10 +4,11 @@ Service calls on the test database against the SOA sandbox over loopback HTTP (n
 enough for `make mutation`, which checks that changing the workflow makes one of these fail).
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from app import create_app
 from integrations.serasa import SerasaError
@@ -711,6 +712,10 @@ def test_a_debt_reads_as_its_latest_record(ctx):
     newest = _record(agency, admin_id, twice, S.ACTIVE)
     only = _record(agency, admin_id, once, S.EXCLUDED)
     db.session.commit()
+    # an update of the older record stores it after the newer one on PostgreSQL: the newest must still win
+    db.session.execute(update(Negativation).where(Negativation.debt_id == twice.id, Negativation.id != newest.id)
+                       .values(soa_message="rejeitada"))
+    db.session.commit()
     latest = latest_by_debt(d.id for d in (twice, once, never))  # any iterable of ids
     assert latest == {twice.id: newest, once.id: only}
     assert latest_by_debt([]) == {} and latest_by_debt([never.id]) == {}
@@ -750,3 +755,75 @@ def test_live_records_are_the_agencys_open_ones(ctx):
         db.session.commit()
         assert has_live_records(agency.id) is True
     assert live_records(agency.id) == 6
+
+
+# --- the preview before "Negativar no Serasa" ---------------------------------------------------------------
+
+
+def test_the_preview_tells_what_each_debt_will_become(ctx, soa):
+    agency, admin_id, creditor = ctx
+    fresh, retried, in_flight, again, paid = (_debt(agency, creditor) for _ in range(5))
+    failed = _record(agency, admin_id, retried, S.ERROR)
+    active = _record(agency, admin_id, in_flight, S.ACTIVE)
+    rejected = _record(agency, admin_id, again, S.REJECTED)
+    paid.status, paid.paid_at = "paga", datetime(2026, 11, 2, 12, 0)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [fresh, retried, in_flight, again, paid], admin_id)
+    assert [(r.debt.id, r.state, r.record) for r in preview.rows] == [
+        (fresh.id, "ok", None), (retried.id, "retry", failed), (in_flight.id, "in_flight", active),
+        (again.id, "ok", rejected), (paid.id, "problems", None)]
+    assert preview.rows[4].problems == ["a dívida está paga"]
+    assert preview.rows[2].problems == []
+    assert (preview.to_send, preview.cost, preview.balance_error) == (3, Decimal("0"), None)
+    assert preview.balance == Decimal("100.00") == db.session.get(Agency, agency.id).soa_balance
+    assert agency.soa_balance_checked_at is not None
+    assert _soa_calls("balance") == [(agency.id, admin_id)]
+    assert soa.snapshot()["calls"].get("include") is None  # nothing is sent by a preview
+
+
+@pytest.mark.parametrize("balance,fits", [("29.99", 2), ("30.00", 3), ("0", 0)])
+def test_the_preview_sends_only_what_the_balance_pays_for(ctx, soa, app, monkeypatch, balance, fits):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "10")
+    soa.set_balance(DEFAULT_EMAIL, Decimal(balance))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    retried = _debt(agency, creditor)
+    _record(agency, admin_id, retried, S.ERROR)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [debts[0], retried, debts[1], debts[2]], admin_id)
+    states = ["ok", "retry", "ok", "ok"][:fits] + ["no_balance"] * (4 - fits)
+    assert [r.state for r in preview.rows] == states  # the first ones in the list go
+    assert (preview.cost, preview.balance, preview.to_send) == (Decimal("10"), Decimal(balance), fits)
+
+
+def test_a_preview_with_nothing_to_send_asks_soa_nothing(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    _record(agency, admin_id, debt, S.SENT)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert [r.state for r in preview.rows] == ["in_flight"]
+    assert (preview.balance, preview.balance_error, preview.to_send) == (None, None, 0)
+    assert soa.snapshot()["calls"].get("balance") is None
+
+
+def test_a_preview_without_the_balance_says_why_and_still_lists_the_debts(ctx, soa, app, monkeypatch):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "10")
+    debt = _debt(agency, creditor)
+    soa.set_fault("balance", Fault(status_5xx=True))
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert preview.balance is None and preview.balance_error
+    assert [r.state for r in preview.rows] == ["ok"]  # not refused for a balance nobody could read
+    soa.set_fault("balance", None)
+    agency.serasa_enabled = False
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert preview.balance_error == "A integração com o Serasa está desabilitada no Perfil da assessoria."
+
+
+def test_records_are_loaded_by_id_skipping_blanks(ctx):
+    agency, admin_id, creditor = ctx
+    first, second = (_record(agency, admin_id, _debt(agency, creditor), S.ACTIVE) for _ in range(2))
+    db.session.commit()
+    assert svc.records_of([first.id, None, "", second.id, 0]) == {first.id: first, second.id: second}
+    assert svc.records_of([None, ""]) == {} and svc.records_of([]) == {}
