@@ -448,14 +448,36 @@ def test_asking_again_while_requested_adds_no_transition(ctx, soa):
 def test_an_exclusion_claimed_by_another_request_sends_nothing(ctx, soa):
     agency, admin_id, creditor = ctx
     _, record = _sent(agency, admin_id, creditor)
+    before = svc.utcnow()
     assert svc.claim_exclusion(record) is True
+    assert before <= record.exclusion_claimed_at <= svc.utcnow()  # the claim shows on the record at once
     assert svc.claim_exclusion(record) is False  # exactly once
-    with pytest.raises(svc.ExclusionAlreadyRequested):
+    with pytest.raises(svc.ExclusionAlreadyRequested, match=r"^A baixa desta negativação já foi solicitada ao SOA"):
         svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
     assert svc.request_exclusion(svc.make_client(agency, svc.CallLog(agency.id, None)), record, "pagamento",
                                  user_id=admin_id) is False
     assert (record.status, record.exclusion_motive) == (S.ACTIVE, None)
     assert soa.snapshot()["calls"].get("exclude") is None
+
+
+@pytest.mark.parametrize("state", [S.EXCLUSION_REQUESTED, S.EXCLUDED, S.REJECTED, S.PENDING, S.ERROR])
+def test_only_a_record_at_the_bureau_can_be_claimed_for_exclusion(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor, state)
+    assert svc.claim_exclusion(record) is False
+    assert record.exclusion_claimed_at is None
+
+
+def test_exclusions_go_on_with_the_integration_switched_off(ctx, soa):
+    # switching it off stops new inclusions only: the law keeps running for the records already at the bureau
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    agency.serasa_enabled = False
+    db.session.commit()
+    svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    assert record.status == S.EXCLUSION_REQUESTED
+    with pytest.raises(NegativationNotAllowed, match="^A integração com o Serasa está desabilitada"):
+        svc.make_client(agency, svc.CallLog(agency.id, None), inclusion=True)
 
 
 def test_a_claim_older_than_ten_minutes_is_taken_over(ctx, soa):
@@ -794,6 +816,27 @@ def test_the_preview_sends_only_what_the_balance_pays_for(ctx, soa, app, monkeyp
     states = ["ok", "retry", "ok", "ok"][:fits] + ["no_balance"] * (4 - fits)
     assert [r.state for r in preview.rows] == states  # the first ones in the list go
     assert (preview.cost, preview.balance, preview.to_send) == (Decimal("10"), Decimal(balance), fits)
+
+
+def test_a_cost_under_one_real_still_limits_what_is_sent(ctx, soa, app, monkeypatch):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "0.40")
+    soa.set_balance(DEFAULT_EMAIL, Decimal("1.00"))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    preview = svc.preview_inclusion(agency, debts, admin_id)
+    assert [r.state for r in preview.rows] == ["ok", "ok", "no_balance"]  # 1.00 pays for two at 0.40
+
+
+@pytest.mark.parametrize("cost", ["", None, "missing"])
+def test_without_an_inclusion_cost_the_plan_is_postpaid(ctx, soa, app, monkeypatch, cost):
+    agency, admin_id, creditor = ctx
+    if cost == "missing":
+        monkeypatch.delitem(app.config, "SOA_INCLUSION_COST")
+    else:
+        monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", cost)
+    soa.set_balance(DEFAULT_EMAIL, Decimal("0"))
+    preview = svc.preview_inclusion(agency, [_debt(agency, creditor)], admin_id)
+    assert (preview.cost, preview.balance, [r.state for r in preview.rows]) == (Decimal("0"), Decimal("0"), ["ok"])
 
 
 def test_a_preview_with_nothing_to_send_asks_soa_nothing(ctx, soa):
