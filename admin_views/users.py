@@ -66,11 +66,6 @@ class UserView(ProtectedModelView):
             model.set_password(form.new_password.data)
         elif is_created:
             raise ValidationError("Defina uma senha para o novo usuário.")
-        with db.session.no_autoflush:  # the new user is still incomplete: don't write it to look for a clash
-            clash = db.session.query(User.id).filter(User.email == model.email,
-                                                     User.id != (model.id or 0)).first()
-        if clash:
-            raise ValidationError("Já existe um usuário com este e-mail.")
         if model.id == current_user.id and (not model.active or model.role != Role.ADMIN):
             raise ValidationError("Você não pode desativar nem rebaixar o seu próprio usuário.")
         with db.session.no_autoflush:  # the new row is not complete until validated
