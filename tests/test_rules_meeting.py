@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from models import Creditor, Meeting, db
-from models.meeting import MeetingNotAllowed, MeetingStatus, todays_meetings_query
+from models.meeting import (
+    EmailKind,
+    MeetingEmail,
+    MeetingEmailRecipient,
+    MeetingNotAllowed,
+    MeetingStatus,
+    SendStatus,
+    past_without_outcome,
+    todays_meetings_query,
+)
 from models.timeutil import local_day_bounds, local_today, to_local, to_utc, utcnow
 from tests import factories as f
 
@@ -71,22 +80,77 @@ def test_a_meeting_may_start_the_minute_another_ends():
 # --- updates: SEQUENCE ---------------------------------------------------------------------------------------
 
 CALENDAR_CHANGES = {
-    "starts_at": START - timedelta(minutes=30),
+    "starts_at": START - timedelta(days=1),  # another date, same time
     "ends_at": START + timedelta(hours=2),
     "place": "Sala 2",
     "video_link": "https://meet.example.com/xyz",
-    "subject": "Renegociação",
 }
 
 
-@pytest.mark.parametrize("field", list(CALENDAR_CHANGES))
-def test_each_calendar_field_on_its_own_makes_the_invite_stale(field):
+@pytest.mark.parametrize("field,value", [*CALENDAR_CHANGES.items(),
+                                         ("starts_at", START - timedelta(minutes=30))],  # same date, another time
+                         ids=["date", "end", "place", "video_link", "time"])
+def test_each_calendar_field_on_its_own_makes_the_invite_stale(field, value):
     meeting = _invited()
     before = meeting.snapshot()
-    setattr(meeting, field, CALENDAR_CHANGES[field])
+    setattr(meeting, field, value)
     meeting.bump_if_changed(before)
     assert meeting.sequence == 1
     assert meeting.needs_update is True
+
+
+def test_the_subject_alone_does_not_make_the_invite_stale():
+    # only date, time, duration or place changes make the invite stale: a new subject sends no update
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.subject = "Renegociação"
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 2
+    assert meeting.needs_update is False
+
+
+def test_a_status_only_edit_does_not_raise_the_sequence():
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.HELD  # Realizada: nothing changes in the attendees' calendars
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 2
+    assert meeting.needs_update is False
+
+
+def test_cancelling_raises_the_sequence_and_reopening_raises_it_again():
+    meeting = _invited(sequence=2, sent_sequence=2)
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.CANCELLED
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 3
+    meeting.cancel_sent_at = NOW
+    before = meeting.snapshot()
+    meeting.status = MeetingStatus.SCHEDULED
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 4
+    assert meeting.cancel_sent_at is None  # a later cancellation must be sent again
+
+
+def test_editing_a_cancelled_meeting_keeps_its_cancellation_sent():
+    meeting = _invited(sequence=3, sent_sequence=2, status=MeetingStatus.CANCELLED, cancel_sent_at=NOW)
+    before = meeting.snapshot()
+    meeting.notes = "Credor desmarcou por telefone"
+    meeting.bump_if_changed(before)
+    assert (meeting.sequence, meeting.cancel_sent_at) == (3, NOW)
+    assert meeting.needs_cancel_notice is False  # the cancellation is not sent twice
+
+
+@pytest.mark.parametrize("field", ["place", "video_link"])
+def test_a_blank_typed_over_an_empty_place_is_no_change(field):
+    meeting = _invited(**{field: None})
+    assert meeting.snapshot()[field] is None
+    before = meeting.snapshot()
+    setattr(meeting, field, "   ")
+    meeting.bump_if_changed(before)
+    assert meeting.sequence == 0 and meeting.needs_update is False
+    setattr(meeting, field, " Sala 3 ")
+    assert meeting.snapshot()[field] == "Sala 3"
 
 
 def test_sequence_increases_on_every_update():
@@ -120,8 +184,9 @@ def test_before_the_invite_changes_raise_no_sequence():
 
 def test_snapshot_holds_what_attendees_have_in_their_calendars():
     snap = _meeting().snapshot()
-    for field in ("starts_at", "ends_at", "place", "video_link", "subject"):
+    for field in ("starts_at", "ends_at", "place", "video_link"):
         assert snap[field] == getattr(_meeting(), field)
+    assert "subject" not in snap  # the subject is not part of what makes the invite stale
 
 
 def test_a_cancelled_meeting_needs_a_cancellation_not_an_update():
@@ -132,6 +197,29 @@ def test_a_cancelled_meeting_needs_a_cancellation_not_an_update():
     assert meeting.needs_cancel_notice is False
     assert _meeting(status=MeetingStatus.CANCELLED).needs_cancel_notice is False  # never invited: nothing to say
     assert _invited().needs_cancel_notice is False
+
+
+# --- who holds the invite ----------------------------------------------------------------------------------
+
+
+def _send(kind, status, **delivered):
+    return MeetingEmail(kind=kind, status=status, recipients=[
+        MeetingEmailRecipient(address=address.replace("_", "@", 1).replace("_", "."), delivered=ok)
+        for address, ok in delivered.items()])
+
+
+def test_the_invite_is_held_by_whoever_an_invite_was_delivered_to_in_first_send_order():
+    meeting = _meeting(emails=[
+        _send(EmailKind.INVITE, SendStatus.PARTIAL, ana_credor_com=True, bia_credor_com=False),
+        _send(EmailKind.UPDATE, SendStatus.SENT, ze_credor_com=True),  # an update invites no one new
+        _send(EmailKind.INVITE_RETRY, SendStatus.SENT, bia_credor_com=True, Ana_Credor_com=True),
+        _send(EmailKind.REMINDER, SendStatus.SENT, lu_credor_com=True),
+        _send(EmailKind.INVITE_ADD, SendStatus.PENDING, rui_credor_com=True),  # still going out: not yet
+        _send(EmailKind.INVITE_ADD, SendStatus.FAILED, caio_credor_com=False),
+        _send(EmailKind.INVITE_ADD, SendStatus.SENT, dani_credor_com=True),
+    ])
+    assert meeting.invite_holders() == ["ana@credor.com", "bia@credor.com", "dani@credor.com"]
+    assert _meeting().invite_holders() == []
 
 
 # --- what can be sent when -----------------------------------------------------------------------------------
@@ -254,3 +342,24 @@ def test_the_clock_shows_the_agencys_day_from_midnight_to_midnight(app, clock_wo
         # without a day: today in the agency's zone
         today = [m.subject for m in db.session.scalars(todays_meetings_query(agency_id, "America/Sao_Paulo"))]
         assert today == ["hoje"]
+
+
+def test_past_without_outcome_is_started_not_cancelled_and_unanswered(app):
+    with app.app_context():
+        agency = f.make_agency()
+        owner, creditor = f.make_user(agency), f.make_creditor(agency)
+
+        def meeting(subject, start, **over):
+            f.make_meeting(owner, creditor, subject=subject, starts_at=start, ends_at=start + timedelta(hours=1),
+                           **over)
+
+        meeting("começou há um minuto", NOW - timedelta(minutes=1))
+        meeting("começa agora", NOW)
+        meeting("cancelada", NOW - timedelta(days=1), status=MeetingStatus.CANCELLED)
+        meeting("produtiva", NOW - timedelta(days=1), productive=True)
+        meeting("improdutiva", NOW - timedelta(days=1), productive=False)
+        meeting("realizada sem resposta", NOW - timedelta(days=2), status=MeetingStatus.HELD)
+        db.session.commit()
+        found = db.session.scalars(db.select(Meeting.subject).where(past_without_outcome(NOW))
+                                   .order_by(Meeting.starts_at)).all()
+        assert found == ["realizada sem resposta", "começou há um minuto"]

@@ -4,7 +4,7 @@ Each test names the rule it pins down; `make mutation` (tools/mutation.py) check
 models/negativation.py (a `<` for a `<=`, 5 years for 4, a dropped state) makes one of them fail.
 """
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import product
 
@@ -15,9 +15,12 @@ from models.debt import DebtStatus
 from models.negativation import (
     ExclusionMotive,
     Negativation,
+    NegativationBatch,
     NegativationNotAllowed,
     add_business_days,
+    check_exclusion_request,
     eligibility_problems,
+    exclusion_code_for,
     expiry_date,
     removal_deadline,
 )
@@ -230,6 +233,25 @@ def test_every_other_transition_is_refused_and_changes_nothing(source, target):
     assert (record.status, record.soa_message, list(record.events)) == (source, "antes", [])
 
 
+@pytest.mark.parametrize("source,target", [(a, b) for a, b in product(S, S) if b in ALLOWED[a]])
+def test_only_the_bureau_keeping_a_record_frees_its_exclusion_for_a_new_request(source, target):
+    claimed = datetime(2026, 11, 27, 12, 0)
+    record = Negativation(status=source, exclusion_claimed_at=claimed)
+    record.move(target, actor_id=None)
+    # SOA kept the record after a baixa was asked (Baixa solicitada → Ativa): the exclusion may be requested again
+    freed = (source, target) == (S.EXCLUSION_REQUESTED, S.ACTIVE)
+    assert record.exclusion_claimed_at == (None if freed else claimed)
+    if freed:
+        assert record.exclusion_claimed_at is None
+
+
+def test_a_batch_counts_its_outcomes_by_result():
+    batch = NegativationBatch(outcomes=[{"result": "incluida"}, {"result": "recusada"}, {"result": "incluida"},
+                                        {"result": "falhou"}])
+    assert (batch.count("incluida"), batch.count("recusada"), batch.count("falhou")) == (2, 1, 1)
+    assert NegativationBatch(outcomes=[]).count("incluida") == 0
+
+
 def test_a_move_without_message_or_code_keeps_the_last_ones():
     record = Negativation(status=S.SENT, soa_message="aceita", soa_code="0")
     record.move(S.ACTIVE, actor_id=None)
@@ -277,6 +299,18 @@ def test_payment_starts_the_removal_clock_once():
         date(2026, 11, 16), date(2026, 11, 24), ExclusionMotive.PAYMENT)
 
 
+def test_payment_records_when_the_panel_learned_of_it_once():
+    record = Negativation(status=S.ACTIVE)
+    record.mark_paid(date(2026, 11, 16), ExclusionMotive.PAYMENT, date(2026, 11, 25))
+    assert (record.paid_on, record.payment_recorded_on, record.removal_deadline) == (
+        date(2026, 11, 16), date(2026, 11, 25), date(2026, 11, 24))  # the clock runs from the payment date
+    record.mark_paid(date(2026, 11, 16), ExclusionMotive.PAYMENT, date(2026, 11, 16))
+    assert record.payment_recorded_on == date(2026, 11, 25)
+    unrecorded = Negativation(status=S.ACTIVE)
+    unrecorded.mark_paid(date(2026, 11, 16), ExclusionMotive.PAYMENT)
+    assert unrecorded.payment_recorded_on is None
+
+
 def test_payment_keeps_a_motive_chosen_before():
     record = Negativation(status=S.ACTIVE, exclusion_motive=ExclusionMotive.COURT_ORDER)
     record.mark_paid(date(2026, 11, 16), ExclusionMotive.PAYMENT)
@@ -305,3 +339,80 @@ def test_deadline_is_flagged_only_while_the_record_may_still_be_at_the_bureau(st
 
 def test_no_deadline_no_flag():
     assert Negativation(status=S.ACTIVE, removal_deadline=None).deadline_flag(TODAY) is None
+
+
+# --- exclusion: the code follows the motive -----------------------------------------------------------------
+
+NOTE = "Ofício 123/2026"
+
+
+@pytest.mark.parametrize("motive,code", [("pagamento", "1"), ("acordo", "2"), ("erro_contestacao", "3"),
+                                         ("ordem_judicial", "4"), ("prazo_5_anos", "5"), ("outro", "5")])
+def test_each_motive_has_soas_code(motive, code):
+    assert exclusion_code_for(motive) == code
+    assert exclusion_code_for(ExclusionMotive(motive)) == code
+
+
+@pytest.mark.parametrize("motive,code", [("pagamento", "1"), ("acordo", "2"), ("erro_contestacao", "3"),
+                                         ("ordem_judicial", "4"), ("outro", "5")])
+def test_the_code_sent_is_the_motives_whether_typed_or_left_blank(motive, code):
+    for typed in (None, "", code, int(code)):
+        assert check_exclusion_request(motive, typed, NOTE) == code
+
+
+@pytest.mark.parametrize("motive,code", list(product(["pagamento", "acordo", "erro_contestacao", "ordem_judicial",
+                                                      "outro"], ["1", "2", "3", "4", "5", "9"])))
+def test_a_code_that_lies_about_the_motive_is_refused(motive, code):
+    expected = exclusion_code_for(motive)
+    if code == expected:
+        assert check_exclusion_request(motive, code, NOTE) == expected
+        return
+    label = {"pagamento": "Pagamento", "acordo": "Acordo", "erro_contestacao": "Erro / contestação",
+             "ordem_judicial": "Ordem judicial", "outro": "Outro"}[motive]
+    with pytest.raises(NegativationNotAllowed,
+                       match=f"^O código de baixa {code} não corresponde ao motivo {label}: use o código {expected}.$"):
+        check_exclusion_request(motive, code, NOTE)
+
+
+@pytest.mark.parametrize("motive", ["", "prazo", None, "prazo_5_anos", "PAGAMENTO"])
+def test_an_admin_must_pick_a_manual_motive(motive):
+    # the 5-year expiry is the system's own motive, never picked by hand
+    with pytest.raises(NegativationNotAllowed, match="^Escolha o motivo da baixa.$"):
+        check_exclusion_request(motive, None, NOTE)
+
+
+@pytest.mark.parametrize("motive,label", [("ordem_judicial", "Ordem judicial"), ("outro", "Outro")])
+def test_a_court_order_or_other_motive_needs_a_written_note(motive, label):
+    for note in (None, "", "  \n "):
+        with pytest.raises(NegativationNotAllowed,
+                           match=rf"^Descreva o motivo na observação \(obrigatória para {label}\).$"):
+            check_exclusion_request(motive, None, note)
+    assert check_exclusion_request(motive, None, "x") == exclusion_code_for(motive)
+
+
+@pytest.mark.parametrize("motive", ["pagamento", "acordo", "erro_contestacao"])
+def test_the_other_motives_need_no_note(motive):
+    for note in (None, "", "   "):
+        assert check_exclusion_request(motive, None, note) == exclusion_code_for(motive)
+
+
+def test_a_wrong_code_is_refused_before_a_missing_note_is_asked_for():
+    with pytest.raises(NegativationNotAllowed, match="^O código de baixa 1 não corresponde"):
+        check_exclusion_request("ordem_judicial", "1", None)
+
+
+# --- how a debt's Serasa situation reads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state,label", [(S.PENDING, "Enviada"), (S.SENT, "Enviada"), (S.ACTIVE, "Ativa"),
+                                         (S.EXCLUSION_REQUESTED, "Em baixa"), (S.EXCLUDED, "Baixada"),
+                                         (S.REJECTED, "Rejeitada"), (S.ERROR, "Erro"), (S.UNCERTAIN, "Incerta")])
+def test_each_state_reads_as_the_debt_lists_show_it(state, label):
+    assert Negativation(status=state).serasa_label == label
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_a_removal_is_pending_only_while_the_record_may_be_at_the_bureau(state):
+    assert Negativation(status=state).removal_pending is False  # no deadline runs
+    running = Negativation(status=state, removal_deadline=date(2026, 11, 24))
+    assert running.removal_pending is (state in {S.ACTIVE, S.SENT, S.UNCERTAIN, S.PENDING})

@@ -4,16 +4,26 @@ Service calls on the test database against the SOA sandbox over loopback HTTP (n
 enough for `make mutation`, which checks that changing the workflow makes one of these fail).
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import update
 
 from app import create_app
 from integrations.serasa import SerasaError
 from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import Agency, Debt, Negativation, SoaCall, db
-from models.negativation import ExclusionMotive, NegativationNotAllowed, removal_deadline
+from models.negativation import (
+    DEBT_SERASA_FILTER,
+    ExclusionMotive,
+    NegativationNotAllowed,
+    has_live_records,
+    latest_by_debt,
+    live_records,
+    removal_deadline,
+    serasa_filter_clause,
+)
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as svc
@@ -299,37 +309,84 @@ def test_exclusion_stores_the_motive_and_soas_code(ctx, soa, state):
     agency, admin_id, creditor = ctx
     _, record = _sent(agency, admin_id, creditor, state)
     record.exclusion_error = "tentativa anterior falhou"
-    # the admin picks SOA's code (5, "outro"), not the motive's default (3): the chosen one is sent and kept
-    svc.exclude_manually(agency, record, "erro_contestacao", "5", "Cliente contestou " + "x" * 300, admin_id)
+    # the admin picks the code of the motive (3, erro/contestação): it is sent and kept with the motive and note
+    svc.exclude_manually(agency, record, "erro_contestacao", "3", "Cliente contestou " + "x" * 300, admin_id)
     assert record.events[-1].actor_id == admin_id
     assert _soa_calls("exclude") == [(agency.id, admin_id)]
     assert record.status == S.EXCLUSION_REQUESTED
-    assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "5")
+    assert (record.exclusion_motive, record.exclusion_code) == ("erro_contestacao", "3")
     assert record.exclusion_note == ("Cliente contestou " + "x" * 300)[:200]
     assert record.exclusion_requested_at is not None and record.exclusion_error is None
-    assert _events(record)[-1] == (state, S.EXCLUSION_REQUESTED, "Baixa solicitada ao SOA (Erro / contestação).")
+    assert _events(record)[-1] == (state, S.EXCLUSION_REQUESTED,
+                                   f"Baixa solicitada ao SOA (Erro / contestação: {record.exclusion_note}; código 3).")
+    assert (record.events[-1].soa_code, record.soa_code) == ("3", "3")
     [at_soa] = soa.snapshot()["records"]
-    assert at_soa["exclusion_code"] == "5"
+    assert at_soa["exclusion_code"] == "3"
     assert at_soa["exclusion_description"] == f"Erro / contestação: {record.exclusion_note}"
 
 
-@pytest.mark.parametrize("motive,code", [("pagamento", "1"), ("acordo", "2"), ("erro_contestacao", "3"),
-                                         ("ordem_judicial", "4"), ("outro", "5")])
-def test_each_motive_has_its_default_exclusion_code(ctx, soa, motive, code):
-    agency, admin_id, creditor = ctx
-    _, record = _sent(agency, admin_id, creditor)
-    svc.exclude_manually(agency, record, motive, None, None, admin_id)
-    assert (record.exclusion_motive, record.exclusion_code, record.exclusion_note) == (motive, code, None)
-    assert soa.snapshot()["records"][0]["exclusion_description"] == svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+NOTE = "Processo 0001234-56.2026.8.26.0100"
 
 
-def test_a_retried_exclusion_keeps_the_code_chosen_first(ctx, soa):
+@pytest.mark.parametrize("motive,code,note", [("pagamento", "1", None), ("acordo", "2", None),
+                                              ("erro_contestacao", "3", None), ("ordem_judicial", "4", NOTE),
+                                              ("outro", "5", NOTE)])
+def test_each_motive_has_its_default_exclusion_code(ctx, soa, motive, code, note):
     agency, admin_id, creditor = ctx
     _, record = _sent(agency, admin_id, creditor)
-    record.exclusion_code = "4"
-    svc.exclude_manually(agency, record, "ordem_judicial", None, "", admin_id)
-    assert (record.exclusion_code, record.exclusion_note) == ("4", None)
-    assert soa.snapshot()["records"][0]["exclusion_code"] == "4"
+    svc.exclude_manually(agency, record, motive, None, note, admin_id)
+    assert (record.exclusion_motive, record.exclusion_code, record.exclusion_note) == (motive, code, note)
+    label = svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+    assert soa.snapshot()["records"][0]["exclusion_description"] == (f"{label}: {note}" if note else label)
+    assert soa.snapshot()["records"][0]["exclusion_code"] == code
+
+
+@pytest.mark.parametrize("motive,wrong", [("pagamento", "4"), ("acordo", "1"), ("erro_contestacao", "5"),
+                                          ("ordem_judicial", "1"), ("outro", "4")])
+def test_a_code_inconsistent_with_the_motive_is_refused(ctx, soa, motive, wrong):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    count = len(record.events)
+    expected = svc.EXCLUSION_CODE_BY_MOTIVE[ExclusionMotive(motive)]
+    label = svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+    with pytest.raises(NegativationNotAllowed, match=(
+            f"^O código de baixa {wrong} não corresponde ao motivo {label}: use o código {expected}.$")):
+        svc.exclude_manually(agency, record, motive, wrong, NOTE, admin_id)
+    assert (record.status, record.exclusion_motive, record.exclusion_code) == (S.ACTIVE, None, None)
+    assert len(record.events) == count and soa.snapshot()["calls"].get("exclude") is None
+    # the motive's own code, typed, goes through
+    svc.exclude_manually(agency, record, motive, expected, NOTE, admin_id)
+    assert (record.status, record.exclusion_code) == (S.EXCLUSION_REQUESTED, expected)
+
+
+@pytest.mark.parametrize("motive", ["ordem_judicial", "outro"])
+@pytest.mark.parametrize("note", [None, "", "   "])
+def test_a_court_order_or_other_motive_needs_a_note(ctx, soa, motive, note):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    label = svc.MOTIVE_LABELS[ExclusionMotive(motive)]
+    with pytest.raises(NegativationNotAllowed,
+                       match=rf"^Descreva o motivo na observação \(obrigatória para {label}\).$"):
+        svc.exclude_manually(agency, record, motive, None, note, admin_id)
+    assert (record.status, record.exclusion_motive) == (S.ACTIVE, None)
+    assert soa.snapshot()["calls"].get("exclude") is None
+
+
+@pytest.mark.parametrize("motive", ["pagamento", "acordo", "erro_contestacao"])
+def test_the_other_motives_need_no_note(ctx, soa, motive):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    svc.exclude_manually(agency, record, motive, None, "   ", admin_id)
+    assert (record.status, record.exclusion_note) == (S.EXCLUSION_REQUESTED, None)
+
+
+def test_a_retried_exclusion_sends_the_code_of_its_motive(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    record.exclusion_code = "4"  # a code left by an earlier attempt never overrides the motive's
+    svc.exclude_manually(agency, record, "pagamento", None, "", admin_id)
+    assert (record.exclusion_code, record.exclusion_note) == ("1", None)
+    assert soa.snapshot()["records"][0]["exclusion_code"] == "1"
 
 
 def test_exclusion_needs_a_known_motive(ctx, soa):
@@ -377,24 +434,80 @@ def test_asking_again_while_requested_adds_no_transition(ctx, soa):
     _, record = _sent(agency, admin_id, creditor)
     svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
     count = len(record.events)
-    svc.request_exclusion(svc.make_client(agency, svc.CallLog(agency.id, None)), record, "pagamento",
-                          user_id=admin_id)
+    message = (r"^A baixa desta negativação já foi solicitada ao SOA \(ou está sendo solicitada agora por outra "
+               r"pessoa\). Nada foi enviado de novo.$")
+    with pytest.raises(svc.ExclusionAlreadyRequested, match=message):
+        svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    with pytest.raises(svc.ExclusionAlreadyRequested, match=message):
+        svc.request_exclusion(svc.make_client(agency, svc.CallLog(agency.id, None)), record, "pagamento",
+                              user_id=admin_id)
     assert record.status == S.EXCLUSION_REQUESTED and len(record.events) == count
+    assert soa.snapshot()["calls"]["exclude"] == 1
+
+
+def test_an_exclusion_claimed_by_another_request_sends_nothing(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    before = svc.utcnow()
+    assert svc.claim_exclusion(record) is True
+    assert before <= record.exclusion_claimed_at <= svc.utcnow()  # the claim shows on the record at once
+    assert svc.claim_exclusion(record) is False  # exactly once
+    with pytest.raises(svc.ExclusionAlreadyRequested, match=r"^A baixa desta negativação já foi solicitada ao SOA"):
+        svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    assert svc.request_exclusion(svc.make_client(agency, svc.CallLog(agency.id, None)), record, "pagamento",
+                                 user_id=admin_id) is False
+    assert (record.status, record.exclusion_motive) == (S.ACTIVE, None)
+    assert soa.snapshot()["calls"].get("exclude") is None
+
+
+@pytest.mark.parametrize("state", [S.EXCLUSION_REQUESTED, S.EXCLUDED, S.REJECTED, S.PENDING, S.ERROR])
+def test_only_a_record_at_the_bureau_can_be_claimed_for_exclusion(ctx, soa, state):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor, state)
+    assert svc.claim_exclusion(record) is False
+    assert record.exclusion_claimed_at is None
+
+
+def test_exclusions_go_on_with_the_integration_switched_off(ctx, soa):
+    # switching it off stops new inclusions only: the law keeps running for the records already at the bureau
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    agency.serasa_enabled = False
+    db.session.commit()
+    svc.exclude_manually(agency, record, "pagamento", None, None, admin_id)
+    assert record.status == S.EXCLUSION_REQUESTED
+    with pytest.raises(NegativationNotAllowed, match="^A integração com o Serasa está desabilitada"):
+        svc.make_client(agency, svc.CallLog(agency.id, None), inclusion=True)
+
+
+def test_a_claim_older_than_ten_minutes_is_taken_over(ctx, soa):
+    agency, admin_id, creditor = ctx
+    _, record = _sent(agency, admin_id, creditor)
+    now = svc.utcnow()
+    record.exclusion_claimed_at = now - svc.EXCLUSION_CLAIM_EXPIRES + timedelta(seconds=30)
+    db.session.commit()
+    assert svc.claim_exclusion(record) is False  # still held
+    record.exclusion_claimed_at = now - svc.EXCLUSION_CLAIM_EXPIRES - timedelta(seconds=1)
+    db.session.commit()
+    assert svc.claim_exclusion(record) is True  # the request that held it died
 
 
 # --- payment: automatic exclusion ----------------------------------------------------------------------------
 
+PAID = date(2026, 11, 16)  # a Monday: the 5 business days end on Tuesday 24/11/2026 (20/11 is a holiday)
+DEADLINE = date(2026, 11, 24)
+
 
 def test_paying_a_debt_without_record_says_nothing(ctx):
     agency, admin_id, creditor = ctx
-    assert svc.on_debt_settled(agency, _debt(agency, creditor), "pagamento", date(2026, 11, 16), admin_id) is None
+    assert svc.on_debt_settled(agency, _debt(agency, creditor), "pagamento", PAID, admin_id, recorded_on=PAID) is None
 
 
 @pytest.mark.parametrize("state", [S.ACTIVE, S.SENT])
 def test_paying_requests_the_exclusion_at_once_with_the_legal_deadline(ctx, soa, state):
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor, state)
-    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID)
     assert notice == f"Baixa da negativação nº {record.id} solicitada ao SOA. Prazo legal: 24/11/2026."
     assert record.status == S.EXCLUSION_REQUESTED
     assert (record.paid_on, record.removal_deadline, record.exclusion_motive, record.exclusion_code) == (
@@ -407,7 +520,7 @@ def test_paying_while_soa_is_down_keeps_the_exclusion_due(ctx, soa):
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor)
     soa.set_fault("exclude", Fault(status_5xx=True))
-    notice = svc.on_debt_settled(agency, debt, "acordo", date(2026, 11, 16), admin_id)
+    notice = svc.on_debt_settled(agency, debt, "acordo", PAID, admin_id, recorded_on=PAID)
     assert notice.startswith(f"A baixa da negativação nº {record.id} não foi aceita agora (")
     assert notice.endswith("). Ela fica pendente e será tentada de novo; prazo legal: 24/11/2026.")
     assert record.status == S.ACTIVE and record.exclusion_due and record.exclusion_error
@@ -419,7 +532,7 @@ def test_paying_while_the_inclusion_is_unconfirmed_waits_for_the_protocol(ctx, s
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor, S.UNCERTAIN)
     record.unique_id = unique_id
-    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID)
     assert notice == (f"A negativação nº {record.id} ainda está sendo conferida no SOA; a baixa será pedida assim "
                       "que houver protocolo (Atualizar situação). Prazo legal: 24/11/2026.")
     assert record.status == S.UNCERTAIN and record.exclusion_due
@@ -428,14 +541,14 @@ def test_paying_while_the_inclusion_is_unconfirmed_waits_for_the_protocol(ctx, s
     db.session.add(pending)
     db.session.flush()
     assert "ainda está sendo conferida" in svc.on_debt_settled(agency, pending_debt, "pagamento",
-                                                               date(2026, 11, 16), admin_id)
+                                                               PAID, admin_id, recorded_on=PAID)
     assert pending.status == S.PENDING and pending.removal_deadline == date(2026, 11, 24)
 
 
 def test_paying_a_debt_whose_inclusion_failed_closes_the_record(ctx, soa):
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor, S.ERROR)
-    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID) is None
     assert record.status == S.EXCLUDED
     assert _events(record)[-1] == (S.ERROR, S.EXCLUDED, "Dívida quitada antes da inclusão: envio cancelado.")
     assert record.events[-1].actor_id == admin_id
@@ -445,7 +558,7 @@ def test_paying_a_debt_whose_inclusion_failed_closes_the_record(ctx, soa):
 def test_paying_when_the_exclusion_was_already_requested_only_records_the_payment(ctx, soa):
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor, S.EXCLUSION_REQUESTED)
-    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID) is None
     assert record.status == S.EXCLUSION_REQUESTED and record.removal_deadline == removal_deadline(
         date(2026, 11, 16))
     assert soa.snapshot()["calls"].get("exclude") is None
@@ -455,13 +568,13 @@ def test_paying_an_active_record_without_protocol_keeps_the_reason_visible(ctx, 
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor)
     record.unique_id = None
-    notice = svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID)
     assert notice == (f"A baixa da negativação nº {record.id} não foi aceita agora (A negativação não tem protocolo "
                       "do SOA; atualize a situação primeiro.). Ela fica pendente e será tentada de novo; prazo "
                       "legal: 24/11/2026.")
     assert record.exclusion_error == "A negativação não tem protocolo do SOA; atualize a situação primeiro."
     record.exclusion_error = "primeira falha"
-    svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id)
+    svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID)
     assert record.exclusion_error == "primeira falha"  # the first reason is kept
 
 
@@ -469,8 +582,77 @@ def test_paying_an_active_record_without_protocol_keeps_the_reason_visible(ctx, 
 def test_paying_a_debt_whose_record_is_closed_changes_nothing(ctx, soa, state):
     agency, admin_id, creditor = ctx
     debt, record = _sent(agency, admin_id, creditor, state)
-    assert svc.on_debt_settled(agency, debt, "pagamento", date(2026, 11, 16), admin_id) is None
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID) is None
     assert (record.status, record.paid_on, record.exclusion_motive) == (state, None, None)
+
+
+LATE = "Pagamento registrado com atraso: o prazo legal de baixa venceu em 24/11/2026. "
+
+
+def test_a_payment_recorded_on_the_deadline_itself_is_on_time(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=DEADLINE)
+    assert notice == f"Baixa da negativação nº {record.id} solicitada ao SOA. Prazo legal: 24/11/2026."
+    assert (record.paid_on, record.payment_recorded_on, record.removal_deadline) == (PAID, DEADLINE, DEADLINE)
+    assert record.registered_late is False
+
+
+def test_a_payment_recorded_the_day_after_the_deadline_is_flagged_late(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=DEADLINE + timedelta(days=1))
+    # the deadline still counts from the payment date typed, not from the day it was recorded
+    assert notice == LATE + f"Baixa da negativação nº {record.id} solicitada ao SOA. Prazo legal: 24/11/2026."
+    assert (record.paid_on, record.removal_deadline, record.status) == (PAID, DEADLINE, S.EXCLUSION_REQUESTED)
+    assert record.registered_late is True
+
+
+def test_a_late_payment_keeps_the_flag_on_every_notice(ctx, soa):
+    agency, admin_id, creditor = ctx
+    late = DEADLINE + timedelta(days=1)
+    debt, record = _sent(agency, admin_id, creditor, S.UNCERTAIN)
+    record.unique_id = None
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=late) == LATE + (
+        f"A negativação nº {record.id} ainda está sendo conferida no SOA; a baixa será pedida assim que houver "
+        "protocolo (Atualizar situação). Prazo legal: 24/11/2026.")
+    debt, record = _sent(agency, admin_id, creditor)
+    soa.set_fault("exclude", Fault(status_5xx=True))
+    notice = svc.on_debt_settled(agency, debt, "acordo", PAID, admin_id, recorded_on=late)
+    assert notice.startswith(LATE + f"A baixa da negativação nº {record.id} não foi aceita agora (")
+    # nothing to say (the record never reached the bureau): no notice at all, late or not
+    debt, record = _sent(agency, admin_id, creditor, S.ERROR)
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=late) is None
+    assert record.registered_late is True
+
+
+def test_without_a_recording_date_the_payment_is_recorded_today(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor)
+    today = local_today(agency.timezone)
+    notice = svc.on_debt_settled(agency, debt, "pagamento", today, admin_id)
+    assert record.payment_recorded_on == today and record.paid_on == today
+    assert record.registered_late is False
+    assert notice == (f"Baixa da negativação nº {record.id} solicitada ao SOA. Prazo legal: "
+                      f"{removal_deadline(today):%d/%m/%Y}.")
+
+
+def test_a_second_payment_notice_keeps_the_first_dates(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt, record = _sent(agency, admin_id, creditor, S.EXCLUSION_REQUESTED)
+    assert svc.on_debt_settled(agency, debt, "pagamento", PAID, admin_id, recorded_on=PAID) is None
+    assert svc.on_debt_settled(agency, debt, "acordo", PAID + timedelta(days=20), admin_id,
+                               recorded_on=DEADLINE + timedelta(days=30)) is None
+    assert (record.paid_on, record.payment_recorded_on, record.exclusion_motive) == (PAID, PAID, "pagamento")
+    assert record.registered_late is False
+
+
+def test_registered_late_needs_both_dates():
+    assert Negativation(removal_deadline=DEADLINE, payment_recorded_on=None).registered_late is False
+    assert Negativation(removal_deadline=None, payment_recorded_on=DEADLINE).registered_late is False
+    assert Negativation(removal_deadline=DEADLINE, payment_recorded_on=DEADLINE).registered_late is False
+    assert Negativation(removal_deadline=DEADLINE,
+                        payment_recorded_on=DEADLINE + timedelta(days=1)).registered_late is True
 
 
 # --- records the sync asks SOA about, and the 5-year limit ------------------------------------------------
@@ -532,3 +714,159 @@ def test_a_debt_row_is_what_the_record_snapshots(ctx):
     [outcome] = _include(agency, admin_id, [debt]).outcomes
     assert db.session.get(Debt, debt.id) is outcome.negativation.debt
     assert db.session.get(Agency, agency.id).soa_balance is not None
+
+
+# --- what the debt lists read: the latest record, the live ones ------------------------------------------------
+
+
+def _record(agency, admin_id, debt, state):
+    record = Negativation.for_debt(debt, admin_id, "1")
+    record.status = state
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def test_a_debt_reads_as_its_latest_record(ctx):
+    agency, admin_id, creditor = ctx
+    twice, once, never = (_debt(agency, creditor) for _ in range(3))
+    _record(agency, admin_id, twice, S.REJECTED)
+    newest = _record(agency, admin_id, twice, S.ACTIVE)
+    only = _record(agency, admin_id, once, S.EXCLUDED)
+    db.session.commit()
+    # an update of the older record stores it after the newer one on PostgreSQL: the newest must still win
+    db.session.execute(update(Negativation).where(Negativation.debt_id == twice.id, Negativation.id != newest.id)
+                       .values(soa_message="rejeitada"))
+    db.session.commit()
+    latest = latest_by_debt(d.id for d in (twice, once, never))  # any iterable of ids
+    assert latest == {twice.id: newest, once.id: only}
+    assert latest_by_debt([]) == {} and latest_by_debt([never.id]) == {}
+    # the filter of Dívidas: each option holds the debts whose latest record is in one of its states
+    found = {option: set(db.session.scalars(db.select(Debt.id).where(
+        Debt.id.in_([twice.id, once.id, never.id]), serasa_filter_clause(Debt.id, option))))
+        for option in DEBT_SERASA_FILTER}
+    assert found == {"nao_negativada": {never.id}, "enviada": set(), "ativa": {twice.id}, "em_baixa": set(),
+                     "baixada": {once.id}, "rejeitada": set(), "erro": set(), "incerta": set()}
+
+
+@pytest.mark.parametrize("state", list(S))
+def test_each_state_falls_under_one_filter_option(ctx, state):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    _record(agency, admin_id, debt, state)
+    db.session.commit()
+    options = {o for o in DEBT_SERASA_FILTER
+               if db.session.scalar(db.select(Debt.id).where(Debt.id == debt.id, serasa_filter_clause(Debt.id, o)))}
+    assert options == {{S.PENDING: "enviada", S.SENT: "enviada", S.ACTIVE: "ativa", S.EXCLUSION_REQUESTED: "em_baixa",
+                        S.EXCLUDED: "baixada", S.REJECTED: "rejeitada", S.ERROR: "erro",
+                        S.UNCERTAIN: "incerta"}[state]}
+
+
+def test_live_records_are_the_agencys_open_ones(ctx):
+    agency, admin_id, creditor = ctx
+    assert (live_records(agency.id), has_live_records(agency.id)) == (0, False)
+    for state in (S.REJECTED, S.EXCLUDED):  # no longer at the bureau
+        _record(agency, admin_id, _debt(agency, creditor), state)
+    other = f.make_agency()
+    _record(other, None, _debt(other, f.make_creditor(other)), S.ACTIVE)
+    db.session.commit()
+    assert (live_records(agency.id), has_live_records(agency.id)) == (0, False)
+    assert (live_records(other.id), has_live_records(other.id)) == (1, True)
+    for state in (S.PENDING, S.SENT, S.ACTIVE, S.ERROR, S.UNCERTAIN, S.EXCLUSION_REQUESTED):
+        _record(agency, admin_id, _debt(agency, creditor), state)
+        db.session.commit()
+        assert has_live_records(agency.id) is True
+    assert live_records(agency.id) == 6
+
+
+# --- the preview before "Negativar no Serasa" ---------------------------------------------------------------
+
+
+def test_the_preview_tells_what_each_debt_will_become(ctx, soa):
+    agency, admin_id, creditor = ctx
+    fresh, retried, in_flight, again, paid = (_debt(agency, creditor) for _ in range(5))
+    failed = _record(agency, admin_id, retried, S.ERROR)
+    active = _record(agency, admin_id, in_flight, S.ACTIVE)
+    rejected = _record(agency, admin_id, again, S.REJECTED)
+    paid.status, paid.paid_at = "paga", datetime(2026, 11, 2, 12, 0)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [fresh, retried, in_flight, again, paid], admin_id)
+    assert [(r.debt.id, r.state, r.record) for r in preview.rows] == [
+        (fresh.id, "ok", None), (retried.id, "retry", failed), (in_flight.id, "in_flight", active),
+        (again.id, "ok", rejected), (paid.id, "problems", None)]
+    assert preview.rows[4].problems == ["a dívida está paga"]
+    assert preview.rows[2].problems == []
+    assert (preview.to_send, preview.cost, preview.balance_error) == (3, Decimal("0"), None)
+    assert preview.balance == Decimal("100.00") == db.session.get(Agency, agency.id).soa_balance
+    assert agency.soa_balance_checked_at is not None
+    assert _soa_calls("balance") == [(agency.id, admin_id)]
+    assert soa.snapshot()["calls"].get("include") is None  # nothing is sent by a preview
+
+
+@pytest.mark.parametrize("balance,fits", [("29.99", 2), ("30.00", 3), ("0", 0)])
+def test_the_preview_sends_only_what_the_balance_pays_for(ctx, soa, app, monkeypatch, balance, fits):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "10")
+    soa.set_balance(DEFAULT_EMAIL, Decimal(balance))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    retried = _debt(agency, creditor)
+    _record(agency, admin_id, retried, S.ERROR)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [debts[0], retried, debts[1], debts[2]], admin_id)
+    states = ["ok", "retry", "ok", "ok"][:fits] + ["no_balance"] * (4 - fits)
+    assert [r.state for r in preview.rows] == states  # the first ones in the list go
+    assert (preview.cost, preview.balance, preview.to_send) == (Decimal("10"), Decimal(balance), fits)
+
+
+def test_a_cost_under_one_real_still_limits_what_is_sent(ctx, soa, app, monkeypatch):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "0.40")
+    soa.set_balance(DEFAULT_EMAIL, Decimal("1.00"))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    preview = svc.preview_inclusion(agency, debts, admin_id)
+    assert [r.state for r in preview.rows] == ["ok", "ok", "no_balance"]  # 1.00 pays for two at 0.40
+
+
+@pytest.mark.parametrize("cost", ["", None, "missing"])
+def test_without_an_inclusion_cost_the_plan_is_postpaid(ctx, soa, app, monkeypatch, cost):
+    agency, admin_id, creditor = ctx
+    if cost == "missing":
+        monkeypatch.delitem(app.config, "SOA_INCLUSION_COST")
+    else:
+        monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", cost)
+    soa.set_balance(DEFAULT_EMAIL, Decimal("0"))
+    preview = svc.preview_inclusion(agency, [_debt(agency, creditor)], admin_id)
+    assert (preview.cost, preview.balance, [r.state for r in preview.rows]) == (Decimal("0"), Decimal("0"), ["ok"])
+
+
+def test_a_preview_with_nothing_to_send_asks_soa_nothing(ctx, soa):
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    _record(agency, admin_id, debt, S.SENT)
+    db.session.commit()
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert [r.state for r in preview.rows] == ["in_flight"]
+    assert (preview.balance, preview.balance_error, preview.to_send) == (None, None, 0)
+    assert soa.snapshot()["calls"].get("balance") is None
+
+
+def test_a_preview_without_the_balance_says_why_and_still_lists_the_debts(ctx, soa, app, monkeypatch):
+    agency, admin_id, creditor = ctx
+    monkeypatch.setitem(app.config, "SOA_INCLUSION_COST", "10")
+    debt = _debt(agency, creditor)
+    soa.set_fault("balance", Fault(status_5xx=True))
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert preview.balance is None and preview.balance_error
+    assert [r.state for r in preview.rows] == ["ok"]  # not refused for a balance nobody could read
+    soa.set_fault("balance", None)
+    agency.serasa_enabled = False
+    preview = svc.preview_inclusion(agency, [debt], admin_id)
+    assert preview.balance_error == "A integração com o Serasa está desabilitada no Perfil da assessoria."
+
+
+def test_records_are_loaded_by_id_skipping_blanks(ctx):
+    agency, admin_id, creditor = ctx
+    first, second = (_record(agency, admin_id, _debt(agency, creditor), S.ACTIVE) for _ in range(2))
+    db.session.commit()
+    assert svc.records_of([first.id, None, "", second.id, 0]) == {first.id: first, second.id: second}
+    assert svc.records_of([None, ""]) == {} and svc.records_of([]) == {}

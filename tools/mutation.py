@@ -55,8 +55,9 @@ MODULES = [
                                             "_translate_validator_error", "_printable"])),
     Module("services/negativation.py: eligibility, exclusion", "services/negativation.py",
            _functions("services.negativation", ["make_client", "include_debts", "_claim", "_sentence",
-                                                "_apply_inclusion", "request_exclusion", "exclude_manually",
-                                                "on_debt_settled", "records_to_sync"]),
+                                                "_apply_inclusion", "preview_inclusion", "records_of",
+                                                "claim_exclusion", "request_exclusion", "exclude_manually",
+                                                "on_debt_settled", "_settle_record", "records_to_sync"]),
            quick=False),
 ]
 
