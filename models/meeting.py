@@ -128,11 +128,23 @@ class Meeting(db.Model):
         fields["cancelled"] = self.status == MeetingStatus.CANCELLED
         return fields
 
-    def check_can_invite(self) -> None:
+    def check_can_invite(self, now: datetime | None = None) -> None:
+        """Refuse a second invite, an invite for a meeting not scheduled, and one for a meeting already started
+        (a meeting recorded after it happened, even if its Situação is later set back to Agendada)."""
         if self.invite_sent:
             raise MeetingNotAllowed("O convite desta reunião já foi enviado.")
         if self.status != MeetingStatus.SCHEDULED:
             raise MeetingNotAllowed("Só é possível convidar para reuniões agendadas.")
+        if self.starts_at < (now or utcnow()):
+            raise MeetingNotAllowed("A reunião já começou: não há convite a enviar. Registre o resultado em Alt.")
+
+    def can_invite(self, now: datetime | None = None) -> bool:
+        """Whether the details page offers Enviar Convite (the same rule as ``check_can_invite``)."""
+        try:
+            self.check_can_invite(now)
+        except MeetingNotAllowed:
+            return False
+        return True
 
     def check_can_remind(self) -> None:
         if not self.invite_sent:

@@ -191,6 +191,13 @@ def test_past_start_needs_the_explicit_confirmation(app, client, world, login_as
     assert "btn-enviar-convite" not in details
     sent = client.get(f"/admin/meeting/send/?id={meeting_id}&kind=invite", follow_redirects=True)
     assert "Só é possível convidar para reuniões agendadas" in sent.text
+    # Set back to Agendada by mistake: it has still already happened, so no invite.
+    with app.app_context():
+        db.session.get(Meeting, meeting_id).status = MeetingStatus.SCHEDULED
+        db.session.commit()
+    assert "btn-enviar-convite" not in client.get(f"/admin/meeting/details/?id={meeting_id}").text
+    sent = client.get(f"/admin/meeting/send/?id={meeting_id}&kind=invite", follow_redirects=True)
+    assert "A reunião já começou: não há convite a enviar" in sent.text
 
 
 def test_confirmation_with_a_future_date_is_refused(app, client, world, login_as):

@@ -226,12 +226,26 @@ def test_the_invite_is_held_by_whoever_an_invite_was_delivered_to_in_first_send_
 
 
 def test_invite_only_once_and_only_for_a_scheduled_meeting():
-    _meeting().check_can_invite()
+    _meeting().check_can_invite(NOW)
+    assert _meeting().can_invite(NOW)
     with pytest.raises(MeetingNotAllowed, match="^O convite desta reunião já foi enviado.$"):
-        _invited().check_can_invite()
+        _invited().check_can_invite(NOW)
+    assert not _invited().can_invite(NOW)
     for status in (MeetingStatus.HELD, MeetingStatus.CANCELLED):
         with pytest.raises(MeetingNotAllowed, match="^Só é possível convidar para reuniões agendadas.$"):
-            _meeting(status=status).check_can_invite()
+            _meeting(status=status).check_can_invite(NOW)
+        assert not _meeting(status=status).can_invite(NOW)
+
+
+def test_no_invite_once_the_meeting_has_started_even_if_set_back_to_scheduled():
+    starting_now = _meeting(starts_at=NOW, ends_at=NOW + timedelta(hours=1))
+    starting_now.check_can_invite(NOW)  # starting this very minute: still invitable, like creating it
+    assert starting_now.can_invite(NOW)
+    started = _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=NOW + timedelta(hours=1))
+    with pytest.raises(MeetingNotAllowed, match="^A reunião já começou: não há convite a enviar. "
+                                                "Registre o resultado em Alt.$"):
+        started.check_can_invite(NOW)
+    assert not started.can_invite(NOW)
 
 
 def test_reminders_only_after_the_invite_and_never_for_a_cancelled_meeting():
