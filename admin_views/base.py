@@ -104,14 +104,18 @@ def browser_newlines_to_lf(model) -> None:
                 setattr(model, column.key, value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+#: The largest id an INTEGER primary key holds (PostgreSQL's INTEGER is 32 bits: a larger value is a database
+#: error there, an OverflowError in SQLite's driver past 64 bits).
+MAX_PK = 2**31 - 1
+
+
 def parse_pk(value) -> int | None:
-    """A row id from a URL or a form, or None when it cannot be one (not a number, or beyond the database's
-    64-bit integers, which the driver refuses with an OverflowError)."""
+    """A row id from a URL or a form, or None when it cannot be one (not a number, or beyond ``MAX_PK``)."""
     try:
         parsed = int(str(value).strip())
     except (TypeError, ValueError):
         return None
-    return parsed if 0 < parsed < 2**63 else None
+    return parsed if 0 < parsed <= MAX_PK else None
 
 
 def _parse_id(value) -> int:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import case, literal, select, union_all
 from wtforms import BooleanField
 
+from admin_views.base import parse_pk
 from admin_views.formatting import br_datetime
 from models import Meeting, User, db
 from models.meeting import EMAIL_KIND_LABELS, MEETING_STATUS_LABELS, SEND_STATUS_LABELS, EmailKind, past_without_outcome
@@ -68,10 +69,10 @@ class OwnerFilter(BaseSQLAFilter):
         return [(str(i), name) for i, name in query.order_by(User.name)]
 
     def validate(self, value):
-        return str(value).isdigit() and len(str(value)) < 19
+        return parse_pk(value) is not None
 
     def clean(self, value):
-        return int(value)
+        return parse_pk(value)
 
     def operation(self):
         return "é"

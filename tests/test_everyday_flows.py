@@ -359,3 +359,18 @@ def test_4_profile_cnpj_typed_formatted_is_saved_and_shown_formatted(app, client
     with app.app_context():
         assert db.session.get(Agency, world.a.id).cnpj == CNPJ
     assert _attr(_input(client.get("/admin/profile/").text, "cnpj"), "value") == CNPJ_SHOWN
+
+
+@pytest.mark.parametrize("row_id", ["2147483647", "2147483648", "9223372036854775808", "-1", "0"])
+def test_ids_beyond_an_integer_column_are_not_found_not_a_500(app, client, world, login_as, row_id):
+    """PostgreSQL's INTEGER ends at 2**31 - 1: a larger id in a URL or a filter is a missing row, never a 500."""
+    from admin_views.links import filtered_list_url
+    from admin_views.meeting_extras import OwnerFilter
+
+    login_as(world.admin_a)
+    for screen in ("debt", "meeting"):
+        assert client.get(f"/admin/{screen}/details/?id={row_id}").status_code == 404
+        assert client.get(f"/admin/{screen}/edit/?id={row_id}").status_code == 404
+    with app.test_request_context():
+        url = filtered_list_url("meeting", ("owner_id", OwnerFilter, row_id))
+    assert client.get(url).status_code == 200
