@@ -11,7 +11,9 @@ from admin_views import init_admin
 from admin_views.feed import init_feed
 from admin_views.security import init_security
 from integrations.mail import mail
+from integrations.soa_api import BASE_URLS as SOA_BASE_URLS
 from models import db
+from models.timeutil import DEFAULT_TIMEZONE
 from services.cli import register_commands
 
 #: Public development-only keys, used only when APP_ENV=development (`make run`, `make test`); every other
@@ -45,7 +47,7 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
 
     BABEL_DEFAULT_LOCALE = "pt_BR"
-    BABEL_DEFAULT_TIMEZONE = "America/Sao_Paulo"
+    BABEL_DEFAULT_TIMEZONE = DEFAULT_TIMEZONE
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "1025"))
@@ -60,9 +62,9 @@ class Config:
     MAIL_LIMIT_PER_USER_HOUR = int(os.environ.get("MAIL_LIMIT_PER_USER_HOUR", "100"))
     MAIL_LIMIT_PER_AGENCY_DAY = int(os.environ.get("MAIL_LIMIT_PER_AGENCY_DAY", "1000"))
 
-    SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", "https://services.soawebservices.com.br")
-    SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", "https://homologacao.soawebservices.com.br")
-    SOA_URL_SANDBOX = os.environ.get("SOA_URL_SANDBOX", "http://127.0.0.1:5001")
+    SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", SOA_BASE_URLS["producao"])
+    SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", SOA_BASE_URLS["homologacao"])
+    SOA_URL_SANDBOX = os.environ.get("SOA_URL_SANDBOX", SOA_BASE_URLS["sandbox"])
     SOA_CONNECT_TIMEOUT = float(os.environ.get("SOA_CONNECT_TIMEOUT", "3.05"))
     SOA_READ_TIMEOUT = float(os.environ.get("SOA_READ_TIMEOUT", "20"))
     #: Price of one inclusion on the agency's prepaid plan (R$); 0 = only look at the balance, never block on it.

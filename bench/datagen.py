@@ -24,6 +24,11 @@ from pathlib import Path
 from sqlalchemy import insert, make_url, select, text
 from werkzeug.security import generate_password_hash
 
+from devtools.fakes import ADDRESSES
+from devtools.fakes import FIRST_NAMES as FIRST
+from devtools.fakes import LAST_NAMES as LAST
+from devtools.soa_sandbox import DEFAULT_EMAIL as SANDBOX_EMAIL
+from devtools.soa_sandbox import DEFAULT_PASSWORD as SANDBOX_PASSWORD
 from models import (
     Agency,
     Creditor,
@@ -42,25 +47,8 @@ from models.negativation import expiry_date
 from models.timeutil import utcnow
 
 BENCH_PASSWORD = "bench-senha-123"
-SANDBOX_EMAIL = "demo@soa.sandbox"
-SANDBOX_PASSWORD = "sandbox123"
 BATCH = 5000
 
-FIRST = ["Ana", "Bruno", "Carla", "Daniel", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "João",
-         "Larissa", "Marcos", "Natália", "Otávio", "Paula", "Rafael", "Sandra", "Tiago", "Vanessa", "Wagner",
-         "Beatriz", "Caio", "Débora", "Emerson", "Fernanda", "Gustavo", "Helena", "Igor", "Juliana", "Leonardo"]
-LAST = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Carvalho", "Ferreira", "Rodrigues", "Almeida",
-        "Costa", "Gomes", "Martins", "Araújo", "Barbosa", "Ribeiro", "Alves", "Cardoso", "Rocha", "Dias"]
-ADDRESSES = [
-    ("Rua Augusta", "Consolação", "São Paulo", "SP", "01305000"),
-    ("Avenida Afonso Pena", "Centro", "Belo Horizonte", "MG", "30130001"),
-    ("Rua das Laranjeiras", "Laranjeiras", "Rio de Janeiro", "RJ", "22240003"),
-    ("Avenida Sete de Setembro", "Centro", "Salvador", "BA", "40060001"),
-    ("Rua XV de Novembro", "Centro", "Curitiba", "PR", "80020310"),
-    ("Avenida Boa Viagem", "Boa Viagem", "Recife", "PE", "51011000"),
-    ("Rua dos Andradas", "Centro Histórico", "Porto Alegre", "RS", "90020007"),
-    ("Avenida Paulista", "Bela Vista", "São Paulo", "SP", "01310100"),
-]
 SUBJECTS = ["Renegociação da carteira", "Prestação de contas mensal", "Alinhamento de metas", "Acordo em lote",
             "Revisão de contratos", "Apresentação de resultados", "Campanha de recuperação", "Auditoria da carteira"]
 PLACES = ["Sede do credor", "Escritório da assessoria", None, "Sala de reuniões 2"]

@@ -39,13 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")  # e.g. aiosmtpd's own "Session.login_data is deprecated" on every AUTH
 
     if args.kind == "sandbox":
-        from integrations import soa_sandbox
-        from integrations.soa_sandbox import SandboxServer
+        from devtools.soa_sandbox import SandboxServer
 
-        # socketserver's default listen backlog is 5: with 16+ simultaneous inclusions (a new TCP connection each,
-        # HTTP/1.0) the kernel drops handshakes and the client stalls a whole second (SYN retransmission), which
-        # a real SOA endpoint would not do. Give the bench's sandbox a production-like backlog.
-        soa_sandbox._HTTPServer.request_queue_size = 128
+        # The sandbox listens with a production-like backlog (128, not socketserver's 5): with 16+ simultaneous
+        # inclusions (a new TCP connection each, HTTP/1.0) a short backlog makes the kernel drop handshakes and
+        # the client stall a whole second (SYN retransmission), which a real SOA endpoint would not do.
         server = SandboxServer("127.0.0.1", 0, activation_delay=0).start()
         port = server.url.rsplit(":", 1)[1]
     elif args.kind == "smtp-tls":
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         import socket
 
-        from integrations.smtp_catcher import MailCatcher
+        from devtools.smtp_catcher import MailCatcher
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

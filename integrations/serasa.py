@@ -17,8 +17,9 @@ every operation, ``include`` too, when the TCP connection was never established 
 connect timeout), because then nothing reached SOA. ``include`` is never repeated once it may have
 arrived. Business refusals and unreadable answers are never retried.
 
-This module depends only on the standard library and ``requests``; it knows nothing about Flask
-or the models. Workflows that map debts to inclusions live elsewhere.
+This module depends on the standard library, ``requests``, the wire table it shares with the sandbox
+(``integrations/soa_api.py``) and the digit helper of ``models/documents.py``; it knows nothing about
+Flask or the ORM. Workflows that map debts to inclusions live elsewhere.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from typing import Any
 import requests
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from integrations.soa_api import BASE_URLS, CODE_BAD_CREDENTIALS, LIST_CONDITIONS, PATHS
+from models.documents import only_digits as _digits
 
 __all__ = [
     "DEFAULT_PATHS",
@@ -61,23 +65,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ENVIRONMENTS: dict[str, str] = {
-    "producao": "https://services.soawebservices.com.br",
-    "homologacao": "https://homologacao.soawebservices.com.br",
-    "sandbox": "http://127.0.0.1:5001",
-}
-
-#: Operation → path (docs/soa-api.md). Only ``Excluir`` is confirmed by a public client; confirm the
-#: rest against the account's Swagger before production and override through ``paths=``.
-DEFAULT_PATHS: dict[str, str] = {
-    "balance": "/api/v2/Administracao/Saldo",
-    "restriction_codes": "/api/v2/Serasa/Negativacoes/CodigosRestricoes",
-    "exclusion_codes": "/api/v2/Serasa/Negativacoes/CodigosBaixa",
-    "include": "/api/v2/Serasa/Negativacoes/Inserir",
-    "consult": "/api/v2/Serasa/Negativacoes/Consultar",
-    "list": "/api/v2/Serasa/Negativacoes/Listar",
-    "exclude": "/api/v2/Serasa/Negativacoes/Excluir",
-}
+#: Environment → base URL, and operation → path: the one table shared with the configuration and the sandbox.
+ENVIRONMENTS = BASE_URLS
+DEFAULT_PATHS = PATHS
 
 #: Operations that may be repeated after a timeout, a dropped connection or a 5xx: reads, and the
 #: exclusion, which is keyed by the UniqueID (docs/soa-api.md, "Rules the client keeps"). ``include`` is
@@ -85,12 +75,6 @@ DEFAULT_PATHS: dict[str, str] = {
 RETRY_SAFE_OPERATIONS = frozenset(
     {"balance", "restriction_codes", "exclusion_codes", "consult", "list", "exclude"}
 )
-
-LIST_CONDITIONS = ("Pendentes", "Ativas", "Erro", "Indisponivel", "Baixadas")
-
-CODE_SUCCESS = "G000M001"
-CODE_BAD_CREDENTIALS = "G000M000"
-CODE_INVALID_DOCUMENT = "G000M003"
 
 #: SOA publishes no code for "no credit left", so the refusal is recognised by its wording
 #: (accents stripped, lower case). Keep it narrow: "crédito" alone also names debt types.
@@ -740,10 +724,6 @@ def _encode_json(value: Any) -> str:
 def _seconds(value: float) -> str:
     """Write a duration the pt-BR way: ``0,3 s``."""
     return f"{value:g} s".replace(".", ",")
-
-
-def _digits(value: str | None) -> str:
-    return re.sub(r"\D", "", value or "")
 
 
 def _fold(text: str) -> str:

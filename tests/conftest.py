@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import event
 
 from app import create_app
-from integrations.smtp_catcher import MailCatcher
-from integrations.soa_sandbox import SandboxServer
+from devtools.smtp_catcher import MailCatcher
+from devtools.soa_sandbox import SandboxServer
 from models import db
 from models.agency import Role
 from tests import factories as f

@@ -1,8 +1,17 @@
 """The factory and its configuration."""
 
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from app import DEV_CREDENTIALS_KEY, DEV_SECRET_KEY, Config, create_app
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_factory_applies_overrides_and_defaults():
@@ -55,3 +64,53 @@ def test_config_reads_environment(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(app_module)
+
+
+# A production install (`pip install .`) has neither devtools/ nor the dev extra (aiosmtpd): the panel must start
+# and offer its production commands without them. Run in a fresh interpreter where both cannot be imported.
+_PRODUCTION_PROBE = """
+import importlib.abc, json, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("devtools", "aiosmtpd"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from cryptography.fernet import Fernet
+from app import create_app
+
+app = create_app({"APP_ENV": sys.argv[1], "SECRET_KEY": "a-real-secret",
+                  "CREDENTIALS_KEY": Fernet.generate_key().decode(), "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+print(json.dumps({"commands": sorted(app.cli.commands),
+                  "loaded": sorted(m for m in sys.modules if m.partition(".")[0] in ("devtools", "aiosmtpd"))}))
+"""
+
+
+def _probe(app_env: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "SECRET_KEY", "CREDENTIALS_KEY")}
+    return subprocess.run([sys.executable, "-c", _PRODUCTION_PROBE, app_env], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_production_starts_without_devtools_and_offers_only_production_commands():
+    probe = _probe("production")
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert result["loaded"] == []
+    assert {"create-agency", "create-admin", "serasa"} <= set(result["commands"])
+    assert not {"demo-data", "soa-sandbox", "mail-catcher", "dev-server"} & set(result["commands"])
+
+
+def test_development_offers_the_dev_commands():
+    app = create_app({"APP_ENV": "development", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert {"create-agency", "create-admin", "serasa", "demo-data", "soa-sandbox", "mail-catcher",
+            "dev-server"} <= set(app.cli.commands)
+
+
+def test_production_package_leaves_devtools_and_aiosmtpd_out():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "devtools" not in project["tool"]["setuptools"]["packages"]
+    assert not [d for d in project["project"]["dependencies"] if d.startswith("aiosmtpd")]
+    assert [d for d in project["project"]["optional-dependencies"]["dev"] if d.startswith("aiosmtpd")]

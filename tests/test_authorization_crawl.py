@@ -29,7 +29,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 import models
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from models import Agency, db
 from models.documents import format_cep, format_document
 from tests.conftest import Auth, csrf_from

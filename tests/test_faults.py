@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.soa_sandbox import DEFAULT_EMAIL, Fault
+from devtools.soa_sandbox import DEFAULT_EMAIL, Fault
 from models import Meeting, MeetingEmail, Negativation, db
 from models.negativation import NegativationStatus as S
 from tests.conftest import csrf_from

@@ -16,7 +16,8 @@ import pytest
 from flask import Flask
 from icalendar import Calendar
 
-from integrations import smtp_catcher
+from devtools import smtp_catcher
+from devtools.smtp_catcher import MailCatcher
 from integrations.mail import (
     MAX_RECIPIENTS,
     BatchResult,
@@ -30,7 +31,6 @@ from integrations.mail import (
     parse_recipients,
     send_batch,
 )
-from integrations.smtp_catcher import MailCatcher
 
 REPO = Path(__file__).resolve().parents[1]
 SENDER = "Assessoria Demo <nao-responda@demo.com.br>"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import Agency, Debt, Debtor, Negativation, NegativationEvent, db
 from models.debt import DebtStatus
 from models.negativation import (

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import Agency, AuditLog, SoaCall, db
 from tests.conftest import csrf_from
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from app import create_app
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from integrations.serasa import SerasaError
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import Agency, Debt, Negativation, SoaCall, db
 from models.negativation import (
     DEBT_SERASA_FILTER,

@@ -18,7 +18,7 @@ from sqlalchemy import String, Text, select
 
 from admin_views.security import CONTENT_SECURITY_POLICY, RATE_LIMITED_MESSAGE
 from app import create_app
-from integrations.soa_sandbox import SandboxServer
+from devtools.soa_sandbox import SandboxServer
 from models import Agency, AuditLog, Meeting, db
 from tests.conftest import Auth, csrf_from, free_port
 from tests.factories import PASSWORD

@@ -11,6 +11,13 @@ from decimal import Decimal
 import pytest
 import requests
 
+from devtools.soa_sandbox import (
+    DEFAULT_EMAIL,
+    DEFAULT_PASSWORD,
+    INCLUSION_COST,
+    Fault,
+    SandboxServer,
+)
 from integrations import serasa
 from integrations.serasa import (
     DEFAULT_PATHS,
@@ -27,13 +34,6 @@ from integrations.serasa import (
     SerasaRefused,
     SerasaTimeout,
     SerasaUnavailable,
-)
-from integrations.soa_sandbox import (
-    DEFAULT_EMAIL,
-    DEFAULT_PASSWORD,
-    INCLUSION_COST,
-    Fault,
-    SandboxServer,
 )
 
 PASSWORD = DEFAULT_PASSWORD

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from integrations.soa_sandbox import DEFAULT_EMAIL, Fault
+from devtools.soa_sandbox import DEFAULT_EMAIL, Fault
 from models import Agency, AuditLog, Debt, Negativation, NegativationBatch, Negotiation, db
 from models.debt import DebtStatus
 from models.negativation import (

@@ -11,8 +11,8 @@ import pytest
 import requests
 from validate_docbr import CNPJ, CPF
 
-from integrations import soa_sandbox
-from integrations.soa_sandbox import (
+from devtools import soa_sandbox
+from devtools.soa_sandbox import (
     DEFAULT_BALANCE,
     DEFAULT_EMAIL,
     DEFAULT_PASSWORD,
@@ -580,12 +580,12 @@ def test_unknown_control_route(http: requests.Session, sandbox: SandboxServer) -
 def test_requests_are_logged_without_credentials(
     http: requests.Session, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("DEBUG", logger="integrations.soa_sandbox")
+    caplog.set_level("DEBUG", logger="devtools.soa_sandbox")
 
     include(http, sandbox)
     call(http, sandbox, "balance", {"Email": DEFAULT_EMAIL, "Senha": "errada"})
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "integrations.soa_sandbox"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "devtools.soa_sandbox"]
     assert any("include" in line and "HTTP 200 G000M001" in line for line in lines)
     assert any("balance" in line and "G000M000" in line for line in lines)
     assert not any(DEFAULT_PASSWORD in line or "errada" in line or DEFAULT_EMAIL in line for line in lines)

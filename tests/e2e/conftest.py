@@ -16,9 +16,9 @@ from flask import got_request_exception
 from werkzeug.serving import make_server
 
 from app import create_app
-from integrations.smtp_catcher import MailCatcher
-from integrations.soa_sandbox import SandboxServer
-from services.demo import load_demo_data
+from devtools.demo import load_demo_data
+from devtools.smtp_catcher import MailCatcher
+from devtools.soa_sandbox import SandboxServer
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 #: Chromium's background services (updates, sync, safe browsing, QUIC probes) would try to reach the internet.

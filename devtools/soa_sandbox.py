@@ -1,7 +1,9 @@
 """Run a local stand-in for SOA WebServices' negativation API (``docs/soa-api.md``).
 
 The sandbox is a development aid for the demo and the tests, reached over real HTTP; it is not
-a mock inside the client and imports nothing from the project (standard library only).
+a mock inside the client. Its HTTP side is a small Werkzeug WSGI application served by Werkzeug's
+threaded server on a loopback port; it shares only the wire table (paths, answer codes) with the
+client (``integrations/soa_api.py``).
 
 Defaults (all sandbox values, not SOA's):
 
@@ -24,8 +26,8 @@ Python (``SandboxServer.set_fault``) or over HTTP:
 - ``POST /_sandbox/settings``: ``{"activation_delay": 0, "camel_case": true, "balances": {...}}``;
 - ``POST /_sandbox/reset``: back to the initial accounts and settings, no records, no faults.
 
-Run it with ``serve()`` (or ``python -m integrations.soa_sandbox --port 5001``); it binds to
-127.0.0.1 unless told otherwise.
+Run it with ``serve()`` (or ``python -m devtools.soa_sandbox --port 5001``, or
+``flask --app app soa-sandbox``); it binds to 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -35,9 +37,7 @@ import contextlib
 import ipaddress
 import json
 import logging
-import re
 import socket
-import socketserver
 import threading
 import time
 import uuid
@@ -45,9 +45,14 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+
+from babel.numbers import format_decimal
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
+
+from integrations.soa_api import CODE_BAD_CREDENTIALS, CODE_INVALID_DOCUMENT, CODE_SUCCESS, LIST_CONDITIONS, PATHS
+from models.documents import only_digits
 
 __all__ = [
     "DEFAULT_ACTIVATION_DELAY",
@@ -82,16 +87,8 @@ REFUSED_DOCUMENTS: dict[str, str] = {
     "11444777000161": "CNPJ do devedor consta como baixado na Receita Federal.",
 }
 
-#: Operation → path, as in docs/soa-api.md (matched case-insensitively, like IIS does).
-OPERATIONS: dict[str, str] = {
-    "balance": "/api/v2/Administracao/Saldo",
-    "restriction_codes": "/api/v2/Serasa/Negativacoes/CodigosRestricoes",
-    "exclusion_codes": "/api/v2/Serasa/Negativacoes/CodigosBaixa",
-    "include": "/api/v2/Serasa/Negativacoes/Inserir",
-    "consult": "/api/v2/Serasa/Negativacoes/Consultar",
-    "list": "/api/v2/Serasa/Negativacoes/Listar",
-    "exclude": "/api/v2/Serasa/Negativacoes/Excluir",
-}
+#: Operation → path: the client's own table (matched case-insensitively, like IIS does).
+OPERATIONS = PATHS
 _OPERATION_BY_PATH = {path.lower(): name for name, path in OPERATIONS.items()}
 
 #: Sandbox restriction codes (the real table is only in the SOA account's documentation).
@@ -112,9 +109,6 @@ EXCLUSION_CODES: list[tuple[int, str]] = [
     (5, "Outro motivo"),
 ]
 
-CODE_SUCCESS = "G000M001"
-CODE_BAD_CREDENTIALS = "G000M000"
-CODE_INVALID_DOCUMENT = "G000M003"
 CODE_NO_CREDIT = "P900M001"
 CODE_INVALID_FIELD = "P900M002"
 CODE_NOT_FOUND = "P900M003"
@@ -128,13 +122,13 @@ STATUS_ERROR = "Erro"
 STATUS_UNAVAILABLE = "Indisponivel"
 STATUS_CLEARED = "Baixada"
 #: ``Listar`` condition → record situation.
-CONDITIONS = {
-    "pendentes": STATUS_PENDING,
-    "ativas": STATUS_ACTIVE,
-    "erro": STATUS_ERROR,
-    "indisponivel": STATUS_UNAVAILABLE,
-    "baixadas": STATUS_CLEARED,
-}
+CONDITIONS = dict(
+    zip(
+        (c.lower() for c in LIST_CONDITIONS),
+        (STATUS_PENDING, STATUS_ACTIVE, STATUS_ERROR, STATUS_UNAVAILABLE, STATUS_CLEARED),
+        strict=True,
+    )
+)
 
 UFS = frozenset(
     {
@@ -294,7 +288,7 @@ class SandboxServer:
             "inclusion_cost": Decimal(inclusion_cost),
         }
         self._state = self._fresh_state()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: _WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         #: Bumped by reset(), so that requests delayed across a reset do not touch the new state.
@@ -427,7 +421,16 @@ class SandboxServer:
         if self._httpd is not None:
             raise RuntimeError("the sandbox is already running")
         self._stopping = threading.Event()
-        self._httpd = _HTTPServer((self.host, self.port), self)
+        # Bind here, so that a busy port raises OSError to the caller (Werkzeug would print and exit), and
+        # without HTTPServer's reverse DNS lookup of the host name.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as listener:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+            listener.listen(_WSGIServer.request_queue_size)
+            self._httpd = _WSGIServer(
+                self.host, self.port, self.wsgi_app, handler=_RequestHandler, fd=listener.fileno()
+            )
         if not _is_loopback(self.host):
             logger.warning("SOA sandbox bound to %s: it is reachable beyond this machine", self.host)
         logger.info("SOA sandbox listening on %s (account %s)", self.url, ", ".join(self._state.accounts))
@@ -647,7 +650,7 @@ class SandboxServer:
         if condition:
             wanted = CONDITIONS.get(condition.lower())
             if wanted is None:
-                options = "Pendentes, Ativas, Erro, Indisponivel, Baixadas"
+                options = ", ".join(LIST_CONDITIONS)
                 return _refusal(CODE_INVALID_FIELD, f"Condicao inválida: {condition} (use {options}).")
         records = []
         for record in self._own_records(email):
@@ -721,52 +724,24 @@ class SandboxServer:
             record.message = "Negativação incluída no Serasa."
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    #: Accept bursts of simultaneous connections (bulk inclusions), not socketserver's default of 5.
-    request_queue_size = 128
+    # ------------------------------------------------------------------------------------------ HTTP
 
-    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # Skip HTTPServer's socket.getfqdn(): a reverse DNS lookup is slow and needless here.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = port
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (timeout) makes the late answer fail; that is expected here.
-        logger.debug("SOA sandbox: client %s went away", client_address[0], exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    server_version = "SOASandbox/1.0"
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def _serve(self, method: str) -> None:
+    def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The sandbox as a WSGI application: the contract's operations and the ``/_sandbox/`` controls."""
         start = time.monotonic()
-        path = urlsplit(self.path).path
-        raw = self._read_body()
-        sandbox = self.server.sandbox
+        request = Request(environ)
+        path = request.path
+        raw = request.get_data(cache=False)[:_MAX_BODY]
         operation = _OPERATION_BY_PATH.get(path.lower().rstrip("/"))
         if path.startswith("/_sandbox/"):
             operation = "control"
-            reply = sandbox._handle_control(method, path.rstrip("/"), raw)
+            reply = self._handle_control(request.method, path.rstrip("/"), raw)
         elif operation is None:
             reply = _Reply(404, b"Not Found", "text/plain; charset=utf-8")
-        elif method != "POST":
+        elif request.method != "POST":
             reply = _Reply(405, b"Method Not Allowed", "text/plain; charset=utf-8")
         else:
-            reply = sandbox._handle_operation(operation, raw)
+            reply = self._handle_operation(operation, raw)
         outcome = "dropped" if reply.drop else f"HTTP {reply.status}"
         logger.info(
             "SOA sandbox %s %s -> %s %s (%d ms)",
@@ -777,25 +752,36 @@ class _Handler(BaseHTTPRequestHandler):
             (time.monotonic() - start) * 1000,
         )
         if reply.drop:
-            self.close_connection = True
+            # Close the socket without a byte of answer; Werkzeug's server takes a ConnectionError as a client
+            # that went away and writes nothing.
             with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            raise ConnectionAbortedError("SOA sandbox: connection dropped on purpose (fault)")
+        return Response(reply.body, reply.status, content_type=reply.content_type)(environ, start_response)
 
-    def _read_body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        return self.rfile.read(min(max(length, 0), _MAX_BODY)) if length else b""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("SOA sandbox http: " + format, *args)
+class _WSGIServer(ThreadedWSGIServer):
+    #: Accept bursts of simultaneous connections (bulk inclusions), not socketserver's default of 5.
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout) makes the late answer fail; that is expected here.
+        logger.debug("SOA sandbox: client %s went away", client_address[0], exc_info=True)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    #: One request per connection, as SOA's answers are read by the client (no keep-alive to manage on stop).
+    protocol_version = "HTTP/1.0"
+    server_version = "SOASandbox/1.0"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Every call is already logged, without its body, by the application."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        logger.debug("SOA sandbox http: " + message, *args)
 
 
 # -------------------------------------------------------------------------------------------- helpers
@@ -872,7 +858,7 @@ def _get(mapping: Any, key: str) -> Any:
 
 
 def _digits(value: Any) -> str:
-    return re.sub(r"\D", "", str(value or ""))
+    return only_digits(str(value or ""))
 
 
 def _check_digit(digits: str, weights: range | list[int]) -> int:
@@ -917,7 +903,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _brl(amount: Decimal) -> str:
-    return f"{amount:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+    return format_decimal(amount, format="#,##0.00", locale="pt_BR")
 
 
 def _camel(key: str) -> str:

@@ -7,6 +7,10 @@ from decimal import Decimal
 from flask import current_app
 from validate_docbr import CNPJ, CPF
 
+from devtools.fakes import ADDRESSES, COMPANIES, FIRST_NAMES, LAST_NAMES
+from devtools.soa_sandbox import DEFAULT_EMAIL as SANDBOX_EMAIL
+from devtools.soa_sandbox import DEFAULT_PASSWORD as SANDBOX_PASSWORD
+from devtools.soa_sandbox import REFUSED_DOCUMENTS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negotiation, User, db
 from models.agency import Role, SoaEnvironment
 from models.debt import DebtStatus, NegotiationStatus
@@ -14,11 +18,8 @@ from models.meeting import MeetingStatus
 from models.timeutil import local_today, to_utc, utcnow
 
 DEMO_PASSWORD = "demo123"
-#: A valid CPF that the SOA sandbox's "bureau" refuses (integrations/soa_sandbox.py REFUSED_DOCUMENTS).
-REFUSED_BY_BUREAU = "11144477735"
-#: The SOA sandbox's own demo account (integrations/soa_sandbox.py).
-SANDBOX_EMAIL = "demo@soa.sandbox"
-SANDBOX_PASSWORD = "sandbox123"
+#: A valid CPF that the SOA sandbox's "bureau" refuses.
+REFUSED_BY_BUREAU = next(document for document in REFUSED_DOCUMENTS if len(document) == 11)
 
 LOGINS = [
     ("Assessoria Demo", "admin@demo.com.br", "Administrador"),
@@ -27,19 +28,6 @@ LOGINS = [
     ("Outra Assessoria", "admin@outra.com.br", "Administrador"),
 ]
 
-FIRST = ["Ana", "Bruno", "Carla", "Daniel", "Eduarda", "Felipe", "Gabriela", "Henrique", "Isabela", "João",
-         "Larissa", "Marcos", "Natália", "Otávio", "Paula", "Rafael", "Sandra", "Tiago", "Vanessa", "Wagner"]
-LAST = ["Silva", "Souza", "Oliveira", "Santos", "Pereira", "Lima", "Carvalho", "Ferreira", "Rodrigues", "Almeida"]
-COMPANIES = ["Comércio de Tecidos Aurora", "Padaria Pão Dourado", "Mecânica Dois Irmãos", "Mercadinho Boa Vista",
-             "Construtora Horizonte", "Papelaria Central"]
-ADDRESSES = [
-    ("Rua Augusta", "Consolação", "São Paulo", "SP", "01305000"),
-    ("Avenida Afonso Pena", "Centro", "Belo Horizonte", "MG", "30130001"),
-    ("Rua das Laranjeiras", "Laranjeiras", "Rio de Janeiro", "RJ", "22240003"),
-    ("Avenida Sete de Setembro", "Centro", "Salvador", "BA", "40060001"),
-    ("Rua XV de Novembro", "Centro", "Curitiba", "PR", "80020310"),
-    ("Avenida Boa Viagem", "Boa Viagem", "Recife", "PE", "51011000"),
-]
 CREDITORS = [
     ("Banco Exemplo S.A.", "cobranca@bancoexemplo.com.br", "Marina Costa"),
     ("Loja de Móveis Conforto Ltda.", "financeiro@moveisconforto.com.br", "Paulo Mendes"),
@@ -73,7 +61,8 @@ def _populate(agency: Agency, consultants: list[User], owner_admin: User, rng: r
         creditors.append(creditor)
     for i in range(size):
         company = i % 9 == 8
-        name = COMPANIES[i % len(COMPANIES)] + " Ltda." if company else f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        name = (COMPANIES[i % len(COMPANIES)] + " Ltda." if company
+                else f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}")
         street, hood, city, uf, cep = ADDRESSES[i % len(ADDRESSES)]
         debtor = Debtor(agency=agency, document=CNPJ().generate() if company else CPF().generate(), name=name,
                         birth_date=None if company else date(rng.randint(1950, 2000), rng.randint(1, 12),
