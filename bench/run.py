@@ -36,7 +36,9 @@ from importlib import metadata
 from pathlib import Path
 
 import requests
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
+
+from devtools.queries import QueryCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -97,23 +99,6 @@ def verdict(ok: bool) -> str:
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-class QueryCounter:
-    """Count statements on an engine while enabled."""
-
-    def __init__(self, engine):
-        self.count = 0
-        self.statements: list[str] = []
-        event.listen(engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, conn, cursor, statement, *args) -> None:
-        self.count += 1
-        self.statements.append(statement)
-
-    def reset(self) -> None:
-        self.count = 0
-        self.statements = []
 
 
 # ------------------------------------------------------------------------------------------------ machine

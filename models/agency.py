@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import db
 from models.documents import CNPJ_ONLY
+from models.labelled import LabelledEnum
 from models.timeutil import DEFAULT_TIMEZONE, utcnow
 
 
@@ -26,17 +27,13 @@ class Role(StrEnum):
 ROLE_LABELS = {Role.ADMIN: "Administrador", Role.CONSULTANT: "Consultor"}
 
 
-class SoaEnvironment(StrEnum):
-    PRODUCTION = "producao"
-    HOMOLOGATION = "homologacao"
-    SANDBOX = "sandbox"
+class SoaEnvironment(LabelledEnum):
+    PRODUCTION = "producao", "Produção"
+    HOMOLOGATION = "homologacao", "Homologação"
+    SANDBOX = "sandbox", "Sandbox (testes locais)"
 
 
-SOA_ENVIRONMENT_LABELS = {
-    SoaEnvironment.PRODUCTION: "Produção",
-    SoaEnvironment.HOMOLOGATION: "Homologação",
-    SoaEnvironment.SANDBOX: "Sandbox (testes locais)",
-}
+SOA_ENVIRONMENT_LABELS = SoaEnvironment.labels()
 
 
 class CredentialsError(ValueError):

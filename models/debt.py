@@ -4,47 +4,35 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.labelled import LabelledEnum
 from models.timeutil import utcnow
 
 
-class DebtStatus(StrEnum):
-    OPEN = "aberta"
-    IN_AGREEMENT = "em_acordo"
-    PAID = "paga"
-    CANCELLED = "cancelada"
+class DebtStatus(LabelledEnum):
+    OPEN = "aberta", "Em aberto"
+    IN_AGREEMENT = "em_acordo", "Em acordo"
+    PAID = "paga", "Paga"
+    CANCELLED = "cancelada", "Cancelada"
 
 
-DEBT_STATUS_LABELS = {
-    DebtStatus.OPEN: "Em aberto",
-    DebtStatus.IN_AGREEMENT: "Em acordo",
-    DebtStatus.PAID: "Paga",
-    DebtStatus.CANCELLED: "Cancelada",
-}
+DEBT_STATUS_LABELS = DebtStatus.labels()
 
 
-class NegotiationStatus(StrEnum):
-    OPEN = "aberta"
-    PROPOSAL = "proposta"
-    AGREEMENT = "acordo"
-    SETTLED = "quitada"
-    BROKEN = "quebrada"
-    CANCELLED = "cancelada"
+class NegotiationStatus(LabelledEnum):
+    OPEN = "aberta", "Aberta"
+    PROPOSAL = "proposta", "Proposta enviada"
+    AGREEMENT = "acordo", "Acordo firmado"
+    SETTLED = "quitada", "Quitada"
+    BROKEN = "quebrada", "Acordo quebrado"
+    CANCELLED = "cancelada", "Cancelada"
 
 
-NEGOTIATION_STATUS_LABELS = {
-    NegotiationStatus.OPEN: "Aberta",
-    NegotiationStatus.PROPOSAL: "Proposta enviada",
-    NegotiationStatus.AGREEMENT: "Acordo firmado",
-    NegotiationStatus.SETTLED: "Quitada",
-    NegotiationStatus.BROKEN: "Acordo quebrado",
-    NegotiationStatus.CANCELLED: "Cancelada",
-}
+NEGOTIATION_STATUS_LABELS = NegotiationStatus.labels()
 
 
 class Debt(db.Model):

@@ -5,24 +5,24 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.labelled import LabelledEnum
 from models.timeutil import utcnow
 
 #: Bytes of randomness of a feed token (secrets.token_urlsafe: 43 URL-safe characters for 32 bytes).
 TOKEN_BYTES = 32
 
 
-class FeedScope(StrEnum):
-    MINE = "mine"
-    ALL = "all"
+class FeedScope(LabelledEnum):
+    MINE = "mine", "Só as minhas reuniões"
+    ALL = "all", "Todas as reuniões da assessoria"
 
 
-FEED_SCOPE_LABELS = {FeedScope.MINE: "Só as minhas reuniões", FeedScope.ALL: "Todas as reuniões da assessoria"}
+FEED_SCOPE_LABELS = FeedScope.labels()
 
 
 def hash_token(token: str) -> str:

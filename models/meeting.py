@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.labelled import LabelledEnum
 from models.timeutil import local_day_bounds, utcnow
 
 
-class MeetingStatus(StrEnum):
-    SCHEDULED = "agendada"
-    HELD = "realizada"
-    CANCELLED = "cancelada"
+class MeetingStatus(LabelledEnum):
+    SCHEDULED = "agendada", "Agendada"
+    HELD = "realizada", "Realizada"
+    CANCELLED = "cancelada", "Cancelada"
 
 
-MEETING_STATUS_LABELS = {
-    MeetingStatus.SCHEDULED: "Agendada",
-    MeetingStatus.HELD: "Realizada",
-    MeetingStatus.CANCELLED: "Cancelada",
-}
+MEETING_STATUS_LABELS = MeetingStatus.labels()
 
 
 class MeetingNotAllowed(ValueError):
@@ -190,24 +186,17 @@ def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = N
     return query.order_by(Meeting.starts_at)
 
 
-class EmailKind(StrEnum):
-    INVITE = "invite"
-    INVITE_RETRY = "invite_retry"
+class EmailKind(LabelledEnum):
+    INVITE = "invite", "Convite"
+    INVITE_RETRY = "invite_retry", "Convite (reenvio às falhas)"
     #: The invite sent later to someone who did not receive it (added on a send screen).
-    INVITE_ADD = "invite_add"
-    UPDATE = "update"
-    CANCEL = "cancel"
-    REMINDER = "reminder"
+    INVITE_ADD = "invite_add", "Convite (novos convidados)"
+    UPDATE = "update", "Atualização"
+    CANCEL = "cancel", "Cancelamento"
+    REMINDER = "reminder", "Lembrete"
 
 
-EMAIL_KIND_LABELS = {
-    EmailKind.INVITE: "Convite",
-    EmailKind.INVITE_RETRY: "Convite (reenvio às falhas)",
-    EmailKind.INVITE_ADD: "Convite (novos convidados)",
-    EmailKind.UPDATE: "Atualização",
-    EmailKind.CANCEL: "Cancelamento",
-    EmailKind.REMINDER: "Lembrete",
-}
+EMAIL_KIND_LABELS = EmailKind.labels()
 
 
 #: Sends that put the meeting in someone's calendar: their recipients hold the invite.
@@ -216,19 +205,14 @@ INVITE_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD)
 ONCE_PER_SEQUENCE_KINDS = (EmailKind.UPDATE, EmailKind.CANCEL)
 
 
-class SendStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    PARTIAL = "partial"
-    FAILED = "failed"
+class SendStatus(LabelledEnum):
+    PENDING = "pending", "Enviando"
+    SENT = "sent", "Enviado"
+    PARTIAL = "partial", "Parcial"
+    FAILED = "failed", "Falhou"
 
 
-SEND_STATUS_LABELS = {
-    SendStatus.PENDING: "Enviando",
-    SendStatus.SENT: "Enviado",
-    SendStatus.PARTIAL: "Parcial",
-    SendStatus.FAILED: "Falhou",
-}
+SEND_STATUS_LABELS = SendStatus.labels()
 
 
 class MeetingEmail(db.Model):

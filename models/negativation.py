@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 
 import holidays
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models import db
 from models.debt import DebtStatus
 from models.documents import DOCUMENT, is_valid_document
+from models.labelled import LabelledEnum
 from models.timeutil import utcnow
 
 #: CDC art. 43 §1 / STJ Súmula 323: a record may last five years from the day after the due date.
@@ -23,28 +23,19 @@ REMOVAL_BUSINESS_DAYS = 5
 DEADLINE_WARNING_DAYS = 2
 
 
-class NegativationStatus(StrEnum):
-    PENDING = "pendente"
-    SENT = "enviada"
-    ACTIVE = "ativa"
-    REJECTED = "rejeitada"
-    ERROR = "erro"
-    UNCERTAIN = "incerta"
-    EXCLUSION_REQUESTED = "baixa_solicitada"
-    EXCLUDED = "excluida"
+class NegativationStatus(LabelledEnum):
+    PENDING = "pendente", "Pendente"
+    SENT = "enviada", "Enviada"
+    ACTIVE = "ativa", "Ativa"
+    REJECTED = "rejeitada", "Rejeitada"
+    ERROR = "erro", "Erro (reenviar)"
+    UNCERTAIN = "incerta", "Incerta (conferir)"
+    EXCLUSION_REQUESTED = "baixa_solicitada", "Baixa solicitada"
+    EXCLUDED = "excluida", "Excluída"
 
 
 S = NegativationStatus
-STATUS_LABELS = {
-    S.PENDING: "Pendente",
-    S.SENT: "Enviada",
-    S.ACTIVE: "Ativa",
-    S.REJECTED: "Rejeitada",
-    S.ERROR: "Erro (reenviar)",
-    S.UNCERTAIN: "Incerta (conferir)",
-    S.EXCLUSION_REQUESTED: "Baixa solicitada",
-    S.EXCLUDED: "Excluída",
-}
+STATUS_LABELS = NegativationStatus.labels()
 
 #: The life cycle (docs/rules.md) plus ``incerta``: an inclusion whose outcome is unknown after a timeout.
 TRANSITIONS: dict[str, set[str]] = {
@@ -63,23 +54,16 @@ OPEN_STATES = (S.PENDING, S.SENT, S.ACTIVE, S.ERROR, S.UNCERTAIN, S.EXCLUSION_RE
 SYNC_STATES = (S.SENT, S.UNCERTAIN, S.EXCLUSION_REQUESTED)
 
 
-class ExclusionMotive(StrEnum):
-    PAYMENT = "pagamento"
-    AGREEMENT = "acordo"
-    DISPUTE = "erro_contestacao"
-    COURT_ORDER = "ordem_judicial"
-    EXPIRY = "prazo_5_anos"
-    OTHER = "outro"
+class ExclusionMotive(LabelledEnum):
+    PAYMENT = "pagamento", "Pagamento"
+    AGREEMENT = "acordo", "Acordo"
+    DISPUTE = "erro_contestacao", "Erro / contestação"
+    COURT_ORDER = "ordem_judicial", "Ordem judicial"
+    EXPIRY = "prazo_5_anos", "Prazo de 5 anos (CDC art. 43 §1º)"
+    OTHER = "outro", "Outro"
 
 
-MOTIVE_LABELS = {
-    ExclusionMotive.PAYMENT: "Pagamento",
-    ExclusionMotive.AGREEMENT: "Acordo",
-    ExclusionMotive.DISPUTE: "Erro / contestação",
-    ExclusionMotive.COURT_ORDER: "Ordem judicial",
-    ExclusionMotive.EXPIRY: "Prazo de 5 anos (CDC art. 43 §1º)",
-    ExclusionMotive.OTHER: "Outro",
-}
+MOTIVE_LABELS = ExclusionMotive.labels()
 #: Motives an admin picks by hand (the 5-year expiry is the system's).
 MANUAL_MOTIVES = [m for m in ExclusionMotive if m != ExclusionMotive.EXPIRY]
 #: Motives whose exclusion needs a written note (kept in the record's history and in the audit log).
@@ -160,13 +144,7 @@ def expiry_date(due_date: date) -> date:
 
 def add_business_days(start: date, days: int) -> date:
     """Count ``days`` Brazilian business days after ``start`` (weekends and national holidays excluded)."""
-    calendar = holidays.country_holidays("BR", years=range(start.year, start.year + 2))
-    current = start
-    while days > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5 and current not in calendar:
-            days -= 1
-    return current
+    return holidays.country_holidays("BR").get_nth_working_day(start, days)
 
 
 def removal_deadline(paid_on: date) -> date:

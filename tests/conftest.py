@@ -4,13 +4,12 @@ import os
 import re
 import socket
 import threading
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event
 
 from app import create_app
+from devtools.queries import QueryCounter
 from devtools.smtp_catcher import MailCatcher
 from devtools.soa_sandbox import SandboxServer
 from models import db
@@ -253,30 +252,10 @@ def csrf_token(client):
     return get
 
 
-class QueryCounter:
-    def __init__(self):
-        self.statements: list[str] = []
-
-    def __call__(self, conn, cursor, statement, *args):
-        self.statements.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
-
-
 @pytest.fixture
 def queries(app):
     """Count the SQL statements sent to the database inside ``with queries() as q:``."""
     with app.app_context():
         engine = db.engine
 
-    @contextmanager
-    def counting():
-        counter = QueryCounter()
-        event.listen(engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            event.remove(engine, "before_cursor_execute", counter)
-    return counting
+    return lambda: QueryCounter(engine)

@@ -619,8 +619,25 @@ def test_format_when_across_midnight_and_other_zones():
     assert format_when(make_meeting(agency=manaus)).endswith("(horário do Amazonas, America/Manaus)")
     lisbon = SimpleNamespace(name="Assessoria PT", contact_email=None, timezone="Europe/Lisbon")
     assert format_when(make_meeting(agency=lisbon)) == (
-        "sábado, 28/11/2026, das 01:00 às 02:00 (UTC+00:00, Europe/Lisbon)"
+        "sábado, 28/11/2026, das 01:00 às 02:00 (horário da Europa Ocidental, Europe/Lisbon)"
     )
+    # Every zone the profile offers has a pt-BR name; one without a common name is shown by its offset.
+    assert format_when(make_meeting(agency=SimpleNamespace(timezone="America/Cuiaba"))).endswith(
+        "(horário do Amazonas, America/Cuiaba)")
+    assert format_when(make_meeting(agency=SimpleNamespace(timezone="America/Noronha"))).endswith(
+        "(horário de Fernando de Noronha, America/Noronha)")
+    assert format_when(make_meeting(agency=SimpleNamespace(timezone="Etc/GMT+3"))) == (
+        "sexta-feira, 27/11/2026, das 22:00 às 23:00 (UTC-03:00, Etc/GMT+3)")
+
+
+def test_the_flask_mail_overrides_mirror_the_installed_flask_mail():
+    """integrations/mail/flask_mail_overrides.py overrides Flask-Mail's private API as of one release: an
+    upgrade must be a deliberate act (read the new source, adapt the overrides, bump FLASK_MAIL_VERSION)."""
+    from importlib.metadata import version
+
+    from integrations.mail.flask_mail_overrides import FLASK_MAIL_VERSION
+
+    assert version("flask-mail") == FLASK_MAIL_VERSION
 
 
 # --------------------------------------------------------------------------- catcher

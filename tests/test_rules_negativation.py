@@ -4,7 +4,7 @@ Each test names the rule it pins down; `make mutation` (tools/mutation.py) check
 models/negativation.py (a `<` for a `<=`, 5 years for 4, a dropped state) makes one of them fail.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import product
 
@@ -92,6 +92,20 @@ def test_not_yet_overdue_on_the_due_date_overdue_the_day_after():
 ])
 def test_fifth_business_day_across_weekends_and_national_holidays(paid, deadline):
     assert removal_deadline(paid) == deadline
+
+
+def test_add_business_days_steps_over_every_weekend_and_national_holiday_of_three_years():
+    import holidays
+
+    national = holidays.country_holidays("BR", years=range(2025, 2029))
+    day = date(2025, 1, 1)
+    while day.year < 2028:
+        expected, left = day, 5
+        while left:
+            expected += timedelta(days=1)
+            left -= expected.weekday() < 5 and expected not in national
+        assert add_business_days(day, 5) == expected, day
+        day += timedelta(days=1)
 
 
 def test_add_business_days_counts_exactly_the_days_asked():

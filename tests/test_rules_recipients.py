@@ -12,6 +12,7 @@ def _refusal(text, **kw) -> RecipientError:
     with pytest.raises(RecipientError) as refused:
         parse_recipients(text, **kw)
     assert str(refused.value) == refused.value.message
+    assert refused.value.args == (refused.value.message,)
     return refused.value
 
 
@@ -30,6 +31,10 @@ def test_duplicates_ignoring_case_are_sent_once_first_spelling_kept():
 
 def test_idn_domains_go_out_as_punycode():
     assert parse_recipients("contato@münchen.de") == ["contato@xn--mnchen-3ya.de"]
+
+
+def test_hyphens_inside_domain_labels_and_reserved_names_before_the_end_are_fine():
+    assert parse_recipients("a@meu-dominio.com.br b@test.com.br") == ["a@meu-dominio.com.br", "b@test.com.br"]
 
 
 @pytest.mark.parametrize("text", ["", "  \n ;, ", None])
@@ -104,11 +109,32 @@ def test_bad_addresses_with_exactly_the_maximum_of_good_ones_say_only_what_is_ba
     (".a@x.com.br", "há um ponto no início, no fim ou ao lado do @"),
     ("a@-x.com.br", "o domínio não pode começar nem terminar com hífen"),
     ("a(b)@x.com.br", "contém caracteres não permitidos"),
-    ('"Nome"@x.com.br', "endereço de e-mail inválido"),
+    ('"Nome"@x.com.br', "contém caracteres não permitidos"),
+    ("a.@x.com.br", "há um ponto no início, no fim ou ao lado do @"),
+    ("a@.x.com.br", "há um ponto no início, no fim ou ao lado do @"),
+    ("a@x.com.br.", "há um ponto no início, no fim ou ao lado do @"),
+    ("a@x-.com.br", "o domínio não pode começar nem terminar com hífen"),
+    ("a@x.com.br-", "o domínio não pode começar nem terminar com hífen"),
+    ("a@x_y.com.br", "contém caracteres não permitidos"),
+    ("a@x.TEST", "domínio reservado, que não recebe e-mails"),
+    ("a@x.onion", "domínio reservado, que não recebe e-mails"),
+    ("a@mail.x.invalid", "domínio reservado, que não recebe e-mails"),
+    ("a@" + "b" * 64 + ".com.br", "endereço longo demais"),
+    ("a@x.123", "endereço de e-mail inválido"),  # refused by email-validator (no such top-level domain)
 ])
 def test_each_kind_of_bad_address_gets_its_own_pt_br_reason(token, reason):
     [(_, given)] = _refusal(token).errors
     assert given == reason
+
+
+def test_length_limits_are_exact():
+    local = "a" * 64
+    at_254 = local + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 54 + ".com.br"
+    assert len(at_254) == 254
+    assert parse_recipients(at_254) == [at_254]
+    assert _refusal(at_254.replace("@", "@e")).errors[0][1] == "endereço longo demais"
+    label_63 = "a@" + "b" * 63 + ".com.br"
+    assert parse_recipients(label_63) == [label_63]
 
 
 def test_a_colon_inside_the_address_is_not_a_header():
