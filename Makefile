@@ -15,6 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## the production install: the package alone (`pip install .`, no dev extra: no devtools/, no aiosmtpd)
+PROD_STAMP := $(VENV)/.production-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+$(PROD_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@rm -f $(VENV)/.production-*
+	@touch $(PROD_STAMP)
+
 ## make run: install, upgrade the SQLite database, load demo data when empty, serve on 127.0.0.1:5000
 run: $(STAMP)
 	APP_ENV=development $(FLASK) db upgrade
@@ -42,7 +51,7 @@ test-postgres: $(STAMP)
 ## (default 127.0.0.1:8000); the app reads APP_ENV (production unless set), SECRET_KEY, CREDENTIALS_KEY,
 ## DATABASE_URL, MAIL_* ... from the environment and refuses to start without its own SECRET_KEY and
 ## CREDENTIALS_KEY. Run `flask --app app db upgrade` first. The timeout covers slow SOA and SMTP calls.
-serve: $(STAMP)
+serve: $(PROD_STAMP)
 	APP_ENV=$${APP_ENV:-production} $(VENV)/bin/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $${BIND:-127.0.0.1:8000} --timeout 120 \
 		--access-logfile - --error-logfile - "app:create_app()"
 

@@ -44,8 +44,6 @@ from integrations.soa_api import BASE_URLS, CODE_BAD_CREDENTIALS, LIST_CONDITION
 from models.documents import only_digits as _digits
 
 __all__ = [
-    "DEFAULT_PATHS",
-    "ENVIRONMENTS",
     "LIST_CONDITIONS",
     "RETRY_SAFE_OPERATIONS",
     "BureauStatus",
@@ -64,10 +62,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Environment → base URL, and operation → path: the one table shared with the configuration and the sandbox.
-ENVIRONMENTS = BASE_URLS
-DEFAULT_PATHS = PATHS
 
 #: Operations that may be repeated after a timeout, a dropped connection or a 5xx: reads, and the
 #: exclusion, which is keyed by the UniqueID (docs/soa-api.md, "Rules the client keeps"). ``include`` is
@@ -314,11 +308,11 @@ class SerasaClient:
     ) -> None:
         if max_retries < 0 or backoff < 0:
             raise ValueError("max_retries and backoff must not be negative")
-        self.base_url = ENVIRONMENTS.get(base_url, base_url).rstrip("/")
+        self.base_url = BASE_URLS.get(base_url, base_url).rstrip("/")
         self.email = email
         self._password = _Secret(password)
         self.timeout = timeout
-        self.paths = {**DEFAULT_PATHS, **(paths or {})}
+        self.paths = {**PATHS, **(paths or {})}
         self.recorder = recorder
         self.max_retries = max_retries
         self.backoff = backoff

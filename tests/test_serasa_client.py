@@ -1,6 +1,7 @@
 """Test the SOA WebServices client against the SOA sandbox over real loopback HTTP."""
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,8 @@ from decimal import Decimal
 import pytest
 import requests
 
+from app import Config
+from devtools import soa_sandbox
 from devtools.soa_sandbox import (
     DEFAULT_EMAIL,
     DEFAULT_PASSWORD,
@@ -20,8 +23,6 @@ from devtools.soa_sandbox import (
 )
 from integrations import serasa
 from integrations.serasa import (
-    DEFAULT_PATHS,
-    ENVIRONMENTS,
     BureauStatus,
     CallRecord,
     Code,
@@ -35,6 +36,7 @@ from integrations.serasa import (
     SerasaTimeout,
     SerasaUnavailable,
 )
+from integrations.soa_api import BASE_URLS, PATHS
 
 PASSWORD = DEFAULT_PASSWORD
 READ_TIMEOUT = 0.3
@@ -158,7 +160,7 @@ def test_include_returns_unique_id_and_records_the_call(
     assert record.amount == Decimal("150.50")
     [call] = calls
     assert call.operation == "include"
-    assert call.url == sandbox.url + DEFAULT_PATHS["include"]
+    assert call.url == sandbox.url + PATHS["include"]
     assert call.http_status == 200
     assert call.result == "ok"
     assert call.attempt == 1
@@ -244,8 +246,8 @@ def test_list_by_document_and_contract_finds_an_inclusion(client: SerasaClient) 
 def test_environment_name_selects_the_base_url() -> None:
     client = SerasaClient("sandbox", DEFAULT_EMAIL, PASSWORD)
     try:
-        assert client.base_url == ENVIRONMENTS["sandbox"] == "http://127.0.0.1:5001"
-        assert client.paths == DEFAULT_PATHS
+        assert client.base_url == BASE_URLS["sandbox"] == "http://127.0.0.1:5001"
+        assert client.paths == PATHS
     finally:
         client.close()
 
@@ -576,3 +578,11 @@ def test_password_never_leaks(
 
 def test_repr_shows_url_and_email_only(client: SerasaClient, sandbox: SandboxServer) -> None:
     assert repr(client) == f"SerasaClient(base_url={sandbox.url!r}, email={DEFAULT_EMAIL!r})"
+
+
+def test_client_configuration_and_sandbox_share_one_soa_table():
+    """One table of paths and base URLs: the sandbox serves exactly what the client calls."""
+    assert soa_sandbox.OPERATIONS is PATHS
+    for environment in ("producao", "homologacao", "sandbox"):
+        key = f"SOA_URL_{environment.upper()}"
+        assert getattr(Config, key) == os.environ.get(key, BASE_URLS[environment])

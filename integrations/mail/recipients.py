@@ -123,7 +123,7 @@ def _problem(token: str) -> str | None:
         return "há dois pontos seguidos"
     if local.startswith(".") or local.endswith(".") or domain.startswith(".") or domain.endswith("."):
         return "há um ponto no início, no fim ou ao lado do @"
-    if set(local) - _LOCAL_CHARACTERS or not all(label.replace("-", "").isalnum() for label in labels):
+    if set(local) - _LOCAL_CHARACTERS or not all(char.isalnum() or char == "-" for label in labels for char in label):
         return "contém caracteres não permitidos"
     if any(label.startswith("-") or label.endswith("-") for label in labels):
         return "o domínio não pode começar nem terminar com hífen"
