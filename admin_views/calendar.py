@@ -17,6 +17,7 @@ from admin_views.base import AccessMixin, PanelSecureForm, audit
 from admin_views.fields import choices
 from admin_views.meetings import meetings_enabled
 from models import CalendarFeed, Meeting, db
+from models.agency import Capability
 from models.feed import FEED_SCOPE_LABELS, FeedScope
 from models.meeting import MEETING_STATUS_LABELS, MeetingStatus
 from models.timeutil import local_day_bounds, local_today, to_local, utcnow
@@ -97,12 +98,10 @@ class CalendarView(AccessMixin, BaseView):
 
         start, _ = local_day_bounds(first, tz)
         _, end = local_day_bounds(last, tz)
-        query = (select(Meeting).where(Meeting.agency_id == agency.id, Meeting.starts_at >= start,
+        query = (select(Meeting).where(Meeting.visible_to(current_user), Meeting.starts_at >= start,
                                        Meeting.starts_at < end)
                  .options(joinedload(Meeting.creditor), joinedload(Meeting.owner))
                  .order_by(Meeting.starts_at).limit(MAX_MEETINGS))
-        if not current_user.is_admin:
-            query = query.where(Meeting.owner_id == current_user.id)
         meetings = db.session.scalars(query).all()
 
         days = {}
@@ -137,7 +136,7 @@ class CalendarView(AccessMixin, BaseView):
             flash("Não foi possível concluir: recarregue a página e tente de novo.", "error")
             return self._render_feed(feed, form, status=400)
         action = form.action.data
-        scope = form.scope.data if current_user.is_admin else FeedScope.MINE
+        scope = form.scope.data if current_user.can(Capability.SEE_ALL_PORTFOLIOS) else FeedScope.MINE
         token = None
         if action in ("enable", "regenerate"):
             if feed is None:

@@ -18,6 +18,7 @@ from admin_views.base import (
     _parse_id,
     audit,
     scoped_choices,
+    user_can,
 )
 from admin_views.export import csv_response, spreadsheet_safe
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
@@ -31,6 +32,7 @@ from admin_views.serasa_status import (
 )
 from integrations.serasa import SerasaError
 from models import Creditor, Debt, Debtor, NegativationBatch, db
+from models.agency import Capability
 from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed, DebtStatus
 from models.documents import format_document
 from models.negativation import ExclusionMotive, NegativationNotAllowed
@@ -89,17 +91,10 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
 
     def __init__(self, model, *args, **kwargs):
         self.form_ajax_refs = {
-            "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
-                                       fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
+            "debtor": ScopedAjaxLoader("debtor", Debtor, fields=["name", "document"], page_size=10,
+                                       placeholder="Nome ou CPF/CNPJ"),
         }
         super().__init__(model, *args, **kwargs)
-
-    def scope(self, query):
-        query = query.filter(Debt.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            mine = Debtor.query.with_entities(Debtor.id).filter(Debtor.consultant_id == current_user.id)
-            query = query.filter(Debt.debtor_id.in_(mine.scalar_subquery()))
-        return query
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
@@ -142,7 +137,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         return actions
 
     def _can_negativate(self) -> bool:
-        return current_user.is_authenticated and current_user.is_admin and current_user.agency.serasa_enabled
+        return user_can(Capability.NEGATIVATE) and current_user.agency.serasa_enabled
 
     def is_action_allowed(self, name):
         if name == "negativate":
@@ -186,7 +181,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
     @expose("/negativate/report/")
     def negativate_report_view(self):
         """The per-debt report of one "Negativar no Serasa": reopened, printed, exported, failures resent."""
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         batch = self._batch(request.args.get("id"))
         records = workflow.records_of(o["negativation_id"] for o in batch.outcomes)
@@ -201,7 +196,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
     @expose("/negativate/reports/")
     def negativate_reports_view(self):
         """The agency's latest "Negativar no Serasa" reports, newest first."""
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         batches = db.session.scalars(db.select(NegativationBatch)
                                      .where(NegativationBatch.agency_id == current_user.agency_id)
@@ -210,7 +205,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
 
     @expose("/negativate/report/export/")
     def negativate_report_export(self):
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         batch = self._batch(request.args.get("id"))
         fmt = request.args.get("format")

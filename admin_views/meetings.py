@@ -19,6 +19,7 @@ from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_
 from admin_views.meeting_extras import MeetingExtrasMixin
 from integrations.mail import RecipientError, parse_recipients
 from models import Creditor, Meeting, User, db
+from models.agency import Capability
 from models.meeting import (
     EMAIL_KIND_LABELS,
     MEETING_STATUS_LABELS,
@@ -97,7 +98,6 @@ class SendForm(PanelSecureForm):
 
 
 class MeetingView(MeetingExtrasMixin, ProtectedModelView):
-    consultant_attr = "owner_id"
     consultant_read_only = False
     list_template = "admin/meeting/list.html"
     details_template = "admin/meeting/details.html"
@@ -135,7 +135,7 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         "place": {"validators": [Optional(), Length(max=200)]},
         "participants": {"validators": [Optional(), _participants_validator],
                          "description": "Convidados padrão: um e-mail por linha (ou separados por vírgula)."},
-        "owner": {"query_factory": scoped_choices(User, order_by=User.name, consultant_attr="id"),
+        "owner": {"query_factory": scoped_choices(User, order_by=User.name),
                   "description": "Consultores só podem agendar reuniões para si mesmos."},
         "status": {"choices": choices(MEETING_STATUS_LABELS.items())},
         "productive": {"label": "Produtiva"},
@@ -209,15 +209,14 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         if model.invite_sent and not model.cancel_sent_at:
             raise ValidationError("O convite desta reunião já foi enviado: cancele a reunião e envie o cancelamento "
                                   "aos convidados antes de excluí-la.")
-        if not current_user.is_admin and model.invite_sent:
+        if not current_user.can(Capability.MANAGE_RECORDS) and model.invite_sent:
             raise ValidationError("Consultores só podem excluir reuniões cujo convite não foi enviado.")
 
     @expose("/today/")
     def today_view(self):
         """The clock's dropdown: today's meetings of the user (scoped like the list), loaded on click."""
         agency = current_user.agency
-        query = todays_meetings_query(agency.id, agency.timezone,
-                                      owner_id=None if current_user.is_admin else current_user.id)
+        query = todays_meetings_query(agency.id, agency.timezone).where(Meeting.visible_to(current_user))
         meetings = db.session.scalars(query.options(joinedload(Meeting.creditor), joinedload(Meeting.owner))).all()
         return render_template("admin/meeting/today_items.html", meetings=meetings, tz=agency.timezone,
                                br_datetime=br_datetime)

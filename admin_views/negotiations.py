@@ -16,6 +16,7 @@ from admin_views.serasa_status import (
     remember_negotiation_debts,
 )
 from models import Creditor, Debt, Debtor, Negotiation, User, db
+from models.agency import Capability
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus, NegotiationStatus
 from models.negativation import ExclusionMotive
 from models.timeutil import local_today
@@ -23,7 +24,6 @@ from models.timeutil import local_today
 
 class NegotiationView(SerasaColumnMixin, ProtectedModelView):
     list_template = "admin/negotiation/list.html"  # the Reuniões button (the manual's Cadastros > Negociações)
-    consultant_attr = "consultant_id"
     owner_field = "consultant"
     consultant_read_only = False
     column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
@@ -67,17 +67,17 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
 
     def __init__(self, model, *args, **kwargs):
         self.form_ajax_refs = {
-            "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
-                                       fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
-            "debts": ScopedAjaxLoader("debts", Debt, consultant_attr="debtor.consultant_id", fields=["contract_number"],
-                                      page_size=10,
+            "debtor": ScopedAjaxLoader("debtor", Debtor, fields=["name", "document"], page_size=10,
+                                       placeholder="Nome ou CPF/CNPJ"),
+            "debts": ScopedAjaxLoader("debts", Debt, fields=["contract_number"], page_size=10,
                                       placeholder="Número do contrato"),
         }
         super().__init__(model, *args, **kwargs)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        if not current_user.is_admin and {model.consultant_id, model.debtor.consultant_id} != {current_user.id}:
+        if not current_user.can(Capability.SEE_ALL_PORTFOLIOS) and (
+                {model.consultant_id, model.debtor.consultant_id} != {current_user.id}):
             raise ValidationError("Escolha um devedor da sua carteira.")
         for related in (model.debtor, model.creditor, model.consultant, *model.debts):
             if related is not None and related.agency_id != current_user.agency_id:

@@ -11,7 +11,7 @@ from admin_views.fields import CnpjField, MoneyField, choices
 from admin_views.formatting import brl
 from integrations.serasa import SerasaError
 from models import db
-from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
+from models.agency import SOA_ENVIRONMENT_LABELS, Capability, CredentialsError
 from models.negativation import live_records
 from models.timeutil import utcnow
 from services.serasa import CallLog, client_for
@@ -62,7 +62,7 @@ TABS = {"geral": "Geral", "reunioes": "Reuniões", "serasa": "Serasa (SOA WS)"}
 
 
 class ProfileView(AccessMixin, BaseView):
-    admin_only = True
+    required_capability = Capability.MANAGE_AGENCY
 
     def _agency(self):
         return current_user.agency

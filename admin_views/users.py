@@ -12,7 +12,7 @@ from admin_views.base import PanelSecureForm, ProtectedModelView, audit
 from admin_views.fields import choices
 from admin_views.formatting import choice_formatter
 from models import User, db
-from models.agency import ROLE_LABELS, Role
+from models.agency import ROLE_LABELS, Capability
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
 #: Logins are unique across the whole installation, but an agency must not learn which addresses another
@@ -26,7 +26,7 @@ class EndSessionsForm(PanelSecureForm):
 
 
 class UserView(ProtectedModelView):
-    admin_only = True
+    required_capability = Capability.MANAGE_AGENCY
     details_template = "admin/user/details.html"
     column_list = ["name", "email", "role", "active", "last_login_at"]
     column_details_list = column_list + ["created_at"]
@@ -66,7 +66,7 @@ class UserView(ProtectedModelView):
             model.set_password(form.new_password.data)
         elif is_created:
             raise ValidationError("Defina uma senha para o novo usuário.")
-        if model.id == current_user.id and (not model.active or model.role != Role.ADMIN):
+        if model.id == current_user.id and (not model.active or not model.can(Capability.MANAGE_AGENCY)):
             raise ValidationError("Você não pode desativar nem rebaixar o seu próprio usuário.")
         with db.session.no_autoflush:  # the new row is not complete until validated
             clash = db.session.query(User.id).filter(User.email == model.email,

@@ -15,15 +15,60 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import db
 from models.documents import CNPJ_ONLY
+from models.scope import Scoped
 from models.timeutil import DEFAULT_TIMEZONE, utcnow
 
 
 class Role(StrEnum):
     ADMIN = "admin"
+    SUPERVISOR = "supervisor"
     CONSULTANT = "consultant"
 
 
-ROLE_LABELS = {Role.ADMIN: "Administrador", Role.CONSULTANT: "Consultor"}
+ROLE_LABELS = {Role.ADMIN: "Administrador", Role.SUPERVISOR: "Supervisor", Role.CONSULTANT: "Consultor"}
+
+
+class Capability(StrEnum):
+    """What a role may do. Screens, templates and services ask ``user.can(Capability.X)``, never the role."""
+
+    #: Usuário > Perfil (the agency's settings, its SOA credentials) and Usuários (logins and roles).
+    MANAGE_AGENCY = "manage_agency"
+    #: Auditoria (users' actions, calls to SOA).
+    SEE_AUDIT = "see_audit"
+    #: Every consultant's rows of the agency (debtors, debts, negotiations, meetings, negativations), and choosing
+    #: whose portfolio a row belongs to; without it, a user sees and creates only their own rows.
+    SEE_ALL_PORTFOLIOS = "see_all_portfolios"
+    #: Create and edit the agency's registers (Credores, Devedores, Dívidas) and delete rows (a meeting whose invite
+    #: was sent included); without it those screens are read-only and only one's own uninvited meetings are deleted.
+    MANAGE_RECORDS = "manage_records"
+    #: Negativar no Serasa, Excluir negativação, Reenviar, Atualizar situação, the send reports, the balance alert.
+    NEGATIVATE = "negativate"
+    #: Export a list (every list names people: LGPD); each export is audited.
+    EXPORT_PERSONAL_DATA = "export_personal_data"
+    #: May be assigned debtors (the Consultor picker of Devedores).
+    HOLD_PORTFOLIO = "hold_portfolio"
+
+
+#: The one table of who may do what (docs/rules.md, "Who may do what").
+ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
+    Role.ADMIN: frozenset({Capability.MANAGE_AGENCY, Capability.SEE_AUDIT, Capability.SEE_ALL_PORTFOLIOS,
+                           Capability.MANAGE_RECORDS, Capability.NEGATIVATE, Capability.EXPORT_PERSONAL_DATA}),
+    Role.SUPERVISOR: frozenset({Capability.SEE_ALL_PORTFOLIOS, Capability.MANAGE_RECORDS}),
+    Role.CONSULTANT: frozenset({Capability.HOLD_PORTFOLIO}),
+}
+
+
+def role_can(role: str, capability: Capability) -> bool:
+    """Whether a role holds a capability (an unknown role holds none)."""
+    try:
+        return capability in ROLE_CAPABILITIES[Role(role)]
+    except ValueError:
+        return False
+
+
+def roles_with(capability: Capability) -> list[str]:
+    """The roles holding a capability (for SQL: ``User.role.in_(roles_with(...))``)."""
+    return [str(role) for role, held in ROLE_CAPABILITIES.items() if capability in held]
 
 
 class SoaEnvironment(StrEnum):
@@ -99,8 +144,11 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class User(UserMixin, db.Model):
-    """A login of an agency: an administrator or a consultant."""
+class User(Scoped, UserMixin, db.Model):
+    """A login of an agency: an administrator, a supervisor or a consultant."""
+
+    #: A consultant sees only themselves among the users (e.g. the Responsável of a meeting).
+    consultant_path = "id"
 
     __tablename__ = "user"
 
@@ -127,13 +175,13 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+    def can(self, capability: Capability) -> bool:
+        """Whether this user's role holds ``capability`` (models.agency.ROLE_CAPABILITIES)."""
+        return role_can(self.role, capability)
 
     @property
     def role_label(self) -> str:
-        return ROLE_LABELS.get(Role(self.role), self.role)
+        return ROLE_LABELS.get(self.role, self.role)
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"

@@ -10,6 +10,7 @@ from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, Numer
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 
@@ -47,8 +48,9 @@ NEGOTIATION_STATUS_LABELS = {
 }
 
 
-class Debt(db.Model):
+class Debt(Scoped, db.Model):
     __tablename__ = "debt"
+    consultant_path = "debtor.consultant_id"
     __table_args__ = (
         Index("ix_debt_agency_due", "agency_id", "due_date"),
         Index("ix_debt_agency_status", "agency_id", "status"),
@@ -106,8 +108,9 @@ negotiation_debt = Table(
 )
 
 
-class Negotiation(db.Model):
+class Negotiation(Scoped, db.Model):
     __tablename__ = "negotiation"
+    consultant_path = "consultant_id"
     __table_args__ = (
         Index("ix_negotiation_agency_created", "agency_id", "created_at"),
         Index("ix_negotiation_agency_status", "agency_id", "status"),

@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Te
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.scope import Scoped
 from models.timeutil import local_day_bounds, utcnow
 
 
@@ -34,8 +35,9 @@ def _new_uid() -> str:
     return f"{uuid.uuid4()}@painel-cobranca"
 
 
-class Meeting(db.Model):
+class Meeting(Scoped, db.Model):
     __tablename__ = "meeting"
+    consultant_path = "owner_id"
     __table_args__ = (
         # The clock's query and the default sort: the agency's (or owner's) meetings by start.
         Index("ix_meeting_agency_starts", "agency_id", "starts_at"),
