@@ -197,11 +197,15 @@ def _rows_by_category(app, world) -> dict:
     return found
 
 
+#: A role's stored value is every agency's form option, not data (agency B may have no supervisor).
+ROLE_VALUES = {str(r) for r in Role}
+
+
 def _text_values(row) -> set[str]:
     values = set()
     for attr in sa_inspect(type(row)).column_attrs:
         value = getattr(row, attr.key)
-        if isinstance(value, str) and len(value.strip()) >= 5:
+        if isinstance(value, str) and len(value.strip()) >= 5 and value not in ROLE_VALUES:
             values.add(value.strip())
             if value.isdigit() and len(value) in (11, 14):
                 values.add(format_document(value))
