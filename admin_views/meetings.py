@@ -227,7 +227,7 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         meeting = self.get_one(request.args.get("id"))
         self._template_args.update(meeting=meeting, status_labels=MEETING_STATUS_LABELS,
                                    kind_labels=EMAIL_KIND_LABELS, send_labels=SEND_STATUS_LABELS,
-                                   failed=sending.last_failed_addresses(meeting), br_datetime=br_datetime)
+                                   br_datetime=br_datetime)
         return super().details_view()
 
     @expose("/send/", methods=("GET", "POST"))
@@ -238,7 +238,7 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
             abort(404)
         back = self.get_url(".details_view", id=meeting.id)
         try:
-            sending.check_allowed(meeting, kind)
+            meeting.check_can_send(kind)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)

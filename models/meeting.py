@@ -154,6 +154,47 @@ class Meeting(Scoped, db.Model):
         if self.status == MeetingStatus.CANCELLED:
             raise MeetingNotAllowed("A reunião foi cancelada: não há lembrete a enviar.")
 
+    def failed_addresses(self) -> list[str]:
+        """Return the addresses a calendar send (invite, retry, newcomers, update) failed for and never reached
+        since (what *Reenviar às falhas* offers)."""
+        failed: dict[str, str] = {}
+        for email in self.emails:
+            if email.kind in CALENDAR_SEND_KINDS and email.status != SendStatus.PENDING:
+                for recipient in email.recipients:
+                    key = recipient.address.casefold()
+                    if recipient.delivered:
+                        failed.pop(key, None)
+                    else:
+                        failed[key] = recipient.address
+        return list(failed.values())
+
+    def check_can_send(self, kind: str, now: datetime | None = None) -> None:
+        """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now (the send screen refuses it and the
+        details page does not offer it: ``can_send``)."""
+        if kind == EmailKind.INVITE:
+            self.check_can_invite(now)
+        elif kind == EmailKind.REMINDER:
+            self.check_can_remind()
+        elif kind == EmailKind.UPDATE and not self.needs_update:
+            raise MeetingNotAllowed("Não há alteração a enviar: os convidados já têm a versão atual.")
+        elif kind == EmailKind.CANCEL and not self.needs_cancel_notice:
+            raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
+        elif kind == EmailKind.INVITE_RETRY and not self.failed_addresses():
+            raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
+        elif kind == EmailKind.INVITE_ADD and not (self.invite_sent and self.status == MeetingStatus.SCHEDULED):
+            raise MeetingNotAllowed("Só é possível convidar mais pessoas para uma reunião agendada cujo convite já "
+                                    "foi enviado.")
+        elif kind not in EMAIL_KIND_LABELS:
+            raise MeetingNotAllowed("Tipo de envio desconhecido.")
+
+    def can_send(self, kind: str, now: datetime | None = None) -> bool:
+        """Whether the details page offers this send (the same rule as ``check_can_send``)."""
+        try:
+            self.check_can_send(kind, now)
+        except MeetingNotAllowed:
+            return False
+        return True
+
     def invite_holders(self) -> list[str]:
         """Return who holds the invite: every address a calendar invite was delivered to (first send order).
 
@@ -214,6 +255,8 @@ EMAIL_KIND_LABELS = {
 
 #: Sends that put the meeting in someone's calendar: their recipients hold the invite.
 INVITE_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD)
+#: Sends that carry the meeting's calendar entry to their recipients (a failure is retried with the invite).
+CALENDAR_SEND_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD, EmailKind.UPDATE)
 #: Sends of which each version (SEQUENCE) of a meeting goes out once, whatever the browsers do.
 ONCE_PER_SEQUENCE_KINDS = (EmailKind.UPDATE, EmailKind.CANCEL)
 

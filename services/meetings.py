@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
 from models import Meeting, MeetingEmail, MeetingEmailRecipient, db
-from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, MeetingStatus, SendStatus
+from models.meeting import EmailKind, MeetingNotAllowed, SendStatus
 from models.timeutil import utcnow
 
 
@@ -21,40 +21,13 @@ class SendOutcome:
 
 
 def check_allowed(meeting: Meeting, kind: str) -> None:
-    """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now."""
-    if kind == EmailKind.INVITE:
-        meeting.check_can_invite()
-    elif kind == EmailKind.REMINDER:
-        meeting.check_can_remind()
-    elif kind == EmailKind.UPDATE and not meeting.needs_update:
-        raise MeetingNotAllowed("Não há alteração a enviar: os convidados já têm a versão atual.")
-    elif kind == EmailKind.CANCEL and not meeting.needs_cancel_notice:
-        raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
-    elif kind == EmailKind.INVITE_RETRY and not last_failed_addresses(meeting):
-        raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
-    elif kind == EmailKind.INVITE_ADD and not (meeting.invite_sent and meeting.status == MeetingStatus.SCHEDULED):
-        raise MeetingNotAllowed("Só é possível convidar mais pessoas para uma reunião agendada cujo convite já "
-                                "foi enviado.")
-    elif kind not in EMAIL_KIND_LABELS:
-        raise MeetingNotAllowed("Tipo de envio desconhecido.")
+    """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now (the rule: ``Meeting.check_can_send``)."""
+    meeting.check_can_send(kind)
 
 
 def last_failed_addresses(meeting: Meeting) -> list[str]:
-    """Return the addresses a calendar send (invite, retry, newcomers, update) failed for and never reached since."""
-    failed: dict[str, str] = {}
-    for email in meeting.emails:
-        if email.kind in CALENDAR_SEND_KINDS and email.status != SendStatus.PENDING:
-            for recipient in email.recipients:
-                key = recipient.address.casefold()
-                if recipient.delivered:
-                    failed.pop(key, None)
-                else:
-                    failed[key] = recipient.address
-    return list(failed.values())
-
-
-#: Sends that carry the meeting's calendar entry to their recipients (a failure is retried with the invite).
-CALENDAR_SEND_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD, EmailKind.UPDATE)
+    """The addresses to offer *Reenviar às falhas* (the rule: ``Meeting.failed_addresses``)."""
+    return meeting.failed_addresses()
 
 
 def prefill(meeting: Meeting, kind: str) -> list[str]:

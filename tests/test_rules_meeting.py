@@ -257,6 +257,84 @@ def test_reminders_only_after_the_invite_and_never_for_a_cancelled_meeting():
     _invited(status=MeetingStatus.HELD).check_can_remind()
 
 
+def test_failed_addresses_are_calendar_sends_that_failed_and_never_reached_since():
+    meeting = _invited(emails=[
+        _send(EmailKind.INVITE, SendStatus.PARTIAL, ana_credor_com=True, bia_credor_com=False, caio_credor_com=False),
+        _send(EmailKind.REMINDER, SendStatus.PARTIAL, lu_credor_com=False),  # a reminder carries no calendar entry
+        _send(EmailKind.INVITE_ADD, SendStatus.PENDING, rui_credor_com=False),  # still going out
+        _send(EmailKind.UPDATE, SendStatus.PARTIAL, ze_credor_com=False, ana_credor_com=True),
+        _send(EmailKind.INVITE_RETRY, SendStatus.SENT, Bia_credor_com=True),  # reached since, any case
+    ])
+    assert meeting.failed_addresses() == ["caio@credor.com", "ze@credor.com"]
+    assert _invited().failed_addresses() == []
+
+
+SEND_REFUSALS = {
+    EmailKind.REMINDER: "^Envie o convite antes de enviar lembretes.$",
+    EmailKind.UPDATE: "^Não há alteração a enviar: os convidados já têm a versão atual.$",
+    EmailKind.CANCEL: "^Só é possível enviar o cancelamento de uma reunião cancelada após o convite.$",
+    EmailKind.INVITE_RETRY: "^Não há destinatários com falha para reenviar.$",
+    EmailKind.INVITE_ADD: "^Só é possível convidar mais pessoas para uma reunião agendada cujo convite já foi "
+                          "enviado.$",
+}
+
+
+def _failed_invite(**over) -> Meeting:
+    return _invited(emails=[_send(EmailKind.INVITE, SendStatus.PARTIAL, ana_credor_com=True, bia_credor_com=False)],
+                    **over)
+
+
+def test_each_send_is_allowed_exactly_when_its_rule_says():
+    allowed = {
+        EmailKind.INVITE: _meeting(),
+        EmailKind.REMINDER: _invited(),
+        EmailKind.UPDATE: _invited(sequence=1),
+        EmailKind.CANCEL: _invited(status=MeetingStatus.CANCELLED, sequence=1),
+        EmailKind.INVITE_RETRY: _failed_invite(),
+        EmailKind.INVITE_ADD: _invited(),
+    }
+    refused = {
+        EmailKind.INVITE: (_invited(), "^O convite desta reunião já foi enviado.$"),
+        EmailKind.REMINDER: (_meeting(), SEND_REFUSALS[EmailKind.REMINDER]),
+        EmailKind.UPDATE: (_invited(), SEND_REFUSALS[EmailKind.UPDATE]),
+        EmailKind.CANCEL: (_invited(), SEND_REFUSALS[EmailKind.CANCEL]),
+        EmailKind.INVITE_RETRY: (_invited(), SEND_REFUSALS[EmailKind.INVITE_RETRY]),
+        EmailKind.INVITE_ADD: (_meeting(), SEND_REFUSALS[EmailKind.INVITE_ADD]),
+    }
+    for kind, meeting in allowed.items():
+        meeting.check_can_send(kind, NOW)
+        assert meeting.can_send(kind, NOW), kind
+    for kind, (meeting, message) in refused.items():
+        with pytest.raises(MeetingNotAllowed, match=message):
+            meeting.check_can_send(kind, NOW)
+        assert not meeting.can_send(kind, NOW), kind
+    # newcomers only while the meeting is scheduled; a cancelled meeting's update is its cancellation
+    for status in (MeetingStatus.HELD, MeetingStatus.CANCELLED):
+        with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.INVITE_ADD]):
+            _invited(status=status).check_can_send(EmailKind.INVITE_ADD, NOW)
+    with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.UPDATE]):
+        _invited(status=MeetingStatus.CANCELLED, sequence=1).check_can_send(EmailKind.UPDATE, NOW)
+    with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.REMINDER].replace(
+            "Envie o convite antes de enviar lembretes.", "A reunião foi cancelada: não há lembrete a enviar.")):
+        _invited(status=MeetingStatus.CANCELLED).check_can_send(EmailKind.REMINDER, NOW)
+
+
+def test_an_unknown_send_is_refused():
+    for meeting in (_meeting(), _failed_invite()):
+        with pytest.raises(MeetingNotAllowed, match="^Tipo de envio desconhecido.$"):
+            meeting.check_can_send("telegrama", NOW)
+        assert not meeting.can_send("telegrama", NOW)
+
+
+def test_the_invite_button_follows_the_given_clock():
+    started = _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=NOW + timedelta(hours=1))
+    assert not started.can_send(EmailKind.INVITE, NOW) and _meeting().can_send(EmailKind.INVITE, NOW)
+    with pytest.raises(MeetingNotAllowed, match="^A reunião já começou"):
+        started.check_can_send(EmailKind.INVITE, NOW)
+    later = _meeting(starts_at=utcnow() + timedelta(days=1), ends_at=utcnow() + timedelta(days=1, hours=1))
+    assert later.can_send(EmailKind.INVITE) and not _meeting().can_send(EmailKind.INVITE)  # real clock by default
+
+
 def test_default_recipients_split_on_newlines_commas_and_semicolons_then_the_creditor():
     meeting = _meeting(participants="a@x.com.br\n b@x.com.br; c@x.com.br,d@x.com.br\n\n",
                        creditor=Creditor(name="C", contact_email="credor@c.com.br"))
