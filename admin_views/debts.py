@@ -33,12 +33,13 @@ from admin_views.serasa_status import (
 from integrations.serasa import SerasaError
 from models import Creditor, Debt, Debtor, NegativationBatch, db
 from models.agency import Capability
-from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed, DebtStatus
+from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed
 from models.documents import format_document
-from models.negativation import ExclusionMotive, NegativationNotAllowed
+from models.negativation import NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as workflow
+from services import settlement
 from services.serasa import CallLog
 
 MAX_BULK = 500
@@ -110,24 +111,15 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         super().on_model_change(form, model, is_created)
         if model.debtor.agency_id != current_user.agency_id or model.creditor.agency_id != current_user.agency_id:
             raise ValidationError("Devedor ou credor inválido.")
-        if model.status == DebtStatus.PAID:
-            try:
-                model.mark_paid(model.paid_on or local_today(current_user.agency.timezone),
-                                local_today(current_user.agency.timezone))
-            except DebtNotAllowed as exc:
-                raise ValidationError(str(exc)) from None
-        elif model.paid_on is not None:
-            raise ValidationError("Informe a data do pagamento só quando a situação for Paga.")
-        else:
-            model.clear_payment()
+        try:
+            settlement = model.transition(g.pop("debt_status_before", None), local_today(current_user.agency.timezone))
+        except DebtNotAllowed as exc:
+            raise ValidationError(str(exc)) from None
+        g.settlements = [settlement] if settlement else []
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
-        before = g.pop("debt_status_before", None)
-        motive = {DebtStatus.PAID: ExclusionMotive.PAYMENT, DebtStatus.IN_AGREEMENT: ExclusionMotive.AGREEMENT}.get(
-            model.status)
-        if motive and before != model.status:
-            settle(model, motive)
+        exclude_settled(g.pop("settlements", []))
 
     # --- Negativar no Serasa -----------------------------------------------------------------------
     def get_list_row_actions(self):
@@ -269,17 +261,11 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             db.session.commit()
 
 
-def settle(debt: Debt, motive: str, settled_on=None) -> None:
-    """Request the exclusion of the debt's negativation at once; tell the user what happened.
-
-    The legal deadline counts from the payment date typed (or the agreement's date), today when none was.
-    """
-    today = local_today(current_user.agency.timezone)
-    notice = workflow.on_debt_settled(current_user.agency, debt, motive, settled_on or debt.paid_on or today,
-                                      current_user.id, recorded_on=today)
-    db.session.commit()
-    if notice:
-        flash(notice, "warning" if "não foi aceita" in notice or "atraso" in notice else "info")
+def exclude_settled(settlements) -> None:
+    """Request the exclusion of the settled debts' negativations at once and tell the user what happened."""
+    agency = current_user.agency
+    for notice in settlement.exclude_settled(agency, settlements, current_user.id, local_today(agency.timezone)):
+        flash(notice.text, notice.level)
 
 
 def _outcome_row(outcome) -> dict:

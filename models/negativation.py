@@ -73,6 +73,11 @@ class ExclusionMotive(StrEnum):
     OTHER = "outro"
 
 
+#: Why a settled debt's record leaves the bureau (models.debt.Settlement.status → motive).
+MOTIVE_BY_SETTLED_STATUS = {DebtStatus.PAID: ExclusionMotive.PAYMENT,
+                            DebtStatus.IN_AGREEMENT: ExclusionMotive.AGREEMENT}
+
+
 MOTIVE_LABELS = {
     ExclusionMotive.PAYMENT: "Pagamento",
     ExclusionMotive.AGREEMENT: "Acordo",
