@@ -11,7 +11,7 @@ from admin_views.fields import CnpjField, MoneyField, choices
 from admin_views.formatting import brl
 from integrations.serasa import SerasaError
 from models import db
-from models.agency import SOA_ENVIRONMENT_LABELS, Capability, CredentialsError
+from models.agency import SOA_ENVIRONMENT_LABELS, Capability, CredentialsError, SoaConfigurationRefused
 from models.negativation import live_records
 from models.timeutil import utcnow
 from services.serasa import CallLog, client_for
@@ -126,37 +126,16 @@ class ProfileView(AccessMixin, BaseView):
         if request.form.get("action") == "test":
             return self._test_connection(form)
         agency = self._agency()
-        enabling = form.serasa_enabled.data == "1"
-        email = (form.soa_email.data or "").strip() or None
-        has_password = bool(form.soa_password.data) or bool(agency.soa_password_encrypted)
-        if enabling and not (email and has_password):
-            flash("Para habilitar a integração, informe o e-mail e a senha da conta SOA WebServices.", "error")
-            return self._render("serasa", 400, serasa=form)
-        alive = live_records(agency.id) if agency.serasa_enabled and not enabling else 0
-        if alive and not form.confirm_disable.data:
-            flash(f"Há {alive} negativação(ões) ativa(s) ou em andamento. Desabilitar a integração impede apenas novas "
-                  "inclusões: as baixas automáticas (pagamento, 5 anos), a atualização de situação e os prazos legais "
-                  "continuam, com as credenciais salvas. Marque a confirmação abaixo e salve de novo.", "warning")
-            return self._render("serasa", 200, serasa=form, alive=alive)
-        if alive and not (email and has_password):
-            flash("Com negativações vivas, mantenha o e-mail e a senha da conta SOA: as baixas dependem deles.",
-                  "error")
-            return self._render("serasa", 400, serasa=form, alive=alive)
-        changed_credentials = email != agency.soa_email or bool(form.soa_password.data)
-        agency.serasa_enabled = enabling
-        agency.soa_email = email
-        agency.soa_environment = form.soa_environment.data
-        if form.soa_low_balance.data is not None:
-            agency.soa_low_balance = form.soa_low_balance.data
-        if form.soa_password.data:
-            agency.set_soa_password(form.soa_password.data, current_app.config["CREDENTIALS_KEY"])
-        if changed_credentials:
-            agency.soa_balance = None
-            agency.soa_balance_checked_at = None
-        audit("profile.update", target="Perfil > Serasa (SOA WS)",
-              details=f"habilitada={'sim' if enabling else 'nao'}; email={email}; ambiente={agency.soa_environment}; "
-                      f"senha={'alterada' if form.soa_password.data else 'mantida'}"
-                      + (f"; negativacoes_vivas={alive} (confirmado)" if alive else ""))
+        try:
+            saved = agency.configure_soa(
+                enabled=form.serasa_enabled.data == "1", email=form.soa_email.data, password=form.soa_password.data,
+                environment=form.soa_environment.data, low_balance=form.soa_low_balance.data,
+                keys=current_app.config["CREDENTIALS_KEY"], live_records=lambda: live_records(agency.id),
+                confirmed=form.confirm_disable.data)
+        except SoaConfigurationRefused as exc:
+            flash(str(exc), "warning" if exc.needs_confirmation else "error")
+            return self._render("serasa", 200 if exc.needs_confirmation else 400, serasa=form, alive=exc.alive)
+        audit("profile.update", target="Perfil > Serasa (SOA WS)", details=saved.audit_details)
         db.session.commit()
         flash("Configuração do Serasa (SOA WebServices) salva.", "success")
         return redirect(url_for(".index", tab="serasa"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -88,6 +90,35 @@ class CredentialsError(ValueError):
     """The stored SOA password cannot be decrypted with the configured key."""
 
 
+class SoaConfigurationRefused(ValueError):
+    """The Serasa settings cannot be saved as given (nothing changed); the message is for the user (pt-BR).
+
+    ``needs_confirmation``: saving is possible once the user confirms switching off with ``alive`` records.
+    """
+
+    def __init__(self, message: str, *, alive: int = 0, needs_confirmation: bool = False):
+        super().__init__(message)
+        self.alive = alive
+        self.needs_confirmation = needs_confirmation
+
+
+@dataclass(frozen=True)
+class SoaConfigured:
+    """What ``Agency.configure_soa`` saved."""
+
+    enabled: bool
+    email: str | None
+    environment: str
+    password_changed: bool
+    alive: int
+
+    @property
+    def audit_details(self) -> str:
+        return (f"habilitada={'sim' if self.enabled else 'nao'}; email={self.email}; ambiente={self.environment}; "
+                f"senha={'alterada' if self.password_changed else 'mantida'}"
+                + (f"; negativacoes_vivas={self.alive} (confirmado)" if self.alive else ""))
+
+
 def _cipher(keys: str) -> MultiFernet:
     """Build a cipher from a comma-separated list of Fernet keys (first one encrypts; all decrypt)."""
     return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
@@ -123,6 +154,44 @@ class Agency(db.Model):
     @property
     def has_soa_credentials(self) -> bool:
         return bool(self.soa_email and self.soa_password_encrypted)
+
+    def configure_soa(self, *, enabled: bool, email: str | None, password: str | None, environment: str,
+                      low_balance: Decimal | None, keys: str, live_records: Callable[[], int],
+                      confirmed: bool = False) -> SoaConfigured:
+        """Save the Serasa (SOA WebServices) settings of Perfil, or raise SoaConfigurationRefused (nothing changed).
+
+        - Switching the integration on needs the SOA account's e-mail and a password (typed now, or saved).
+        - Switching it off while records are alive (``live_records()``: in flight or at the bureau) stops new
+          inclusions only; it needs the user's confirmation, and the credentials stay, as the exclusions, the
+          sync and the legal deadlines go on with them.
+        - A blank password keeps the saved one; new credentials forget the balance read with the old ones.
+        """
+        email = (email or "").strip() or None
+        has_credentials = bool(email) and (bool(password) or bool(self.soa_password_encrypted))
+        if enabled and not has_credentials:
+            raise SoaConfigurationRefused("Para habilitar a integração, informe o e-mail e a senha da conta SOA "
+                                          "WebServices.")
+        alive = live_records() if self.serasa_enabled and not enabled else 0
+        if alive and not confirmed:
+            raise SoaConfigurationRefused(
+                f"Há {alive} negativação(ões) ativa(s) ou em andamento. Desabilitar a integração impede apenas novas "
+                "inclusões: as baixas automáticas (pagamento, 5 anos), a atualização de situação e os prazos legais "
+                "continuam, com as credenciais salvas. Marque a confirmação abaixo e salve de novo.",
+                alive=alive, needs_confirmation=True)
+        if alive and not has_credentials:
+            raise SoaConfigurationRefused("Com negativações vivas, mantenha o e-mail e a senha da conta SOA: as "
+                                          "baixas dependem deles.", alive=alive)
+        if email != self.soa_email or password:
+            self.soa_balance = None
+            self.soa_balance_checked_at = None
+        self.serasa_enabled = enabled
+        self.soa_email = email
+        self.soa_environment = environment
+        if low_balance is not None:
+            self.soa_low_balance = low_balance
+        if password:
+            self.set_soa_password(password, keys)
+        return SoaConfigured(enabled, email, environment, bool(password), alive)
 
     def set_soa_password(self, plain: str, keys: str) -> None:
         """Encrypt and store the SOA password (write-only in the UI)."""
