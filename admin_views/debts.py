@@ -38,8 +38,8 @@ from models.documents import format_document
 from models.negativation import NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services import exclusion
 from services import negativation as workflow
-from services import settlement
 from services.serasa import CallLog
 
 MAX_BULK = 500
@@ -264,7 +264,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
 def exclude_settled(settlements) -> None:
     """Request the exclusion of the settled debts' negativations at once and tell the user what happened."""
     agency = current_user.agency
-    for notice in settlement.exclude_settled(agency, settlements, current_user.id, local_today(agency.timezone)):
+    for notice in exclusion.exclude_settled(agency, settlements, current_user.id, local_today(agency.timezone)):
         flash(notice.text, notice.level)
 
 

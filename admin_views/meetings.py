@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
-from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
+from admin_views.base import PanelSecureForm, ProtectedModelView, scoped_choices
 from admin_views.fields import LocalDateTimeField, choices
 from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
 from admin_views.meeting_extras import MeetingExtrasMixin
@@ -251,30 +251,16 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
             return self._render_send(meeting, kind, form, 400)
         try:
             recipients = parse_recipients(form.recipients.data, max_count=sending.max_recipients())
-        except RecipientError as exc:
+            outcomes = sending.send(meeting, kind, recipients, current_user, (form.nonce.data or "")[:62] or None,
+                                    ip=request.remote_addr)
+        except (RecipientError, sending.SendLimitReached) as exc:
             form.recipients.errors = [str(exc)]
-            return self._render_send(meeting, kind, form, 400)
-        sends = sending.plan(meeting, kind, recipients)
-        try:
-            sending.check_send_limits(current_user.id, current_user.agency_id, len(recipients))
-        except MeetingNotAllowed as exc:
-            audit("meeting.send_limit", target=f"meeting #{meeting.id}",
-                  details=f"{EMAIL_KIND_LABELS[kind]}: {len(recipients)} destinatário(s) recusado(s); {exc}")
-            db.session.commit()
-            form.recipients.errors = [str(exc)]
-            return self._render_send(meeting, kind, form, 429)
-        try:
-            emails = sending.claim(meeting, [k for k, _ in sends], current_user.id,
-                                   (form.nonce.data or "")[:62] or None)
+            return self._render_send(meeting, kind, form, 429 if isinstance(exc, sending.SendLimitReached) else 400)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        for email, (_, addresses) in zip(emails, sends, strict=True):
-            outcome = sending.deliver(email, addresses)
-            audit(f"meeting.{email.kind}", target=f"meeting #{meeting.id}",
-                  details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
-            db.session.commit()
-            self._flash_outcome(email.kind, outcome)
+        for outcome in outcomes:
+            self._flash_outcome(outcome.email.kind, outcome)
         return redirect(back)
 
     def _render_send(self, meeting, kind, form, status=200):

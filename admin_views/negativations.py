@@ -28,10 +28,10 @@ from models.negativation import (
     NOTE_REQUIRED_MOTIVES,
     STATUS_LABELS,
     NegativationNotAllowed,
-    check_exclusion_request,
 )
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services import exclusion
 from services import negativation as workflow
 from services.serasa import CallLog
 
@@ -214,26 +214,12 @@ class NegativationView(ProtectedModelView):
         form.code.choices = self._exclusion_codes()
         if request.method == "POST" and form.validate():
             try:
-                check_exclusion_request(form.motive.data, form.code.data, form.note.data)
+                notice = exclusion.exclude_by_hand(current_user.agency, record, form.motive.data, form.code.data,
+                                                   form.note.data, current_user, ip=request.remote_addr)
             except NegativationNotAllowed as exc:
                 form.note.errors = [*form.note.errors, str(exc)]
                 return self.render("admin/negativation/exclude.html", record=record, form=form, br_date=br_date), 400
-            try:
-                workflow.exclude_manually(current_user.agency, record, form.motive.data, form.code.data,
-                                          form.note.data, current_user.id)
-            except workflow.ExclusionAlreadyRequested as exc:
-                db.session.rollback()
-                flash(str(exc), "warning")
-                return redirect(back)
-            except (SerasaError, NegativationNotAllowed) as exc:
-                db.session.commit()  # keep the failed attempt in the history
-                flash(f"A baixa não foi aceita: {exc}", "error")
-                return redirect(back)
-            audit("serasa.exclude", target=f"negativation #{record.id}",
-                  details=f"motivo={form.motive.data}; codigo={record.exclusion_code}"
-                          + (f"; observacao={record.exclusion_note}" if record.exclusion_note else ""))
-            db.session.commit()
-            flash(f"Baixa da negativação nº {record.id} solicitada ao SOA.", "success")
+            flash(notice.text, notice.level)
             return redirect(back)
         return self.render("admin/negativation/exclude.html", record=record, form=form, br_date=br_date), (
             400 if request.method == "POST" else 200)

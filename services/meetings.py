@@ -8,9 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
-from models import Meeting, MeetingEmail, MeetingEmailRecipient, db
-from models.meeting import EmailKind, MeetingNotAllowed, SendStatus
+from models import AuditLog, Meeting, MeetingEmail, MeetingEmailRecipient, db
+from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, SendStatus
 from models.timeutil import utcnow
+
+
+class SendLimitReached(MeetingNotAllowed):
+    """A send would pass the user's or the agency's limit of meeting e-mails (the message says which)."""
 
 
 @dataclass
@@ -136,16 +140,44 @@ def check_send_limits(user_id: int, agency_id: int, count: int) -> None:
     if per_user:
         used = _sent_since(now - timedelta(hours=1), user_id=user_id)
         if used + count > per_user:
-            raise MeetingNotAllowed(
+            raise SendLimitReached(
                 f"Limite de envios atingido: cada usuário pode enviar até {per_user} e-mails de reunião por hora "
                 f"(você já enviou {used}; este envio tem {count}). Nada foi enviado. Tente novamente mais tarde.")
     per_agency = int(config.get("MAIL_LIMIT_PER_AGENCY_DAY") or 0)
     if per_agency:
         used = _sent_since(now - timedelta(days=1), agency_id=agency_id)
         if used + count > per_agency:
-            raise MeetingNotAllowed(
+            raise SendLimitReached(
                 f"Limite de envios da assessoria atingido: até {per_agency} e-mails de reunião em 24 horas "
                 f"(já foram {used}; este envio tem {count}). Nada foi enviado. Fale com o administrador.")
+
+
+def send(meeting: Meeting, kind: str, recipients: list[str], user, idempotency_key: str | None,
+         ip: str | None = None) -> list[SendOutcome]:
+    """Send one send form: plan who gets what (newcomers get the invite), check the limits, claim the sends in the
+    database, deliver each and record it (send log and audit, committed per send); return each send's outcome.
+
+    Raises SendLimitReached (the refusal audited, nothing sent) or MeetingNotAllowed (nothing sent).
+    """
+    sends = plan(meeting, kind, recipients)
+    try:
+        check_send_limits(user.id, user.agency_id, len(recipients))
+    except SendLimitReached as exc:
+        AuditLog.record("meeting.send_limit", agency_id=user.agency_id, user_id=user.id, ip=ip,
+                        target=f"meeting #{meeting.id}",
+                        details=f"{EMAIL_KIND_LABELS[kind]}: {len(recipients)} destinatário(s) recusado(s); {exc}")
+        db.session.commit()
+        raise
+    emails = claim(meeting, [k for k, _ in sends], user.id, idempotency_key)
+    outcomes = []
+    for email, (_, addresses) in zip(emails, sends, strict=True):
+        outcome = deliver(email, addresses)
+        AuditLog.record(f"meeting.{email.kind}", agency_id=user.agency_id, user_id=user.id, ip=ip,
+                        target=f"meeting #{meeting.id}",
+                        details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
+        db.session.commit()
+        outcomes.append(outcome)
+    return outcomes
 
 
 def max_recipients() -> int:
