@@ -1,8 +1,7 @@
 """Cadastros > Dívidas."""
 
-import io
 
-from flask import Response, abort, flash, g, redirect, request
+from flask import abort, flash, g, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.template import TemplateLinkRowAction
@@ -20,7 +19,7 @@ from admin_views.base import (
     scoped_choices,
     user_can,
 )
-from admin_views.export import csv_response, spreadsheet_safe
+from admin_views.export import csv_response, xlsx_response
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
 from admin_views.serasa_status import (
@@ -38,7 +37,7 @@ from models.documents import format_document
 from models.negativation import NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
-from services import exclusion
+from services import batches, exclusion
 from services import negativation as workflow
 from services.serasa import CallLog
 
@@ -152,21 +151,14 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         debts = self._scoped_debts(ids)
         if not form.validate():
             return self._confirm(ids, form, 400)
-        report = workflow.include_debts(current_user.agency, debts, current_user.id, form.restriction_code.data)
-        batch = NegativationBatch(agency_id=current_user.agency_id, user_id=current_user.id,
-                                  restriction_code=form.restriction_code.data,
-                                  outcomes=[_outcome_row(o) for o in report.outcomes])
-        db.session.add(batch)
-        db.session.flush()
-        audit("serasa.include", target=f"Negativar no Serasa: relatório nº {batch.id}",
-              details=f"dividas={len(debts)}; incluidas={report.count('incluida')}; "
-                      f"recusadas={report.count('recusada')}; falhas={report.count('falhou')}")
-        db.session.commit()
+        batch = batches.negativate(current_user.agency, debts, current_user, form.restriction_code.data,
+                                   ip=request.remote_addr)
         return redirect(self.get_url(".negativate_report_view", id=batch.id))
 
     def _batch(self, batch_id) -> NegativationBatch:
-        batch = db.session.get(NegativationBatch, _parse_id(batch_id))
-        if batch is None or batch.agency_id != current_user.agency_id:
+        batch = db.session.scalar(db.select(NegativationBatch).where(NegativationBatch.id == _parse_id(batch_id),
+                                                                     NegativationBatch.visible_to(current_user)))
+        if batch is None:
             abort(404)
         return batch
 
@@ -190,10 +182,9 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         """The agency's latest "Negativar no Serasa" reports, newest first."""
         if not current_user.can(Capability.NEGATIVATE):
             abort(403)
-        batches = db.session.scalars(db.select(NegativationBatch)
-                                     .where(NegativationBatch.agency_id == current_user.agency_id)
-                                     .order_by(NegativationBatch.id.desc()).limit(50)).all()
-        return self.render("admin/debt/negativate_reports.html", batches=batches)
+        kept = db.session.scalars(db.select(NegativationBatch).where(NegativationBatch.visible_to(current_user))
+                                  .order_by(NegativationBatch.id.desc()).limit(50)).all()
+        return self.render("admin/debt/negativate_reports.html", batches=kept)
 
     @expose("/negativate/report/export/")
     def negativate_report_export(self):
@@ -210,17 +201,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         db.session.commit()
         if fmt == "csv":
             return csv_response(header, rows, f"{name}.csv")
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Relatório")
-        sheet.append(header)
-        for row in rows:
-            sheet.append([spreadsheet_safe(c) for c in row])
-        out = io.BytesIO()
-        book.save(out)
-        return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return xlsx_response(header, rows, f"{name}.xlsx", sheet="Relatório")
 
     def _scoped_debts(self, ids):
         if not ids:
@@ -266,14 +247,6 @@ def exclude_settled(settlements) -> None:
     agency = current_user.agency
     for notice in exclusion.exclude_settled(agency, settlements, current_user.id, local_today(agency.timezone)):
         flash(notice.text, notice.level)
-
-
-def _outcome_row(outcome) -> dict:
-    debt = outcome.debt
-    return {"debt_id": debt.id, "contract": debt.contract_number, "debtor": debt.debtor.name,
-            "document": debt.debtor.document, "creditor": debt.creditor.name, "amount": str(debt.amount),
-            "due_date": debt.due_date.isoformat(), "result": outcome.result, "reason": outcome.reason,
-            "negativation_id": outcome.negativation.id if outcome.negativation else None}
 
 
 def _report_cell(key: str, outcome: dict) -> str:

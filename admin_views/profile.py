@@ -9,12 +9,10 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from admin_views.base import AccessMixin, PanelSecureForm, audit
 from admin_views.fields import CnpjField, MoneyField, choices
 from admin_views.formatting import brl
-from integrations.serasa import SerasaError
 from models import db
-from models.agency import SOA_ENVIRONMENT_LABELS, Capability, CredentialsError, SoaConfigurationRefused
+from models.agency import SOA_ENVIRONMENT_LABELS, Capability, SoaConfigurationRefused
 from models.negativation import live_records
-from models.timeutil import utcnow
-from services.serasa import CallLog, client_for
+from services import soa_account
 
 YES_NO = choices([("1", "Sim"), ("0", "Não")])
 TIMEZONES = choices([
@@ -142,32 +140,20 @@ class ProfileView(AccessMixin, BaseView):
 
     def _test_connection(self, form):
         agency = self._agency()
-        email = (form.soa_email.data or "").strip() or agency.soa_email
         typed_password = form.soa_password.data or None
-        if not email or not (typed_password or agency.soa_password_encrypted):
+        if not ((form.soa_email.data or "").strip() or agency.soa_email) or not (
+                typed_password or agency.soa_password_encrypted):
             flash("Informe o e-mail e a senha da conta SOA (ou salve-os) antes de testar a conexão.", "error")
             return self._render("serasa", 400, serasa=form)
-        calls = CallLog(agency.id, current_user.id)
         try:
-            client = client_for(agency, calls=calls, email=email, password=typed_password,
-                                environment=form.soa_environment.data)
-            balance = client.balance()
-        except (SerasaError, CredentialsError) as exc:
-            calls.flush()
-            audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"falhou: {type(exc).__name__}")
-            db.session.commit()
-            flash(f"Falha no teste de conexão: {exc}", "error")
+            result = soa_account.check_connection(agency, current_user, email=form.soa_email.data,
+                                                 password=typed_password, environment=form.soa_environment.data,
+                                                 ip=request.remote_addr)
+        except soa_account.ConnectionTestFailed as exc:
+            flash(str(exc), "error")
             return self._render("serasa", 200, serasa=form)
-        saved = typed_password is None and email == agency.soa_email and \
-            form.soa_environment.data == agency.soa_environment
-        if saved:
-            agency.soa_balance = balance
-            agency.soa_balance_checked_at = utcnow()
-        calls.flush()
-        audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"ok; saldo={balance}")
-        db.session.commit()
-        message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(balance)}."
-        if not saved:
+        message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(result.balance)}."
+        if not result.saved:
             message += " As credenciais digitadas ainda não foram salvas: digite a senha de novo e clique em Salvar."
         flash(message, "success")
         return self._render("serasa", 200, serasa=form)

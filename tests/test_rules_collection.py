@@ -114,7 +114,8 @@ def test_settling_a_negotiation_pays_its_debts_still_in_collection_on_its_day():
     open_debt, agreed, paid, cancelled = (_debt(), _debt(status=DebtStatus.IN_AGREEMENT),
                                           _debt(status=DebtStatus.PAID, paid_on=TODAY - timedelta(days=9)),
                                           _debt(status=DebtStatus.CANCELLED))
-    negotiation = _negotiation(NegotiationStatus.SETTLED, open_debt, agreed, paid, cancelled, settled_on=day)
+    # the debts left alone come first: the ones after them are still settled
+    negotiation = _negotiation(NegotiationStatus.SETTLED, paid, open_debt, cancelled, agreed, settled_on=day)
     assert negotiation.transition(NegotiationStatus.AGREEMENT, TODAY) == [
         Settlement(open_debt, DebtStatus.PAID, day), Settlement(agreed, DebtStatus.PAID, day)]
     assert [d.status for d in (open_debt, agreed, paid, cancelled)] == [DebtStatus.PAID, DebtStatus.PAID,
@@ -125,7 +126,7 @@ def test_settling_a_negotiation_pays_its_debts_still_in_collection_on_its_day():
 
 def test_an_agreement_puts_the_open_debts_in_agreement_without_a_payment():
     open_debt, agreed, paid = _debt(), _debt(status=DebtStatus.IN_AGREEMENT), _debt(status=DebtStatus.PAID)
-    negotiation = _negotiation(NegotiationStatus.AGREEMENT, open_debt, agreed, paid)
+    negotiation = _negotiation(NegotiationStatus.AGREEMENT, agreed, paid, open_debt)
     assert negotiation.transition(NegotiationStatus.PROPOSAL, TODAY) == [
         Settlement(open_debt, DebtStatus.IN_AGREEMENT, TODAY)]
     assert (open_debt.status, open_debt.paid_on, agreed.status, paid.status) == (
