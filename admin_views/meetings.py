@@ -1,7 +1,6 @@
 """Reuniões: list (Vis/Alt/Del), the form, details with the send buttons, and the send screen."""
 
 import uuid
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, render_template, request
@@ -26,10 +25,8 @@ from models.meeting import (
     SEND_STATUS_LABELS,
     EmailKind,
     MeetingNotAllowed,
-    MeetingStatus,
     todays_meetings_query,
 )
-from models.timeutil import utcnow
 from services import meetings as sending
 
 DURATIONS = choices([("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
@@ -177,25 +174,16 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        past = is_created and self.records_past_meeting(form)
-        if is_created:
-            model.status = MeetingStatus.HELD if past else MeetingStatus.SCHEDULED
-            if model.owner_id is None and model.owner is None:
-                model.owner_id = current_user.id
+        if is_created and model.owner_id is None and model.owner is None:
+            model.owner_id = current_user.id
         if model.creditor.agency_id != current_user.agency_id or (
                 model.owner is not None and model.owner.agency_id != current_user.agency_id):
             raise ValidationError("Credor ou responsável inválido.")
-        if not form.ends_at.data and model.starts_at:
-            model.ends_at = model.starts_at + timedelta(minutes=int(form.duration.data or 60))
         try:
-            model.check_times(utcnow(), creating=is_created and not past)
-            if past and model.starts_at >= utcnow():
-                raise MeetingNotAllowed("A data informada ainda não passou: desmarque \"Registrar reunião que já "
-                                        "aconteceu\" para agendar a reunião.")
+            model.apply_form(before=None if is_created else g.meeting_before, duration=int(form.duration.data or 60),
+                             already_happened=self.records_past_meeting(form))
         except MeetingNotAllowed as exc:
             raise ValidationError(str(exc)) from None
-        if not is_created:
-            model.bump_if_changed(g.meeting_before)
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, select, text
@@ -105,6 +105,30 @@ class Meeting(Scoped, db.Model):
             raise MeetingNotAllowed("A data e hora de início não pode estar no passado.")
         if self.ends_at <= self.starts_at:
             raise MeetingNotAllowed("O término deve ser depois do início.")
+
+    def apply_form(self, *, before: dict | None, duration: int, already_happened: bool = False,
+                   now: datetime | None = None) -> None:
+        """Apply the rules of a saved meeting form; ``before`` is the ``snapshot()`` taken when the edit form
+        opened (None for a new meeting).
+
+        - A new meeting is Agendada and starts now or later; one recorded after it happened
+          (``already_happened``) is Realizada and must have started already.
+        - Without an end, it ends ``duration`` minutes after the start; the end comes after the start.
+        - An edit of what attendees hold in their calendars raises the SEQUENCE (``bump_if_changed``).
+        """
+        now = now or utcnow()
+        creating = before is None
+        past = creating and already_happened
+        if creating:
+            self.status = MeetingStatus.HELD if past else MeetingStatus.SCHEDULED
+        if self.ends_at is None and self.starts_at is not None:
+            self.ends_at = self.starts_at + timedelta(minutes=duration)
+        self.check_times(now, creating=creating and not past)
+        if past and self.starts_at >= now:
+            raise MeetingNotAllowed("A data informada ainda não passou: desmarque \"Registrar reunião que já "
+                                    "aconteceu\" para agendar a reunião.")
+        if not creating:
+            self.bump_if_changed(before)
 
     def bump_if_changed(self, before: dict) -> None:
         """Raise the iCalendar SEQUENCE when the calendar entry attendees hold changed (when, where, cancelled).

@@ -77,6 +77,60 @@ def test_a_meeting_may_start_the_minute_another_ends():
     second.check_times(NOW, creating=True)  # back-to-back meetings are no conflict
 
 
+# --- the saved form ------------------------------------------------------------------------------------------
+
+
+def test_a_new_meeting_is_scheduled_and_ends_after_its_duration_unless_an_end_is_typed():
+    meeting = _meeting(ends_at=None, status=None)
+    meeting.apply_form(before=None, duration=90, now=NOW)
+    assert (meeting.status, meeting.ends_at) == (MeetingStatus.SCHEDULED, START + timedelta(minutes=90))
+    typed = _meeting(ends_at=START + timedelta(minutes=20), status=None)
+    typed.apply_form(before=None, duration=90, now=NOW)
+    assert typed.ends_at == START + timedelta(minutes=20)
+    with pytest.raises(MeetingNotAllowed, match="^A data e hora de início não pode estar no passado.$"):
+        _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=None).apply_form(before=None, duration=60, now=NOW)
+    with pytest.raises(MeetingNotAllowed, match="^O término deve ser depois do início.$"):
+        _meeting(ends_at=START).apply_form(before=None, duration=60, now=NOW)
+
+
+def test_a_meeting_recorded_after_it_happened_is_held_and_must_have_started():
+    held = _meeting(starts_at=NOW - timedelta(days=2), ends_at=None, status=None)
+    held.apply_form(before=None, duration=30, already_happened=True, now=NOW)
+    assert (held.status, held.ends_at) == (MeetingStatus.HELD, NOW - timedelta(days=2, minutes=-30))
+    message = ('^A data informada ainda não passou: desmarque "Registrar reunião que já aconteceu" para agendar a '
+               'reunião.$')
+    for start in (NOW, NOW + timedelta(minutes=1)):
+        with pytest.raises(MeetingNotAllowed, match=message):
+            _meeting(starts_at=start, ends_at=None).apply_form(before=None, duration=60, already_happened=True,
+                                                               now=NOW)
+    _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=None).apply_form(
+        before=None, duration=60, already_happened=True, now=NOW)
+
+
+def test_the_saved_form_follows_the_given_clock_or_the_real_one():
+    early = datetime(2020, 1, 1, 10, 0)
+    _meeting(starts_at=early + timedelta(hours=1), ends_at=None).apply_form(before=None, duration=60, now=early)
+    with pytest.raises(MeetingNotAllowed, match="no passado"):
+        _meeting(starts_at=early + timedelta(hours=1), ends_at=None).apply_form(before=None, duration=60)
+
+
+def test_an_edit_keeps_the_status_may_be_in_the_past_and_raises_the_sequence_on_calendar_changes():
+    meeting = _invited(status=MeetingStatus.HELD, starts_at=NOW - timedelta(days=1),
+                       ends_at=NOW - timedelta(days=1, minutes=-60))
+    before = meeting.snapshot()
+    meeting.apply_form(before=before, duration=60, already_happened=True, now=NOW)
+    assert (meeting.status, meeting.sequence) == (MeetingStatus.HELD, 0)
+    meeting.place = "Sala 2"
+    meeting.apply_form(before=before, duration=60, now=NOW)
+    assert meeting.sequence == 1
+    upcoming = _invited()
+    snapshot = upcoming.snapshot()
+    upcoming.ends_at = None  # the end cleared: start + duration again, a calendar change
+    upcoming.apply_form(before=snapshot, duration=30, already_happened=True, now=NOW)
+    assert (upcoming.ends_at, upcoming.sequence, upcoming.status) == (START + timedelta(minutes=30), 1,
+                                                                      MeetingStatus.SCHEDULED)
+
+
 # --- updates: SEQUENCE ---------------------------------------------------------------------------------------
 
 CALENDAR_CHANGES = {
