@@ -12,6 +12,7 @@ from enum import StrEnum
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask_login import UserMixin
 from sqlalchemy import Boolean, DateTime, ForeignKey, Numeric, String, Text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -209,6 +210,16 @@ class Agency(db.Model):
             ) from exc
 
 
+class UserNotAllowed(ValueError):
+    """A login cannot be saved as given; the message is for the user (pt-BR)."""
+
+
+#: Logins are unique across the whole installation, but an agency must not learn which addresses another
+#: agency uses: the refusal is the same whether the address belongs to a user of this agency or of another.
+EMAIL_UNAVAILABLE = ("Este e-mail não pode ser usado como login. Se a pessoa já tem acesso, procure-a na lista "
+                     "de usuários; senão, cadastre outro endereço.")
+
+
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -251,6 +262,29 @@ class User(Scoped, UserMixin, db.Model):
     @property
     def role_label(self) -> str:
         return ROLE_LABELS.get(self.role, self.role)
+
+    def apply_form(self, *, new_password: str | None, creating: bool, editor_id: int) -> None:
+        """Apply the rules of saving a login (Usuários); raise UserNotAllowed.
+
+        The e-mail is compared lowercased and must be nobody's login, in any agency (one neutral refusal); a new
+        user needs a password; nobody deactivates themselves or gives up their own access to Usuários; a new
+        password, role, activation or e-mail ends the user's sessions on every device.
+        """
+        self.email = self.email.strip().lower()
+        if new_password:
+            self.set_password(new_password)
+        elif creating:
+            raise UserNotAllowed("Defina uma senha para o novo usuário.")
+        if self.id == editor_id and (not self.active or not self.can(Capability.MANAGE_AGENCY)):
+            raise UserNotAllowed("Você não pode desativar nem rebaixar o seu próprio usuário.")
+        with db.session.no_autoflush:  # the new row is not complete until validated
+            clash = db.session.query(User.id).filter(User.email == self.email, User.id != (self.id or 0)).first()
+        if clash:
+            raise UserNotAllowed(EMAIL_UNAVAILABLE)
+        state = sa_inspect(self)
+        if not creating and (new_password or any(state.attrs[name].history.has_changes()
+                                                 for name in ("role", "active", "email"))):
+            self.end_sessions()
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
