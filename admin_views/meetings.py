@@ -230,11 +230,10 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        form = SendForm(request.form if request.method == "POST" else None)
         if request.method == "GET":
-            form.recipients.data = "\n".join(sending.prefill(meeting, kind))
-            form.nonce.data = uuid.uuid4().hex
+            form = SendForm(data={"recipients": "\n".join(sending.prefill(meeting, kind)), "nonce": uuid.uuid4().hex})
             return self._render_send(meeting, kind, form)
+        form = SendForm(request.form)
         if not form.validate():
             return self._render_send(meeting, kind, form, 400)
         try:
