@@ -26,6 +26,7 @@ from admin_views.profile import ProfileView
 from admin_views.serasa_status import serasa_integration_visible
 from admin_views.users import UserView
 from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, SoaCall, User, db
+from models.agency import Capability
 from models.meeting import todays_meetings_query
 
 USER_MENU = "Usuário"
@@ -43,8 +44,7 @@ def todays_meetings_count() -> int:
         count = 0
         if current_user.is_authenticated and meetings_enabled():
             agency = current_user.agency
-            query = todays_meetings_query(agency.id, agency.timezone,
-                                          owner_id=None if current_user.is_admin else current_user.id)
+            query = todays_meetings_query(agency.id, agency.timezone).where(Meeting.visible_to(current_user))
             count = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
         g.todays_meetings_count = count
     return g.todays_meetings_count
@@ -79,7 +79,7 @@ def init_admin(app) -> Admin:
 
     @app.context_processor
     def panel_context():
-        return {"todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
+        return {"Capability": Capability, "todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
                 "serasa_visible": serasa_integration_visible,
                 "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
 

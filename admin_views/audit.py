@@ -4,6 +4,7 @@ import re
 
 from admin_views.base import ProtectedModelView
 from models import AuditLog, SoaCall
+from models.agency import Capability
 from models.meeting import EMAIL_KIND_LABELS
 
 #: The screens and objects named in audit entries (``<endpoint>.<verb>``, ``<endpoint> #<id>``).
@@ -62,7 +63,7 @@ def _labelled(label):
 
 
 class AuditLogView(ProtectedModelView):
-    admin_only = True
+    required_capability = Capability.SEE_AUDIT
     can_create = False
     can_edit = False
     can_delete = False
@@ -82,7 +83,7 @@ class AuditLogView(ProtectedModelView):
 class SoaCallView(ProtectedModelView):
     """Chamadas ao SOA: every call with the password masked (the integration's audit trail)."""
 
-    admin_only = True
+    required_capability = Capability.SEE_AUDIT
     can_create = False
     can_edit = False
     can_delete = False

@@ -89,30 +89,37 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.index")
 
 
+INACTIVE = "Usuário inativo. Procure o administrador da sua assessoria."
+
+
+def authenticate(email: str, password: str, ip: str | None) -> tuple[User | None, str]:
+    """Check a login and record it in the audit log: ("ok" | "inactive" | "failed", the user when known).
+
+    The same work whether the e-mail exists or not (``_check_password``); a successful login is stamped.
+    """
+    user = db.session.query(User).filter(User.email == email.strip().lower()).one_or_none()
+    outcome = ("ok" if user.active else "inactive") if _check_password(user, password) else "failed"
+    if user is not None:
+        AuditLog.record({"ok": "login", "inactive": "login.inactive", "failed": "login.failed"}[outcome],
+                        agency_id=user.agency_id, user_id=user.id, ip=ip)
+        if outcome == "ok":
+            user.last_login_at = utcnow()
+        db.session.commit()
+    return user, outcome
+
+
 @bp.route("/login", methods=("GET", "POST"))
 def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm(request.form if request.method == "POST" else None)
     if request.method == "POST" and form.validate():
-        email = form.email.data.strip().lower()
-        user = db.session.query(User).filter(User.email == email).one_or_none()
-        if _check_password(user, form.password.data):
-            if not user.active:
-                flash("Usuário inativo. Procure o administrador da sua assessoria.", "error")
-                AuditLog.record("login.inactive", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
-                db.session.commit()
-                return render_template("auth/login.html", form=form), 403
+        user, outcome = authenticate(form.email.data, form.password.data, request.remote_addr)
+        if outcome == "ok":
             login_user(user)
-            user.last_login_at = utcnow()
-            AuditLog.record("login", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
-            db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
-        if user is not None:
-            AuditLog.record("login.failed", agency_id=user.agency_id, user_id=user.id, ip=request.remote_addr)
-            db.session.commit()
-        flash(GENERIC_ERROR, "error")
-        return render_template("auth/login.html", form=form), 401
+        flash(INACTIVE if outcome == "inactive" else GENERIC_ERROR, "error")
+        return render_template("auth/login.html", form=form), 403 if outcome == "inactive" else 401
     if request.method == "POST":
         flash("Não foi possível entrar: recarregue a página e tente de novo." if "csrf_token" in form.errors
               else GENERIC_ERROR, "error")

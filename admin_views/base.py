@@ -31,6 +31,7 @@ from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField
 from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS, user_timezone
 from admin_views.labels import LABELS
 from models import AuditLog, db
+from models.agency import Capability
 from models.documents import document_term
 from models.timeutil import to_utc
 
@@ -42,8 +43,9 @@ class PanelSecureForm(SecureForm):
         csrf_time_limit = timedelta(hours=8)
 
 
-def is_admin() -> bool:
-    return current_user.is_authenticated and current_user.is_admin
+def user_can(capability: Capability) -> bool:
+    """Whether the logged-in user's role holds ``capability`` (False for anonymous users)."""
+    return current_user.is_authenticated and current_user.can(capability)
 
 
 def audit(action: str, target: str | None = None, details: str | None = None) -> None:
@@ -338,9 +340,9 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 
 
 class AccessMixin:
-    """Who may open a screen: logged-in users of the right role with the feature enabled."""
+    """Who may open a screen: logged-in users whose role holds ``required_capability``, with the feature enabled."""
 
-    admin_only = False
+    required_capability: Capability | None = None
 
     def feature_enabled(self) -> bool:
         return True
@@ -348,7 +350,7 @@ class AccessMixin:
     def is_accessible(self) -> bool:
         if not current_user.is_authenticated:
             return False
-        if self.admin_only and not current_user.is_admin:
+        if self.required_capability is not None and not current_user.can(self.required_capability):
             return False
         return self.feature_enabled()
 
@@ -359,28 +361,14 @@ class AccessMixin:
         abort(404)
 
 
-def owned_by_current_user(model, consultant_attr: str):
-    """Filter for rows of the logged-in consultant: a column ("owner_id") or one relationship away
-    ("debtor.consultant_id", for rows such as debts that belong to a consultant through their debtor)."""
-    relationship, _, column = consultant_attr.rpartition(".")
-    if not relationship:
-        return getattr(model, column) == current_user.id
-    related = getattr(model, relationship)
-    return related.has(getattr(related.property.mapper.class_, column) == current_user.id)
-
-
 class ScopedAjaxLoader(QueryAjaxModelLoader):
-    """select2 lookup that only offers rows of the user's agency (and consultant, when given)."""
+    """select2 lookup that only offers the rows the user may see (``Model.visible_to``, models/scope.py)."""
 
-    def __init__(self, name, model, consultant_attr: str | None = None, **options):
+    def __init__(self, name, model, **options):
         super().__init__(name, db, model, **options)
-        self.consultant_attr = consultant_attr
 
     def get_query(self):
-        query = super().get_query().filter(self.model.agency_id == current_user.agency_id)
-        if self.consultant_attr and not current_user.is_admin:
-            query = query.filter(owned_by_current_user(self.model, self.consultant_attr))
-        return query
+        return super().get_query().filter(self.model.visible_to(current_user))
 
     def get_one(self, pk):
         pk = parse_pk(pk)
@@ -409,12 +397,10 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return query.offset(offset).limit(limit).all()
 
 
-def scoped_choices(model, order_by=None, consultant_attr: str | None = None):
-    """Return a query_factory for a relationship picker limited to what the user may see."""
+def scoped_choices(model, order_by=None):
+    """Return a query_factory for a relationship picker limited to what the user may see (``visible_to``)."""
     def factory():
-        query = db.session.query(model).filter(model.agency_id == current_user.agency_id)
-        if consultant_attr and not current_user.is_admin:
-            query = query.filter(owned_by_current_user(model, consultant_attr))
+        query = db.session.query(model).filter(model.visible_to(current_user))
         return query.order_by(order_by if order_by is not None else model.id)
     return factory
 
@@ -434,12 +420,10 @@ class ProtectedModelView(AccessMixin, ModelView):
     page_size = 20
     can_set_page_size = True
     page_size_options = (20, 50, 100)
-    #: Column that ties a row to a consultant (None: consultants see the whole agency).
-    consultant_attr: str | None = None
-    #: Consultants may only read this screen.
+    #: Without Capability.MANAGE_RECORDS this screen is read-only (the scope is the model's ``visible_to``).
     consultant_read_only = True
-    #: The form's relationship to the consultant who owns the row (e.g. "consultant"): admins choose it; for a
-    #: consultant it is not a field at all, the row is always theirs.
+    #: The form's relationship to the consultant who owns the row (e.g. "consultant"): users who see every
+    #: portfolio choose it; for a consultant it is not a field at all, the row is always theirs.
     owner_field: str | None = None
 
     def __init__(self, model, *args, **kwargs):
@@ -448,21 +432,21 @@ class ProtectedModelView(AccessMixin, ModelView):
     # --- permissions -------------------------------------------------------------------------------
     @property
     def can_create(self):
-        return is_admin() or not self.consultant_read_only
+        return user_can(Capability.MANAGE_RECORDS) or not self.consultant_read_only
 
     @property
     def can_edit(self):
-        return is_admin() or not self.consultant_read_only
+        return user_can(Capability.MANAGE_RECORDS) or not self.consultant_read_only
 
     @property
     def can_delete(self):
-        return is_admin()
+        return user_can(Capability.MANAGE_RECORDS)
 
     @property
     def can_export(self):
         # Every list names people (debtors, their CPFs and addresses, users, contacts): under the LGPD the
-        # bulk copy of personal data is for administrators, and each one is audited (export below).
-        return is_admin()
+        # bulk copy of personal data needs its own capability, and each one is audited (export below).
+        return user_can(Capability.EXPORT_PERSONAL_DATA)
 
     # Without the permission, say so (403) instead of Flask-Admin's silent redirect to the list.
     @expose("/new/", methods=("GET", "POST"))
@@ -515,11 +499,8 @@ class ProtectedModelView(AccessMixin, ModelView):
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):
-        """Limit a query to the user's agency, and to the consultant's own rows where the spec says so."""
-        query = query.filter(self.model.agency_id == current_user.agency_id)
-        if self.consultant_attr and not current_user.is_admin:
-            query = query.filter(getattr(self.model, self.consultant_attr) == current_user.id)
-        return query
+        """Limit a query to the rows the user may see: the model's one ``visible_to`` (models/scope.py)."""
+        return query.filter(self.model.visible_to(current_user))
 
     def get_query(self):
         return self.scope(super().get_query())
@@ -639,7 +620,7 @@ class ProtectedModelView(AccessMixin, ModelView):
         return super().render(template, **kwargs)
 
     def _without_owner_field(self, form):
-        if self.owner_field and not is_admin() and hasattr(form, self.owner_field):
+        if self.owner_field and not user_can(Capability.SEE_ALL_PORTFOLIOS) and hasattr(form, self.owner_field):
             delattr(form, self.owner_field)
         return form
 
@@ -684,8 +665,9 @@ class ProtectedModelView(AccessMixin, ModelView):
         browser_newlines_to_lf(model)
         if is_created:
             model.agency_id = current_user.agency_id
-            if self.consultant_attr and not current_user.is_admin:
-                setattr(model, self.consultant_attr, current_user.id)
+            owner_column = self.model.owner_column_name()
+            if owner_column and not current_user.can(Capability.SEE_ALL_PORTFOLIOS):
+                setattr(model, owner_column, current_user.id)
                 if self.owner_field:  # the relationship too: at flush it would win over the column
                     setattr(model, self.owner_field, current_user._get_current_object())
         elif model.agency_id != current_user.agency_id:  # never move a row to another agency

@@ -11,6 +11,7 @@ from admin_views.formatting import brl
 from admin_views.serasa_status import serasa_integration_visible
 from admin_views.todo import todo_items
 from models import Debt, Debtor, Negativation, Negotiation, db
+from models.agency import Capability
 from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus
 from models.negativation import DEADLINE_WARNING_DAYS
 from models.negativation import NegativationStatus as S
@@ -30,39 +31,38 @@ class DashboardView(AdminIndexView):
     def index(self):
         agency = current_user.agency
         today = local_today(agency.timezone)
-        mine = None if current_user.is_admin else current_user.id
+        stats = self._stats(current_user, today)
+        serasa_visible = serasa_integration_visible()
+        if serasa_visible:
+            stats["serasa"] = self._serasa_flags(current_user, today)
+        # Only who negativates buys credits: the balance alert is theirs.
+        low_balance = (current_user.can(Capability.NEGATIVATE) and agency.serasa_enabled
+                       and agency.soa_balance is not None and agency.soa_balance < agency.soa_low_balance)
+        todo = todo_items(agency, stats.get("serasa"), low_balance)
+        chart = productivity(current_user, today) if agency.meetings_enabled else None
+        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance,
+                           todo=todo, serasa_visible=serasa_visible, productivity=chart)
 
-        debtors = select(func.count(Debtor.id)).where(Debtor.agency_id == agency.id)
+    @staticmethod
+    def _stats(user, today) -> dict:
+        """The figures of the rows ``user`` sees (each model's ``visible_to``)."""
+        debtors = select(func.count(Debtor.id)).where(Debtor.visible_to(user))
         debts = select(func.count(Debt.id), func.coalesce(func.sum(Debt.amount), 0),
                        func.count(Debt.id).filter(Debt.due_date < today)).where(
-            Debt.agency_id == agency.id, Debt.status == DebtStatus.OPEN)
+            Debt.visible_to(user), Debt.status == DebtStatus.OPEN)
         negotiations = select(Negotiation.status, func.count(Negotiation.id)).where(
-            Negotiation.agency_id == agency.id).group_by(Negotiation.status)
-        if mine:
-            debtors = debtors.where(Debtor.consultant_id == mine)
-            debts = debts.join(Debtor, Debt.debtor_id == Debtor.id).where(Debtor.consultant_id == mine)
-            negotiations = negotiations.where(Negotiation.consultant_id == mine)
+            Negotiation.visible_to(user)).group_by(Negotiation.status)
         open_count, open_total, overdue = db.session.execute(debts).one()
-        stats = {
+        return {
             "debtors": db.session.scalar(debtors),
             "open_debts": open_count,
             "open_total": brl(open_total),
             "overdue": overdue,
             "negotiations": [(NEGOTIATION_STATUS_LABELS.get(s, s), n) for s, n in db.session.execute(negotiations)],
         }
-        serasa_visible = serasa_integration_visible()
-        if serasa_visible:
-            stats["serasa"] = self._serasa_flags(agency.id, today, mine)
-        # Consultants can neither buy credits nor negativate: the balance alert is for administrators.
-        low_balance = (current_user.is_admin and agency.serasa_enabled and agency.soa_balance is not None
-                       and agency.soa_balance < agency.soa_low_balance)
-        todo = todo_items(agency, stats.get("serasa"), low_balance)
-        chart = productivity(agency.id, agency.timezone, mine, today) if agency.meetings_enabled else None
-        return self.render("admin/dashboard.html", stats=stats, agency=agency, brl=brl, low_balance=low_balance,
-                           todo=todo, serasa_visible=serasa_visible, productivity=chart)
 
     @staticmethod
-    def _serasa_flags(agency_id: int, today, consultant_id: int | None) -> dict:
+    def _serasa_flags(user, today) -> dict:
         """Count records whose removal deadline is past or near, uncertain ones and due exclusions (one query)."""
         still_listed = Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN, S.PENDING))
         has_deadline = Negativation.removal_deadline.is_not(None) & still_listed
@@ -74,9 +74,6 @@ class DashboardView(AdminIndexView):
             func.count(Negativation.id).filter(Negativation.status == S.UNCERTAIN),
             func.count(Negativation.id).filter(Negativation.status == S.ACTIVE),
             func.count(Negativation.id).filter(Negativation.status == S.ERROR),
-        ).where(Negativation.agency_id == agency_id)
-        if consultant_id:
-            query = query.where(Negativation.debtor_id.in_(
-                select(Debtor.id).where(Debtor.consultant_id == consultant_id)))
+        ).where(Negativation.visible_to(user))
         overdue, near, uncertain, active, errors = db.session.execute(query).one()
         return {"overdue": overdue, "near": near, "uncertain": uncertain, "active": active, "errors": errors}

@@ -12,17 +12,16 @@ from admin_views.fields import BrDateField, not_in_future, valid_cep, valid_docu
 from admin_views.formatting import brl, cep_formatter, document_formatter
 from admin_views.serasa_status import debt_badge, remember_latest, serasa_integration_visible
 from models import Debt, Debtor, User, db
-from models.agency import Role
+from models.agency import Capability, roles_with
 from models.debt import DEBT_STATUS_LABELS
 
 
 def _consultants():
     factory = scoped_choices(User, order_by=User.name)
-    return lambda: factory().filter(User.role == Role.CONSULTANT, User.active.is_(True))
+    return lambda: factory().filter(User.role.in_(roles_with(Capability.HOLD_PORTFOLIO)), User.active.is_(True))
 
 
 class DebtorView(ProtectedModelView):
-    consultant_attr = "consultant_id"
     details_template = "admin/debtor/details.html"
     column_list = ["name", "document", "city", "uf", "consultant"]
     column_details_list = ["name", "document", "birth_date", "email", "phone", "street", "number", "complement",
@@ -61,6 +60,6 @@ class DebtorView(ProtectedModelView):
         remember_latest(d.id for d in debts)
         agency = current_user.agency
         self._template_args.update(debts=debts, brl=brl, debt_labels=DEBT_STATUS_LABELS, serasa_badge=debt_badge,
-                                   can_negativate=current_user.is_admin and agency.serasa_enabled,
+                                   can_negativate=current_user.can(Capability.NEGATIVATE) and agency.serasa_enabled,
                                    serasa_enabled=serasa_integration_visible())
         return super().details_view()

@@ -1,8 +1,7 @@
 """Cadastros > Dívidas."""
 
-import io
 
-from flask import Response, abort, flash, g, redirect, request
+from flask import abort, flash, g, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.template import TemplateLinkRowAction
@@ -18,8 +17,9 @@ from admin_views.base import (
     _parse_id,
     audit,
     scoped_choices,
+    user_can,
 )
-from admin_views.export import csv_response, spreadsheet_safe
+from admin_views.export import csv_response, xlsx_response
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
 from admin_views.serasa_status import (
@@ -31,11 +31,13 @@ from admin_views.serasa_status import (
 )
 from integrations.serasa import SerasaError
 from models import Creditor, Debt, Debtor, NegativationBatch, db
-from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed, DebtStatus
+from models.agency import Capability
+from models.debt import DEBT_STATUS_LABELS, DebtNotAllowed
 from models.documents import format_document
-from models.negativation import ExclusionMotive, NegativationNotAllowed
+from models.negativation import NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services import batches, exclusion
 from services import negativation as workflow
 from services.serasa import CallLog
 
@@ -89,17 +91,10 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
 
     def __init__(self, model, *args, **kwargs):
         self.form_ajax_refs = {
-            "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
-                                       fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
+            "debtor": ScopedAjaxLoader("debtor", Debtor, fields=["name", "document"], page_size=10,
+                                       placeholder="Nome ou CPF/CNPJ"),
         }
         super().__init__(model, *args, **kwargs)
-
-    def scope(self, query):
-        query = query.filter(Debt.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            mine = Debtor.query.with_entities(Debtor.id).filter(Debtor.consultant_id == current_user.id)
-            query = query.filter(Debt.debtor_id.in_(mine.scalar_subquery()))
-        return query
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
@@ -115,24 +110,15 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         super().on_model_change(form, model, is_created)
         if model.debtor.agency_id != current_user.agency_id or model.creditor.agency_id != current_user.agency_id:
             raise ValidationError("Devedor ou credor inválido.")
-        if model.status == DebtStatus.PAID:
-            try:
-                model.mark_paid(model.paid_on or local_today(current_user.agency.timezone),
-                                local_today(current_user.agency.timezone))
-            except DebtNotAllowed as exc:
-                raise ValidationError(str(exc)) from None
-        elif model.paid_on is not None:
-            raise ValidationError("Informe a data do pagamento só quando a situação for Paga.")
-        else:
-            model.clear_payment()
+        try:
+            settlement = model.transition(g.pop("debt_status_before", None), local_today(current_user.agency.timezone))
+        except DebtNotAllowed as exc:
+            raise ValidationError(str(exc)) from None
+        g.settlements = [settlement] if settlement else []
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
-        before = g.pop("debt_status_before", None)
-        motive = {DebtStatus.PAID: ExclusionMotive.PAYMENT, DebtStatus.IN_AGREEMENT: ExclusionMotive.AGREEMENT}.get(
-            model.status)
-        if motive and before != model.status:
-            settle(model, motive)
+        exclude_settled(g.pop("settlements", []))
 
     # --- Negativar no Serasa -----------------------------------------------------------------------
     def get_list_row_actions(self):
@@ -142,7 +128,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         return actions
 
     def _can_negativate(self) -> bool:
-        return current_user.is_authenticated and current_user.is_admin and current_user.agency.serasa_enabled
+        return user_can(Capability.NEGATIVATE) and current_user.agency.serasa_enabled
 
     def is_action_allowed(self, name):
         if name == "negativate":
@@ -165,28 +151,21 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         debts = self._scoped_debts(ids)
         if not form.validate():
             return self._confirm(ids, form, 400)
-        report = workflow.include_debts(current_user.agency, debts, current_user.id, form.restriction_code.data)
-        batch = NegativationBatch(agency_id=current_user.agency_id, user_id=current_user.id,
-                                  restriction_code=form.restriction_code.data,
-                                  outcomes=[_outcome_row(o) for o in report.outcomes])
-        db.session.add(batch)
-        db.session.flush()
-        audit("serasa.include", target=f"Negativar no Serasa: relatório nº {batch.id}",
-              details=f"dividas={len(debts)}; incluidas={report.count('incluida')}; "
-                      f"recusadas={report.count('recusada')}; falhas={report.count('falhou')}")
-        db.session.commit()
+        batch = batches.negativate(current_user.agency, debts, current_user, form.restriction_code.data,
+                                   ip=request.remote_addr)
         return redirect(self.get_url(".negativate_report_view", id=batch.id))
 
     def _batch(self, batch_id) -> NegativationBatch:
-        batch = db.session.get(NegativationBatch, _parse_id(batch_id))
-        if batch is None or batch.agency_id != current_user.agency_id:
+        batch = db.session.scalar(db.select(NegativationBatch).where(NegativationBatch.id == _parse_id(batch_id),
+                                                                     NegativationBatch.visible_to(current_user)))
+        if batch is None:
             abort(404)
         return batch
 
     @expose("/negativate/report/")
     def negativate_report_view(self):
         """The per-debt report of one "Negativar no Serasa": reopened, printed, exported, failures resent."""
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         batch = self._batch(request.args.get("id"))
         records = workflow.records_of(o["negativation_id"] for o in batch.outcomes)
@@ -201,16 +180,15 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
     @expose("/negativate/reports/")
     def negativate_reports_view(self):
         """The agency's latest "Negativar no Serasa" reports, newest first."""
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
-        batches = db.session.scalars(db.select(NegativationBatch)
-                                     .where(NegativationBatch.agency_id == current_user.agency_id)
-                                     .order_by(NegativationBatch.id.desc()).limit(50)).all()
-        return self.render("admin/debt/negativate_reports.html", batches=batches)
+        kept = db.session.scalars(db.select(NegativationBatch).where(NegativationBatch.visible_to(current_user))
+                                  .order_by(NegativationBatch.id.desc()).limit(50)).all()
+        return self.render("admin/debt/negativate_reports.html", batches=kept)
 
     @expose("/negativate/report/export/")
     def negativate_report_export(self):
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         batch = self._batch(request.args.get("id"))
         fmt = request.args.get("format")
@@ -223,17 +201,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         db.session.commit()
         if fmt == "csv":
             return csv_response(header, rows, f"{name}.csv")
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Relatório")
-        sheet.append(header)
-        for row in rows:
-            sheet.append([spreadsheet_safe(c) for c in row])
-        out = io.BytesIO()
-        book.save(out)
-        return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return xlsx_response(header, rows, f"{name}.xlsx", sheet="Relatório")
 
     def _scoped_debts(self, ids):
         if not ids:
@@ -274,25 +242,11 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             db.session.commit()
 
 
-def settle(debt: Debt, motive: str, settled_on=None) -> None:
-    """Request the exclusion of the debt's negativation at once; tell the user what happened.
-
-    The legal deadline counts from the payment date typed (or the agreement's date), today when none was.
-    """
-    today = local_today(current_user.agency.timezone)
-    notice = workflow.on_debt_settled(current_user.agency, debt, motive, settled_on or debt.paid_on or today,
-                                      current_user.id, recorded_on=today)
-    db.session.commit()
-    if notice:
-        flash(notice, "warning" if "não foi aceita" in notice or "atraso" in notice else "info")
-
-
-def _outcome_row(outcome) -> dict:
-    debt = outcome.debt
-    return {"debt_id": debt.id, "contract": debt.contract_number, "debtor": debt.debtor.name,
-            "document": debt.debtor.document, "creditor": debt.creditor.name, "amount": str(debt.amount),
-            "due_date": debt.due_date.isoformat(), "result": outcome.result, "reason": outcome.reason,
-            "negativation_id": outcome.negativation.id if outcome.negativation else None}
+def exclude_settled(settlements) -> None:
+    """Request the exclusion of the settled debts' negativations at once and tell the user what happened."""
+    agency = current_user.agency
+    for notice in exclusion.exclude_settled(agency, settlements, current_user.id, local_today(agency.timezone)):
+        flash(notice.text, notice.level)
 
 
 def _report_cell(key: str, outcome: dict) -> str:

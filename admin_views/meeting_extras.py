@@ -63,9 +63,7 @@ class OwnerFilter(BaseSQLAFilter):
     def current_options():
         if not has_request_context() or not current_user.is_authenticated:
             return None
-        query = db.session.query(User.id, User.name).filter(User.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            query = query.filter(User.id == current_user.id)
+        query = db.session.query(User.id, User.name).filter(User.visible_to(current_user))
         return [(str(i), name) for i, name in query.order_by(User.name)]
 
     def validate(self, value):

@@ -1,7 +1,6 @@
 """Reuniões: list (Vis/Alt/Del), the form, details with the send buttons, and the send screen."""
 
 import uuid
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, render_template, request
@@ -13,22 +12,21 @@ from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, ValidationError
 
-from admin_views.base import PanelSecureForm, ProtectedModelView, audit, scoped_choices
+from admin_views.base import PanelSecureForm, ProtectedModelView, scoped_choices
 from admin_views.fields import LocalDateTimeField, choices
 from admin_views.formatting import br_datetime, choice_formatter, nullable_bool_formatter
 from admin_views.meeting_extras import MeetingExtrasMixin
 from integrations.mail import RecipientError, parse_recipients
 from models import Creditor, Meeting, User, db
+from models.agency import Capability
 from models.meeting import (
     EMAIL_KIND_LABELS,
     MEETING_STATUS_LABELS,
     SEND_STATUS_LABELS,
     EmailKind,
     MeetingNotAllowed,
-    MeetingStatus,
     todays_meetings_query,
 )
-from models.timeutil import utcnow
 from services import meetings as sending
 
 DURATIONS = choices([("30", "30 minutos"), ("60", "1 hora"), ("90", "1 hora e 30 minutos"), ("120", "2 horas"),
@@ -97,7 +95,6 @@ class SendForm(PanelSecureForm):
 
 
 class MeetingView(MeetingExtrasMixin, ProtectedModelView):
-    consultant_attr = "owner_id"
     consultant_read_only = False
     list_template = "admin/meeting/list.html"
     details_template = "admin/meeting/details.html"
@@ -135,7 +132,7 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         "place": {"validators": [Optional(), Length(max=200)]},
         "participants": {"validators": [Optional(), _participants_validator],
                          "description": "Convidados padrão: um e-mail por linha (ou separados por vírgula)."},
-        "owner": {"query_factory": scoped_choices(User, order_by=User.name, consultant_attr="id"),
+        "owner": {"query_factory": scoped_choices(User, order_by=User.name),
                   "description": "Consultores só podem agendar reuniões para si mesmos."},
         "status": {"choices": choices(MEETING_STATUS_LABELS.items())},
         "productive": {"label": "Produtiva"},
@@ -177,25 +174,16 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        past = is_created and self.records_past_meeting(form)
-        if is_created:
-            model.status = MeetingStatus.HELD if past else MeetingStatus.SCHEDULED
-            if model.owner_id is None and model.owner is None:
-                model.owner_id = current_user.id
+        if is_created and model.owner_id is None and model.owner is None:
+            model.owner_id = current_user.id
         if model.creditor.agency_id != current_user.agency_id or (
                 model.owner is not None and model.owner.agency_id != current_user.agency_id):
             raise ValidationError("Credor ou responsável inválido.")
-        if not form.ends_at.data and model.starts_at:
-            model.ends_at = model.starts_at + timedelta(minutes=int(form.duration.data or 60))
         try:
-            model.check_times(utcnow(), creating=is_created and not past)
-            if past and model.starts_at >= utcnow():
-                raise MeetingNotAllowed("A data informada ainda não passou: desmarque \"Registrar reunião que já "
-                                        "aconteceu\" para agendar a reunião.")
+            model.apply_form(before=None if is_created else g.meeting_before, duration=int(form.duration.data or 60),
+                             already_happened=self.records_past_meeting(form))
         except MeetingNotAllowed as exc:
             raise ValidationError(str(exc)) from None
-        if not is_created:
-            model.bump_if_changed(g.meeting_before)
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
@@ -209,15 +197,14 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         if model.invite_sent and not model.cancel_sent_at:
             raise ValidationError("O convite desta reunião já foi enviado: cancele a reunião e envie o cancelamento "
                                   "aos convidados antes de excluí-la.")
-        if not current_user.is_admin and model.invite_sent:
+        if not current_user.can(Capability.MANAGE_RECORDS) and model.invite_sent:
             raise ValidationError("Consultores só podem excluir reuniões cujo convite não foi enviado.")
 
     @expose("/today/")
     def today_view(self):
         """The clock's dropdown: today's meetings of the user (scoped like the list), loaded on click."""
         agency = current_user.agency
-        query = todays_meetings_query(agency.id, agency.timezone,
-                                      owner_id=None if current_user.is_admin else current_user.id)
+        query = todays_meetings_query(agency.id, agency.timezone).where(Meeting.visible_to(current_user))
         meetings = db.session.scalars(query.options(joinedload(Meeting.creditor), joinedload(Meeting.owner))).all()
         return render_template("admin/meeting/today_items.html", meetings=meetings, tz=agency.timezone,
                                br_datetime=br_datetime)
@@ -228,7 +215,7 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
         meeting = self.get_one(request.args.get("id"))
         self._template_args.update(meeting=meeting, status_labels=MEETING_STATUS_LABELS,
                                    kind_labels=EMAIL_KIND_LABELS, send_labels=SEND_STATUS_LABELS,
-                                   failed=sending.last_failed_addresses(meeting), br_datetime=br_datetime)
+                                   br_datetime=br_datetime)
         return super().details_view()
 
     @expose("/send/", methods=("GET", "POST"))
@@ -239,43 +226,28 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
             abort(404)
         back = self.get_url(".details_view", id=meeting.id)
         try:
-            sending.check_allowed(meeting, kind)
+            meeting.check_can_send(kind)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        form = SendForm(request.form if request.method == "POST" else None)
         if request.method == "GET":
-            form.recipients.data = "\n".join(sending.prefill(meeting, kind))
-            form.nonce.data = uuid.uuid4().hex
+            form = SendForm(data={"recipients": "\n".join(sending.prefill(meeting, kind)), "nonce": uuid.uuid4().hex})
             return self._render_send(meeting, kind, form)
+        form = SendForm(request.form)
         if not form.validate():
             return self._render_send(meeting, kind, form, 400)
         try:
             recipients = parse_recipients(form.recipients.data, max_count=sending.max_recipients())
-        except RecipientError as exc:
+            outcomes = sending.send(meeting, kind, recipients, current_user, (form.nonce.data or "")[:62] or None,
+                                    ip=request.remote_addr)
+        except (RecipientError, sending.SendLimitReached) as exc:
             form.recipients.errors = [str(exc)]
-            return self._render_send(meeting, kind, form, 400)
-        sends = sending.plan(meeting, kind, recipients)
-        try:
-            sending.check_send_limits(current_user.id, current_user.agency_id, len(recipients))
-        except MeetingNotAllowed as exc:
-            audit("meeting.send_limit", target=f"meeting #{meeting.id}",
-                  details=f"{EMAIL_KIND_LABELS[kind]}: {len(recipients)} destinatário(s) recusado(s); {exc}")
-            db.session.commit()
-            form.recipients.errors = [str(exc)]
-            return self._render_send(meeting, kind, form, 429)
-        try:
-            emails = sending.claim(meeting, [k for k, _ in sends], current_user.id,
-                                   (form.nonce.data or "")[:62] or None)
+            return self._render_send(meeting, kind, form, 429 if isinstance(exc, sending.SendLimitReached) else 400)
         except MeetingNotAllowed as exc:
             flash(str(exc), "error")
             return redirect(back)
-        for email, (_, addresses) in zip(emails, sends, strict=True):
-            outcome = sending.deliver(email, addresses)
-            audit(f"meeting.{email.kind}", target=f"meeting #{meeting.id}",
-                  details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
-            db.session.commit()
-            self._flash_outcome(email.kind, outcome)
+        for outcome in outcomes:
+            self._flash_outcome(outcome.email.kind, outcome)
         return redirect(back)
 
     def _render_send(self, meeting, kind, form, status=200):

@@ -9,7 +9,6 @@ from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -19,7 +18,8 @@ from admin_views.fields import choices
 from admin_views.formatting import br_date, br_datetime, document_formatter
 from admin_views.serasa_status import serasa_integration_visible
 from integrations.serasa import SerasaError
-from models import Debtor, Negativation, db
+from models import Negativation, db
+from models.agency import Capability
 from models.negativation import (
     DEADLINE_WARNING_DAYS,
     EXCLUSION_CODE_BY_MOTIVE,
@@ -28,10 +28,10 @@ from models.negativation import (
     NOTE_REQUIRED_MOTIVES,
     STATUS_LABELS,
     NegativationNotAllowed,
-    check_exclusion_request,
 )
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
+from services import exclusion
 from services import negativation as workflow
 from services.serasa import CallLog
 
@@ -138,17 +138,10 @@ class NegativationView(ProtectedModelView):
         # removals stay visible while any is alive.
         return serasa_integration_visible()
 
-    def scope(self, query):
-        query = query.filter(Negativation.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            mine = select(Debtor.id).where(Debtor.consultant_id == current_user.id).scalar_subquery()
-            query = query.filter(Negativation.debtor_id.in_(mine))
-        return query
-
     def is_action_allowed(self, name):
         if name == "resend" and not serasa_enabled():
             return False
-        return current_user.is_admin and super().is_action_allowed(name)
+        return current_user.can(Capability.NEGATIVATE) and super().is_action_allowed(name)
 
     @action("resend", "Reenviar (em Erro)", "Reenviar ao SOA as negativações selecionadas que estão em Erro?")
     def action_resend(self, ids):
@@ -157,7 +150,7 @@ class NegativationView(ProtectedModelView):
     @expose("/resend/", methods=("POST",))
     def resend_view(self):
         """Reenviar on a record in Erro: the debt goes back to the confirmation page (rules, cost, balance)."""
-        if not current_user.is_admin or not serasa_enabled():
+        if not current_user.can(Capability.NEGATIVATE) or not serasa_enabled():
             abort(403)
         if not self.action_form().validate():
             flash("Sessão expirada: recarregue a página e tente de novo.", "error")
@@ -182,7 +175,7 @@ class NegativationView(ProtectedModelView):
     @expose("/sync/", methods=("POST",))
     def sync_view(self):
         """Atualizar situação of every record in flight (the button above the list)."""
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         if not self.action_form().validate():
             flash("Sessão expirada: recarregue a página e tente de novo.", "error")
@@ -204,16 +197,16 @@ class NegativationView(ProtectedModelView):
     @expose("/details/")
     def details_view(self):
         record = self.get_one(request.args.get("id"))
+        negativates = current_user.can(Capability.NEGATIVATE)
         self._template_args.update(record=record, status_labels=STATUS_LABELS, br_datetime=br_datetime,
                                    br_date=br_date, action_form=self.action_form(),
-                                   can_exclude=current_user.is_admin and record.status in (
-                                       S.ACTIVE, S.SENT, S.UNCERTAIN) and bool(record.unique_id),
-                                   can_resend=current_user.is_admin and serasa_enabled() and record.status == S.ERROR)
+                                   can_exclude=negativates and record.can_be_excluded,
+                                   can_resend=negativates and serasa_enabled() and record.status == S.ERROR)
         return super().details_view()
 
     @expose("/exclude/", methods=("GET", "POST"))
     def exclude_view(self):
-        if not current_user.is_admin:
+        if not current_user.can(Capability.NEGATIVATE):
             abort(403)
         record = self.get_one(request.args.get("id"))
         back = self.get_url(".details_view", id=record.id)
@@ -221,26 +214,12 @@ class NegativationView(ProtectedModelView):
         form.code.choices = self._exclusion_codes()
         if request.method == "POST" and form.validate():
             try:
-                check_exclusion_request(form.motive.data, form.code.data, form.note.data)
+                notice = exclusion.exclude_by_hand(current_user.agency, record, form.motive.data, form.code.data,
+                                                   form.note.data, current_user, ip=request.remote_addr)
             except NegativationNotAllowed as exc:
                 form.note.errors = [*form.note.errors, str(exc)]
                 return self.render("admin/negativation/exclude.html", record=record, form=form, br_date=br_date), 400
-            try:
-                workflow.exclude_manually(current_user.agency, record, form.motive.data, form.code.data,
-                                          form.note.data, current_user.id)
-            except workflow.ExclusionAlreadyRequested as exc:
-                db.session.rollback()
-                flash(str(exc), "warning")
-                return redirect(back)
-            except (SerasaError, NegativationNotAllowed) as exc:
-                db.session.commit()  # keep the failed attempt in the history
-                flash(f"A baixa não foi aceita: {exc}", "error")
-                return redirect(back)
-            audit("serasa.exclude", target=f"negativation #{record.id}",
-                  details=f"motivo={form.motive.data}; codigo={record.exclusion_code}"
-                          + (f"; observacao={record.exclusion_note}" if record.exclusion_note else ""))
-            db.session.commit()
-            flash(f"Baixa da negativação nº {record.id} solicitada ao SOA.", "success")
+            flash(notice.text, notice.level)
             return redirect(back)
         return self.render("admin/negativation/exclude.html", record=record, form=form, br_date=br_date), (
             400 if request.method == "POST" else 200)

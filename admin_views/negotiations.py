@@ -6,7 +6,7 @@ from wtforms import SelectField
 from wtforms.validators import DataRequired, NumberRange, Optional, ValidationError
 
 from admin_views.base import ProtectedModelView, ScopedAjaxLoader, scoped_choices
-from admin_views.debts import settle
+from admin_views.debts import exclude_settled
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import choice_formatter
 from admin_views.serasa_status import (
@@ -15,15 +15,14 @@ from admin_views.serasa_status import (
     negotiation_column_formatter,
     remember_negotiation_debts,
 )
-from models import Creditor, Debt, Debtor, Negotiation, User, db
-from models.debt import NEGOTIATION_STATUS_LABELS, DebtStatus, NegotiationStatus
-from models.negativation import ExclusionMotive
+from models import Creditor, Debt, Debtor, Negotiation, User
+from models.agency import Capability
+from models.debt import NEGOTIATION_STATUS_LABELS, NegotiationNotAllowed
 from models.timeutil import local_today
 
 
 class NegotiationView(SerasaColumnMixin, ProtectedModelView):
     list_template = "admin/negotiation/list.html"  # the Reuniões button (the manual's Cadastros > Negociações)
-    consultant_attr = "consultant_id"
     owner_field = "consultant"
     consultant_read_only = False
     column_list = ["id", "debtor", "creditor", "consultant", "status", "agreed_amount", "installments",
@@ -67,17 +66,17 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
 
     def __init__(self, model, *args, **kwargs):
         self.form_ajax_refs = {
-            "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
-                                       fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
-            "debts": ScopedAjaxLoader("debts", Debt, consultant_attr="debtor.consultant_id", fields=["contract_number"],
-                                      page_size=10,
+            "debtor": ScopedAjaxLoader("debtor", Debtor, fields=["name", "document"], page_size=10,
+                                       placeholder="Nome ou CPF/CNPJ"),
+            "debts": ScopedAjaxLoader("debts", Debt, fields=["contract_number"], page_size=10,
                                       placeholder="Número do contrato"),
         }
         super().__init__(model, *args, **kwargs)
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        if not current_user.is_admin and {model.consultant_id, model.debtor.consultant_id} != {current_user.id}:
+        if not current_user.can(Capability.SEE_ALL_PORTFOLIOS) and (
+                {model.consultant_id, model.debtor.consultant_id} != {current_user.id}):
             raise ValidationError("Escolha um devedor da sua carteira.")
         for related in (model.debtor, model.creditor, model.consultant, *model.debts):
             if related is not None and related.agency_id != current_user.agency_id:
@@ -85,46 +84,19 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
         # The chosen debtor's id: on a new negotiation nothing is flushed yet, so model.debtor_id is still None.
         if any(d.debtor_id != model.debtor.id for d in model.debts):
             raise ValidationError("Todas as dívidas devem ser do devedor da negociação.")
-        today = local_today(current_user.agency.timezone)
-        if model.status in (NegotiationStatus.SETTLED, NegotiationStatus.AGREEMENT):
-            model.settled_on = model.settled_on or today
-            if model.settled_on > today:
-                raise ValidationError("A data do pagamento / acordo não pode estar no futuro.")
-        elif model.settled_on is not None:
-            raise ValidationError("Informe a data do pagamento / acordo só quando a situação for Quitada ou "
-                                  "Acordo firmado.")
-
+        try:
+            g.settlements = model.transition(g.pop("negotiation_status_before", None),
+                                             local_today(current_user.agency.timezone))
+        except NegotiationNotAllowed as exc:
+            raise ValidationError(str(exc)) from None
 
     def update_model(self, form, model):
         g.negotiation_status_before = model.status
         return super().update_model(form, model)
 
     def after_model_change(self, form, model, is_created):
-        super().after_model_change(form, model, is_created)
-        before = g.pop("negotiation_status_before", None)
-        if model.status == before:
-            return
-        if model.status == NegotiationStatus.AGREEMENT:
-            self._settle_debts(model, DebtStatus.IN_AGREEMENT, ExclusionMotive.AGREEMENT)
-        elif model.status == NegotiationStatus.SETTLED:
-            self._settle_debts(model, DebtStatus.PAID, ExclusionMotive.PAYMENT)
-
-    @staticmethod
-    def _settle_debts(negotiation, debt_status, motive):
-        """An agreement or a settlement closes the negotiation's open debts and removes their negativations.
-
-        The legal removal deadline counts from the negotiation's payment / agreement date.
-        """
-        today = local_today(current_user.agency.timezone)
-        for debt in negotiation.debts:
-            if debt.status in (DebtStatus.PAID, DebtStatus.CANCELLED) or debt.status == debt_status:
-                continue
-            if debt_status == DebtStatus.PAID:
-                debt.mark_paid(negotiation.settled_on or today, today)
-            else:
-                debt.status = debt_status
-            db.session.commit()
-            settle(debt, motive, negotiation.settled_on)
+        super().after_model_change(form, model, is_created)  # the negotiation and its debts, in one commit
+        exclude_settled(g.pop("settlements", []))
 
 
 class FinanceNegotiationView(NegotiationView):

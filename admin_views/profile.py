@@ -9,12 +9,10 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from admin_views.base import AccessMixin, PanelSecureForm, audit
 from admin_views.fields import CnpjField, MoneyField, choices
 from admin_views.formatting import brl
-from integrations.serasa import SerasaError
 from models import db
-from models.agency import SOA_ENVIRONMENT_LABELS, CredentialsError
+from models.agency import SOA_ENVIRONMENT_LABELS, Capability, SoaConfigurationRefused
 from models.negativation import live_records
-from models.timeutil import utcnow
-from services.serasa import CallLog, client_for
+from services import soa_account
 
 YES_NO = choices([("1", "Sim"), ("0", "Não")])
 TIMEZONES = choices([
@@ -62,7 +60,7 @@ TABS = {"geral": "Geral", "reunioes": "Reuniões", "serasa": "Serasa (SOA WS)"}
 
 
 class ProfileView(AccessMixin, BaseView):
-    admin_only = True
+    required_capability = Capability.MANAGE_AGENCY
 
     def _agency(self):
         return current_user.agency
@@ -126,69 +124,36 @@ class ProfileView(AccessMixin, BaseView):
         if request.form.get("action") == "test":
             return self._test_connection(form)
         agency = self._agency()
-        enabling = form.serasa_enabled.data == "1"
-        email = (form.soa_email.data or "").strip() or None
-        has_password = bool(form.soa_password.data) or bool(agency.soa_password_encrypted)
-        if enabling and not (email and has_password):
-            flash("Para habilitar a integração, informe o e-mail e a senha da conta SOA WebServices.", "error")
-            return self._render("serasa", 400, serasa=form)
-        alive = live_records(agency.id) if agency.serasa_enabled and not enabling else 0
-        if alive and not form.confirm_disable.data:
-            flash(f"Há {alive} negativação(ões) ativa(s) ou em andamento. Desabilitar a integração impede apenas novas "
-                  "inclusões: as baixas automáticas (pagamento, 5 anos), a atualização de situação e os prazos legais "
-                  "continuam, com as credenciais salvas. Marque a confirmação abaixo e salve de novo.", "warning")
-            return self._render("serasa", 200, serasa=form, alive=alive)
-        if alive and not (email and has_password):
-            flash("Com negativações vivas, mantenha o e-mail e a senha da conta SOA: as baixas dependem deles.",
-                  "error")
-            return self._render("serasa", 400, serasa=form, alive=alive)
-        changed_credentials = email != agency.soa_email or bool(form.soa_password.data)
-        agency.serasa_enabled = enabling
-        agency.soa_email = email
-        agency.soa_environment = form.soa_environment.data
-        if form.soa_low_balance.data is not None:
-            agency.soa_low_balance = form.soa_low_balance.data
-        if form.soa_password.data:
-            agency.set_soa_password(form.soa_password.data, current_app.config["CREDENTIALS_KEY"])
-        if changed_credentials:
-            agency.soa_balance = None
-            agency.soa_balance_checked_at = None
-        audit("profile.update", target="Perfil > Serasa (SOA WS)",
-              details=f"habilitada={'sim' if enabling else 'nao'}; email={email}; ambiente={agency.soa_environment}; "
-                      f"senha={'alterada' if form.soa_password.data else 'mantida'}"
-                      + (f"; negativacoes_vivas={alive} (confirmado)" if alive else ""))
+        try:
+            saved = agency.configure_soa(
+                enabled=form.serasa_enabled.data == "1", email=form.soa_email.data, password=form.soa_password.data,
+                environment=form.soa_environment.data, low_balance=form.soa_low_balance.data,
+                keys=current_app.config["CREDENTIALS_KEY"], live_records=lambda: live_records(agency.id),
+                confirmed=form.confirm_disable.data)
+        except SoaConfigurationRefused as exc:
+            flash(str(exc), "warning" if exc.needs_confirmation else "error")
+            return self._render("serasa", 200 if exc.needs_confirmation else 400, serasa=form, alive=exc.alive)
+        audit("profile.update", target="Perfil > Serasa (SOA WS)", details=saved.audit_details)
         db.session.commit()
         flash("Configuração do Serasa (SOA WebServices) salva.", "success")
         return redirect(url_for(".index", tab="serasa"))
 
     def _test_connection(self, form):
         agency = self._agency()
-        email = (form.soa_email.data or "").strip() or agency.soa_email
         typed_password = form.soa_password.data or None
-        if not email or not (typed_password or agency.soa_password_encrypted):
+        if not ((form.soa_email.data or "").strip() or agency.soa_email) or not (
+                typed_password or agency.soa_password_encrypted):
             flash("Informe o e-mail e a senha da conta SOA (ou salve-os) antes de testar a conexão.", "error")
             return self._render("serasa", 400, serasa=form)
-        calls = CallLog(agency.id, current_user.id)
         try:
-            client = client_for(agency, calls=calls, email=email, password=typed_password,
-                                environment=form.soa_environment.data)
-            balance = client.balance()
-        except (SerasaError, CredentialsError) as exc:
-            calls.flush()
-            audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"falhou: {type(exc).__name__}")
-            db.session.commit()
-            flash(f"Falha no teste de conexão: {exc}", "error")
+            result = soa_account.check_connection(agency, current_user, email=form.soa_email.data,
+                                                 password=typed_password, environment=form.soa_environment.data,
+                                                 ip=request.remote_addr)
+        except soa_account.ConnectionTestFailed as exc:
+            flash(str(exc), "error")
             return self._render("serasa", 200, serasa=form)
-        saved = typed_password is None and email == agency.soa_email and \
-            form.soa_environment.data == agency.soa_environment
-        if saved:
-            agency.soa_balance = balance
-            agency.soa_balance_checked_at = utcnow()
-        calls.flush()
-        audit("serasa.test_connection", target="Perfil > Serasa (SOA WS)", details=f"ok; saldo={balance}")
-        db.session.commit()
-        message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(balance)}."
-        if not saved:
+        message = f"Conexão com o SOA WebServices OK. Saldo disponível: {brl(result.balance)}."
+        if not result.saved:
             message += " As credenciais digitadas ainda não foram salvas: digite a senha de novo e clique em Salvar."
         flash(message, "success")
         return self._render("serasa", 200, serasa=form)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from admin_views.links import filtered_list_url
 from models import Meeting, db
+from models.agency import Capability
 from models.meeting import past_without_outcome
 from models.timeutil import utcnow
 
@@ -43,14 +44,12 @@ def todo_items(agency, flags: dict | None, low_balance: bool) -> list[TodoItem]:
                                   f"{flags['uncertain']} inclusão(ões) Incerta(s) para conferir no SOA",
                                   filtered_list_url("negativation", ("status", FilterEqual, "incerta")), "warning"))
     if agency.meetings_enabled:
-        query = select(func.count(Meeting.id)).where(Meeting.agency_id == agency.id, past_without_outcome(utcnow()))
-        if not current_user.is_admin:
-            query = query.where(Meeting.owner_id == current_user.id)
+        query = select(func.count(Meeting.id)).where(Meeting.visible_to(current_user), past_without_outcome(utcnow()))
         pending = db.session.scalar(query)
         if pending:
             items.append(TodoItem("meetings-outcome", f"{pending} reunião(ões) passada(s) sem resultado registrado",
                                   filtered_list_url("meeting", ("starts_at", WhenFilter, "passadas")), "info"))
-    if low_balance and current_user.is_admin:
+    if low_balance and current_user.can(Capability.NEGATIVATE):
         from flask import url_for
 
         items.append(TodoItem("low-balance", "Saldo baixo no SOA WebServices: compre créditos antes de negativar",

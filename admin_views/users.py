@@ -4,29 +4,22 @@ from flask import flash, redirect, request, session, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.validators import Unique
 from flask_login import current_user, login_user
-from sqlalchemy import inspect as sa_inspect
 from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from admin_views.base import PanelSecureForm, ProtectedModelView, audit
 from admin_views.fields import choices
 from admin_views.formatting import choice_formatter
-from models import User, db
-from models.agency import ROLE_LABELS, Role
+from models import db
+from models.agency import ROLE_LABELS, Capability, UserNotAllowed
 
 ROLE_CHOICES = choices(ROLE_LABELS.items())
-#: Logins are unique across the whole installation, but an agency must not learn which addresses another
-#: agency uses: the refusal is the same whether the address belongs to a user of this agency or of another.
-EMAIL_UNAVAILABLE = ("Este e-mail não pode ser usado como login. Se a pessoa já tem acesso, procure-a na lista "
-                     "de usuários; senão, cadastre outro endereço.")
-
-
 class EndSessionsForm(PanelSecureForm):
     pass
 
 
 class UserView(ProtectedModelView):
-    admin_only = True
+    required_capability = Capability.MANAGE_AGENCY
     details_template = "admin/user/details.html"
     column_list = ["name", "email", "role", "active", "last_login_at"]
     column_details_list = column_list + ["created_at"]
@@ -61,23 +54,10 @@ class UserView(ProtectedModelView):
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
-        model.email = model.email.strip().lower()
-        if form.new_password.data:
-            model.set_password(form.new_password.data)
-        elif is_created:
-            raise ValidationError("Defina uma senha para o novo usuário.")
-        if model.id == current_user.id and (not model.active or model.role != Role.ADMIN):
-            raise ValidationError("Você não pode desativar nem rebaixar o seu próprio usuário.")
-        with db.session.no_autoflush:  # the new row is not complete until validated
-            clash = db.session.query(User.id).filter(User.email == model.email,
-                                                     User.id != (model.id or 0)).first()
-        if clash:
-            raise ValidationError(EMAIL_UNAVAILABLE)
-        if not is_created:
-            state = sa_inspect(model)
-            if form.new_password.data or any(state.attrs[name].history.has_changes()
-                                             for name in ("role", "active", "email")):
-                model.end_sessions()  # new password, role or activation: old sessions end everywhere
+        try:
+            model.apply_form(new_password=form.new_password.data, creating=is_created, editor_id=current_user.id)
+        except UserNotAllowed as exc:
+            raise ValidationError(str(exc)) from None
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)

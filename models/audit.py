@@ -8,10 +8,11 @@ from sqlalchemy import DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 
-class AuditLog(db.Model):
+class AuditLog(Scoped, db.Model):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_agency_created", "agency_id", "created_at"),)
 
@@ -38,7 +39,7 @@ class AuditLog(db.Model):
         return entry
 
 
-class SoaCall(db.Model):
+class SoaCall(Scoped, db.Model):
     """One HTTP call to SOA WebServices, with the password masked: the integration's audit trail."""
 
     __tablename__ = "soa_call"

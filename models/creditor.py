@@ -9,10 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.documents import CNPJ_ONLY
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 
-class Creditor(db.Model):
+class Creditor(Scoped, db.Model):
     __tablename__ = "creditor"
     __table_args__ = (Index("ix_creditor_agency_name", "agency_id", "name"),)
 

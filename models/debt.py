@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.labelled import LabelledEnum
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 
@@ -35,8 +37,9 @@ class NegotiationStatus(LabelledEnum):
 NEGOTIATION_STATUS_LABELS = NegotiationStatus.labels()
 
 
-class Debt(db.Model):
+class Debt(Scoped, db.Model):
     __tablename__ = "debt"
+    consultant_path = "debtor.consultant_id"
     __table_args__ = (
         Index("ix_debt_agency_due", "agency_id", "due_date"),
         Index("ix_debt_agency_status", "agency_id", "status"),
@@ -69,6 +72,23 @@ class Debt(db.Model):
     def is_overdue(self, today: date) -> bool:
         return self.status == DebtStatus.OPEN and self.due_date < today
 
+    def transition(self, before: str | None, today: date) -> Settlement | None:
+        """Apply the status just set (it was ``before``; None for a new debt).
+
+        Paga carries the payment date (the day typed, else today; never in the future); any other status carries
+        none. Return the settlement when the debt has just left collection (paid, or in an agreement): its
+        negativation must then leave the bureau, the legal deadline counting from that date.
+        """
+        if self.status == DebtStatus.PAID:
+            self.mark_paid(self.paid_on or today, today)
+        elif self.paid_on is not None:
+            raise DebtNotAllowed("Informe a data do pagamento só quando a situação for Paga.")
+        else:
+            self.clear_payment()
+        if self.status in SETTLED_DEBT_STATUSES and self.status != before:
+            return Settlement(self, self.status, self.paid_on or today)
+        return None
+
     def mark_paid(self, on: date, today: date) -> None:
         """Record the payment made on ``on`` (not after ``today``)."""
         if on > today:
@@ -86,6 +106,26 @@ class DebtNotAllowed(ValueError):
     """A debt rule refused the change; the message is for the user (pt-BR)."""
 
 
+class NegotiationNotAllowed(ValueError):
+    """A negotiation rule refused the change; the message is for the user (pt-BR)."""
+
+
+#: A debt in one of these has left collection: its negativation must leave the bureau.
+SETTLED_DEBT_STATUSES = (DebtStatus.PAID, DebtStatus.IN_AGREEMENT)
+#: What entering a negotiation status does to its debts still in collection.
+DEBT_STATUS_BY_NEGOTIATION_STATUS = {NegotiationStatus.AGREEMENT: DebtStatus.IN_AGREEMENT,
+                                     NegotiationStatus.SETTLED: DebtStatus.PAID}
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A debt that has just been paid or put in an agreement (``status``) on the day ``on``."""
+
+    debt: Debt
+    status: str
+    on: date
+
+
 negotiation_debt = Table(
     "negotiation_debt",
     db.metadata,
@@ -94,8 +134,9 @@ negotiation_debt = Table(
 )
 
 
-class Negotiation(db.Model):
+class Negotiation(Scoped, db.Model):
     __tablename__ = "negotiation"
+    consultant_path = "consultant_id"
     __table_args__ = (
         Index("ix_negotiation_agency_created", "agency_id", "created_at"),
         Index("ix_negotiation_agency_status", "agency_id", "status"),
@@ -124,3 +165,32 @@ class Negotiation(db.Model):
 
     def __str__(self) -> str:
         return f"Negociação nº {self.id}"
+
+    def transition(self, before: str | None, today: date) -> list[Settlement]:
+        """Apply the status just set (it was ``before``; None for a new negotiation).
+
+        Quitada and Acordo firmado carry the day of the payment or agreement (the day typed, else today; never in
+        the future); any other status carries none. Entering Acordo firmado puts the negotiation's debts still in
+        collection in agreement; entering Quitada marks them paid on that day. Return those debts' settlements
+        (their negativations must leave the bureau, the legal deadline counting from that day).
+        """
+        debt_status = DEBT_STATUS_BY_NEGOTIATION_STATUS.get(self.status)
+        if debt_status is not None:
+            self.settled_on = self.settled_on or today
+            if self.settled_on > today:
+                raise NegotiationNotAllowed("A data do pagamento / acordo não pode estar no futuro.")
+        elif self.settled_on is not None:
+            raise NegotiationNotAllowed("Informe a data do pagamento / acordo só quando a situação for Quitada ou "
+                                        "Acordo firmado.")
+        if debt_status is None or self.status == before:
+            return []
+        settlements = []
+        for debt in self.debts:
+            if debt.status in (DebtStatus.PAID, DebtStatus.CANCELLED, debt_status):
+                continue
+            if debt_status == DebtStatus.PAID:
+                debt.mark_paid(self.settled_on, today)
+            else:
+                debt.status = debt_status
+            settlements.append(Settlement(debt, debt_status, self.settled_on))
+        return settlements

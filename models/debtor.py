@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models import db
 from models.documents import CEP, DOCUMENT, format_document, is_valid_document, only_digits
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 #: The bureau's field sizes (Serasa PEFIN via SOA); values never get truncated silently.
@@ -19,8 +20,9 @@ UFS = ["AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "
        "PB", "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO"]
 
 
-class Debtor(db.Model):
+class Debtor(Scoped, db.Model):
     __tablename__ = "debtor"
+    consultant_path = "consultant_id"
     __table_args__ = (
         UniqueConstraint("agency_id", "document", name="uq_debtor_agency_document"),
         Index("ix_debtor_agency_name", "agency_id", "name"),

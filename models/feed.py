@@ -55,4 +55,7 @@ class CalendarFeed(db.Model):
 
     def effective_scope(self) -> str:
         """Consultants only ever get their own meetings, whatever is stored."""
-        return self.scope if self.user.is_admin and self.scope == FeedScope.ALL else FeedScope.MINE
+        from models.agency import Capability
+
+        return self.scope if self.user.can(Capability.SEE_ALL_PORTFOLIOS) and self.scope == FeedScope.ALL \
+            else FeedScope.MINE

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.labelled import LabelledEnum
+from models.scope import Scoped
 from models.timeutil import local_day_bounds, utcnow
 
 
@@ -30,8 +31,9 @@ def _new_uid() -> str:
     return f"{uuid.uuid4()}@painel-cobranca"
 
 
-class Meeting(db.Model):
+class Meeting(Scoped, db.Model):
     __tablename__ = "meeting"
+    consultant_path = "owner_id"
     __table_args__ = (
         # The clock's query and the default sort: the agency's (or owner's) meetings by start.
         Index("ix_meeting_agency_starts", "agency_id", "starts_at"),
@@ -100,6 +102,30 @@ class Meeting(db.Model):
         if self.ends_at <= self.starts_at:
             raise MeetingNotAllowed("O término deve ser depois do início.")
 
+    def apply_form(self, *, before: dict | None, duration: int, already_happened: bool = False,
+                   now: datetime | None = None) -> None:
+        """Apply the rules of a saved meeting form; ``before`` is the ``snapshot()`` taken when the edit form
+        opened (None for a new meeting).
+
+        - A new meeting is Agendada and starts now or later; one recorded after it happened
+          (``already_happened``) is Realizada and must have started already.
+        - Without an end, it ends ``duration`` minutes after the start; the end comes after the start.
+        - An edit of what attendees hold in their calendars raises the SEQUENCE (``bump_if_changed``).
+        """
+        now = now or utcnow()
+        creating = before is None
+        past = creating and already_happened
+        if creating:
+            self.status = MeetingStatus.HELD if past else MeetingStatus.SCHEDULED
+        if self.ends_at is None and self.starts_at is not None:
+            self.ends_at = self.starts_at + timedelta(minutes=duration)
+        self.check_times(now, creating=creating and not past)
+        if past and self.starts_at >= now:
+            raise MeetingNotAllowed("A data informada ainda não passou: desmarque \"Registrar reunião que já "
+                                    "aconteceu\" para agendar a reunião.")
+        if not creating:
+            self.bump_if_changed(before)
+
     def bump_if_changed(self, before: dict) -> None:
         """Raise the iCalendar SEQUENCE when the calendar entry attendees hold changed (when, where, cancelled).
 
@@ -147,6 +173,47 @@ class Meeting(db.Model):
             raise MeetingNotAllowed("Envie o convite antes de enviar lembretes.")
         if self.status == MeetingStatus.CANCELLED:
             raise MeetingNotAllowed("A reunião foi cancelada: não há lembrete a enviar.")
+
+    def failed_addresses(self) -> list[str]:
+        """Return the addresses a calendar send (invite, retry, newcomers, update) failed for and never reached
+        since (what *Reenviar às falhas* offers)."""
+        failed: dict[str, str] = {}
+        for email in self.emails:
+            if email.kind in CALENDAR_SEND_KINDS and email.status != SendStatus.PENDING:
+                for recipient in email.recipients:
+                    key = recipient.address.casefold()
+                    if recipient.delivered:
+                        failed.pop(key, None)
+                    else:
+                        failed[key] = recipient.address
+        return list(failed.values())
+
+    def check_can_send(self, kind: str, now: datetime | None = None) -> None:
+        """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now (the send screen refuses it and the
+        details page does not offer it: ``can_send``)."""
+        if kind == EmailKind.INVITE:
+            self.check_can_invite(now)
+        elif kind == EmailKind.REMINDER:
+            self.check_can_remind()
+        elif kind == EmailKind.UPDATE and not self.needs_update:
+            raise MeetingNotAllowed("Não há alteração a enviar: os convidados já têm a versão atual.")
+        elif kind == EmailKind.CANCEL and not self.needs_cancel_notice:
+            raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
+        elif kind == EmailKind.INVITE_RETRY and not self.failed_addresses():
+            raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
+        elif kind == EmailKind.INVITE_ADD and not (self.invite_sent and self.status == MeetingStatus.SCHEDULED):
+            raise MeetingNotAllowed("Só é possível convidar mais pessoas para uma reunião agendada cujo convite já "
+                                    "foi enviado.")
+        elif kind not in EMAIL_KIND_LABELS:
+            raise MeetingNotAllowed("Tipo de envio desconhecido.")
+
+    def can_send(self, kind: str, now: datetime | None = None) -> bool:
+        """Whether the details page offers this send (the same rule as ``check_can_send``)."""
+        try:
+            self.check_can_send(kind, now)
+        except MeetingNotAllowed:
+            return False
+        return True
 
     def invite_holders(self) -> list[str]:
         """Return who holds the invite: every address a calendar invite was delivered to (first send order).
@@ -201,6 +268,8 @@ EMAIL_KIND_LABELS = EmailKind.labels()
 
 #: Sends that put the meeting in someone's calendar: their recipients hold the invite.
 INVITE_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD)
+#: Sends that carry the meeting's calendar entry to their recipients (a failure is retried with the invite).
+CALENDAR_SEND_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD, EmailKind.UPDATE)
 #: Sends of which each version (SEQUENCE) of a meeting goes out once, whatever the browsers do.
 ONCE_PER_SEQUENCE_KINDS = (EmailKind.UPDATE, EmailKind.CANCEL)
 

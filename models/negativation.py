@@ -13,6 +13,7 @@ from models import db
 from models.debt import DebtStatus
 from models.documents import DOCUMENT, is_valid_document
 from models.labelled import LabelledEnum
+from models.scope import Scoped
 from models.timeutil import utcnow
 
 #: CDC art. 43 §1 / STJ Súmula 323: a record may last five years from the day after the due date.
@@ -61,6 +62,11 @@ class ExclusionMotive(LabelledEnum):
     COURT_ORDER = "ordem_judicial", "Ordem judicial"
     EXPIRY = "prazo_5_anos", "Prazo de 5 anos (CDC art. 43 §1º)"
     OTHER = "outro", "Outro"
+
+
+#: Why a settled debt's record leaves the bureau (models.debt.Settlement.status → motive).
+MOTIVE_BY_SETTLED_STATUS = {DebtStatus.PAID: ExclusionMotive.PAYMENT,
+                            DebtStatus.IN_AGREEMENT: ExclusionMotive.AGREEMENT}
 
 
 MOTIVE_LABELS = ExclusionMotive.labels()
@@ -221,7 +227,9 @@ def serasa_filter_clause(debt_id_column, option: str):
     return latest_status_of(debt_id_column).in_([str(s) for s in statuses])
 
 
-class Negativation(db.Model):
+class Negativation(Scoped, db.Model):
+    consultant_path = "debtor.consultant_id"
+
     __tablename__ = "negativation"
     __table_args__ = (
         # At most one open record per debt, whatever the UI or concurrent requests do.
@@ -321,6 +329,11 @@ class Negativation(db.Model):
         return self.status in OPEN_STATES
 
     @property
+    def can_be_excluded(self) -> bool:
+        """Whether Excluir negativação is offered: the record is (or may be) at the bureau under SOA's protocol."""
+        return self.status in (S.ACTIVE, S.SENT, S.UNCERTAIN) and bool(self.unique_id)
+
+    @property
     def exclusion_due(self) -> bool:
         """Tell whether the record must leave the bureau (motive set) but has not been excluded yet."""
         return bool(self.exclusion_motive) and self.status in (S.ACTIVE, S.SENT, S.UNCERTAIN)
@@ -360,7 +373,7 @@ class Negativation(db.Model):
         return None
 
 
-class NegativationBatch(db.Model):
+class NegativationBatch(Scoped, db.Model):
     """One "Negativar no Serasa" of a user: the per-debt report, kept to be reopened, exported and printed."""
 
     __tablename__ = "negativation_batch"

@@ -35,9 +35,9 @@ def find_feed(token: str) -> CalendarFeed | None:
 
 
 def feed_meetings(feed: CalendarFeed, now: datetime | None = None) -> list[Meeting]:
-    """The feed's meetings: of the feed's agency only, the user's own unless an admin chose all."""
+    """The feed's meetings: those the user sees (``Meeting.visible_to``), only their own unless they chose all."""
     since = (now or utcnow()) - timedelta(days=FEED_PAST_DAYS)
-    query = (select(Meeting).where(Meeting.agency_id == feed.agency_id, Meeting.starts_at >= since)
+    query = (select(Meeting).where(Meeting.visible_to(feed.user), Meeting.starts_at >= since)
              .options(joinedload(Meeting.creditor), joinedload(Meeting.owner), joinedload(Meeting.agency))
              .order_by(Meeting.starts_at).limit(FEED_MAX_EVENTS))
     if feed.effective_scope() != FeedScope.ALL:

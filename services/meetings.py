@@ -8,9 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
-from models import Meeting, MeetingEmail, MeetingEmailRecipient, db
-from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, MeetingStatus, SendStatus
+from models import AuditLog, Meeting, MeetingEmail, MeetingEmailRecipient, db
+from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, SendStatus
 from models.timeutil import utcnow
+
+
+class SendLimitReached(MeetingNotAllowed):
+    """A send would pass the user's or the agency's limit of meeting e-mails (the message says which)."""
 
 
 @dataclass
@@ -21,40 +25,13 @@ class SendOutcome:
 
 
 def check_allowed(meeting: Meeting, kind: str) -> None:
-    """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now."""
-    if kind == EmailKind.INVITE:
-        meeting.check_can_invite()
-    elif kind == EmailKind.REMINDER:
-        meeting.check_can_remind()
-    elif kind == EmailKind.UPDATE and not meeting.needs_update:
-        raise MeetingNotAllowed("Não há alteração a enviar: os convidados já têm a versão atual.")
-    elif kind == EmailKind.CANCEL and not meeting.needs_cancel_notice:
-        raise MeetingNotAllowed("Só é possível enviar o cancelamento de uma reunião cancelada após o convite.")
-    elif kind == EmailKind.INVITE_RETRY and not last_failed_addresses(meeting):
-        raise MeetingNotAllowed("Não há destinatários com falha para reenviar.")
-    elif kind == EmailKind.INVITE_ADD and not (meeting.invite_sent and meeting.status == MeetingStatus.SCHEDULED):
-        raise MeetingNotAllowed("Só é possível convidar mais pessoas para uma reunião agendada cujo convite já "
-                                "foi enviado.")
-    elif kind not in EMAIL_KIND_LABELS:
-        raise MeetingNotAllowed("Tipo de envio desconhecido.")
+    """Raise MeetingNotAllowed when this kind of e-mail cannot be sent now (the rule: ``Meeting.check_can_send``)."""
+    meeting.check_can_send(kind)
 
 
 def last_failed_addresses(meeting: Meeting) -> list[str]:
-    """Return the addresses a calendar send (invite, retry, newcomers, update) failed for and never reached since."""
-    failed: dict[str, str] = {}
-    for email in meeting.emails:
-        if email.kind in CALENDAR_SEND_KINDS and email.status != SendStatus.PENDING:
-            for recipient in email.recipients:
-                key = recipient.address.casefold()
-                if recipient.delivered:
-                    failed.pop(key, None)
-                else:
-                    failed[key] = recipient.address
-    return list(failed.values())
-
-
-#: Sends that carry the meeting's calendar entry to their recipients (a failure is retried with the invite).
-CALENDAR_SEND_KINDS = (EmailKind.INVITE, EmailKind.INVITE_RETRY, EmailKind.INVITE_ADD, EmailKind.UPDATE)
+    """The addresses to offer *Reenviar às falhas* (the rule: ``Meeting.failed_addresses``)."""
+    return meeting.failed_addresses()
 
 
 def prefill(meeting: Meeting, kind: str) -> list[str]:
@@ -163,16 +140,44 @@ def check_send_limits(user_id: int, agency_id: int, count: int) -> None:
     if per_user:
         used = _sent_since(now - timedelta(hours=1), user_id=user_id)
         if used + count > per_user:
-            raise MeetingNotAllowed(
+            raise SendLimitReached(
                 f"Limite de envios atingido: cada usuário pode enviar até {per_user} e-mails de reunião por hora "
                 f"(você já enviou {used}; este envio tem {count}). Nada foi enviado. Tente novamente mais tarde.")
     per_agency = int(config.get("MAIL_LIMIT_PER_AGENCY_DAY") or 0)
     if per_agency:
         used = _sent_since(now - timedelta(days=1), agency_id=agency_id)
         if used + count > per_agency:
-            raise MeetingNotAllowed(
+            raise SendLimitReached(
                 f"Limite de envios da assessoria atingido: até {per_agency} e-mails de reunião em 24 horas "
                 f"(já foram {used}; este envio tem {count}). Nada foi enviado. Fale com o administrador.")
+
+
+def send(meeting: Meeting, kind: str, recipients: list[str], user, idempotency_key: str | None,
+         ip: str | None = None) -> list[SendOutcome]:
+    """Send one send form: plan who gets what (newcomers get the invite), check the limits, claim the sends in the
+    database, deliver each and record it (send log and audit, committed per send); return each send's outcome.
+
+    Raises SendLimitReached (the refusal audited, nothing sent) or MeetingNotAllowed (nothing sent).
+    """
+    sends = plan(meeting, kind, recipients)
+    try:
+        check_send_limits(user.id, user.agency_id, len(recipients))
+    except SendLimitReached as exc:
+        AuditLog.record("meeting.send_limit", agency_id=user.agency_id, user_id=user.id, ip=ip,
+                        target=f"meeting #{meeting.id}",
+                        details=f"{EMAIL_KIND_LABELS[kind]}: {len(recipients)} destinatário(s) recusado(s); {exc}")
+        db.session.commit()
+        raise
+    emails = claim(meeting, [k for k, _ in sends], user.id, idempotency_key)
+    outcomes = []
+    for email, (_, addresses) in zip(emails, sends, strict=True):
+        outcome = deliver(email, addresses)
+        AuditLog.record(f"meeting.{email.kind}", agency_id=user.agency_id, user_id=user.id, ip=ip,
+                        target=f"meeting #{meeting.id}",
+                        details=f"enviados={', '.join(outcome.sent) or '-'}; falhas={', '.join(outcome.failed) or '-'}")
+        db.session.commit()
+        outcomes.append(outcome)
+    return outcomes
 
 
 def max_recipients() -> int:

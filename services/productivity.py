@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 
 from models import Meeting, User, db
+from models.agency import Capability
 from models.meeting import MeetingStatus
 from models.timeutil import local_day_bounds, local_today
 
@@ -58,25 +59,25 @@ def month_starts(today: date, count: int = MONTHS) -> list[date]:
     return [*starts, nxt]
 
 
-def productivity(agency_id: int, tz: str, owner_id: int | None = None, today: date | None = None
-                 ) -> tuple[Series, list[Series]]:
-    """Return the whole scope's series and, when ``owner_id`` is None, one per responsible person (one query)."""
+def productivity(user, today: date | None = None) -> tuple[Series, list[Series]]:
+    """Return the series of the meetings ``user`` sees (``Meeting.visible_to``) and, for a user who sees every
+    portfolio, one per responsible person (one query)."""
+    agency_id, tz = user.agency_id, user.agency.timezone
+    per_person = user.can(Capability.SEE_ALL_PORTFOLIOS)
     starts = month_starts(today or local_today(tz))
     bounds = [local_day_bounds(d, tz)[0] for d in starts]
     month = case(*((Meeting.starts_at < bounds[i + 1], i) for i in range(MONTHS)), else_=MONTHS)
     query = (select(Meeting.owner_id, month.label("month"), func.count(Meeting.id),
                     func.count(Meeting.id).filter(Meeting.productive.is_(True)))
-             .where(Meeting.agency_id == agency_id, Meeting.starts_at >= bounds[0], Meeting.starts_at < bounds[-1],
+             .where(Meeting.visible_to(user), Meeting.starts_at >= bounds[0], Meeting.starts_at < bounds[-1],
                     Meeting.status != MeetingStatus.CANCELLED)
              .group_by(Meeting.owner_id, month))
-    if owner_id is not None:
-        query = query.where(Meeting.owner_id == owner_id)
     labels = [f"{MONTHS_SHORT[d.month - 1]}/{d.year % 100:02d}" for d in starts[:-1]]
 
     def empty(name):
         return Series(name, [MonthBar(label) for label in labels])
 
-    overall = empty("Toda a assessoria" if owner_id is None else "Minhas reuniões")
+    overall = empty("Toda a assessoria" if per_person else "Minhas reuniões")
     per_owner: dict[int, Series] = {}
     for owner, index, total, productive in db.session.execute(query):
         if not 0 <= index < MONTHS:
@@ -85,7 +86,7 @@ def productivity(agency_id: int, tz: str, owner_id: int | None = None, today: da
             series.bars[index].total += total
             series.bars[index].productive += productive
     people = []
-    if owner_id is None and per_owner:
+    if per_person and per_owner:
         names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(per_owner),
                                                                           User.agency_id == agency_id)).all())
         for owner, series in per_owner.items():

@@ -174,7 +174,8 @@ def client(app):
 
 @pytest.fixture
 def world(app):
-    """Two agencies: A with an admin and two consultants, B with an admin and a consultant, plus data."""
+    """Two agencies: A with an admin, a supervisor and two consultants, B with an admin and a consultant, plus
+    data."""
     with app.app_context():
         return _build_world()
 
@@ -186,6 +187,7 @@ def _build_world():
     w.admin_a = f.make_user(a, Role.ADMIN, name="Admin A")
     w.cons_a1 = f.make_user(a, Role.CONSULTANT, name="Consultor A1")
     w.cons_a2 = f.make_user(a, Role.CONSULTANT, name="Consultor A2")
+    w.sup_a = f.make_user(a, Role.SUPERVISOR, name="Supervisora A")
     w.admin_b = f.make_user(b, Role.ADMIN, name="Admin B")
     w.cons_b = f.make_user(b, Role.CONSULTANT, name="Consultor B")
     w.creditor_a = f.make_creditor(a, name="Credor Alfa")

@@ -1,4 +1,5 @@
-"""Authorization crawl: every URL rule of the app × {anonymous, consultant A1, consultant A2, admin A, admin B}.
+"""Authorization crawl: every URL rule of the app × {anonymous, consultant A1, consultant A2, supervisor A, admin A,
+admin B}.
 
 The URLs come from ``app.url_map``, so a new route is crawled without touching this file (a route with a path
 argument the crawl cannot fill fails loudly until a sample is added to PATH_SAMPLES). Object ids come from the
@@ -9,9 +10,10 @@ consultant may not see ("colleague"), one of the other agency ("foreign") and an
 - anonymous users are sent to /login (except the public endpoints listed in PUBLIC, each with its reason);
 - a foreign or colleague object answers exactly like a missing one (so nothing tells that it exists), and
   where the id matters at all that answer is a 404;
-- consultants get 403/404 on the admin-only screens;
+- a role without a screen's capability (models.agency.ROLE_CAPABILITIES) gets 403/404 there, a role with it lists
+  the screen's rows and opens the ones it may see;
 - no response (HTML, CSV export, ajax JSON) ever contains another agency's data, nor a colleague's data for
-  a consultant, and no request answers 500;
+  a role that does not see every portfolio, and no request answers 500;
 - a refused POST changes nothing in the database.
 
 Each POST carries a valid CSRF token of the same session. One big test per phase collects every failure and
@@ -31,10 +33,19 @@ from sqlalchemy import select
 import models
 from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from models import Agency, db
+from models.agency import Capability, Role, role_can
 from models.documents import format_cep, format_document
 from tests.conftest import Auth, csrf_from
 
-ROLES = ("anonymous", "cons_a1", "cons_a2", "admin_b", "admin_a")
+ROLES = ("anonymous", "cons_a1", "cons_a2", "sup_a", "admin_b", "admin_a")
+#: The role of each crawling user: what they may do comes from the role's capabilities only.
+ROLE_OF = {"cons_a1": Role.CONSULTANT, "cons_a2": Role.CONSULTANT, "sup_a": Role.SUPERVISOR,
+           "admin_b": Role.ADMIN, "admin_a": Role.ADMIN}
+
+
+def can(role: str, capability: Capability | None) -> bool:
+    return role != "anonymous" and (capability is None or role_can(ROLE_OF[role], capability))
+
 
 #: Endpoints anonymous users may reach, and why.
 PUBLIC = {
@@ -54,11 +65,24 @@ PATH_SAMPLES = {
 }
 #: Flask-Admin endpoints that never read an object id (everything else gets the id variants).
 ID_FREE = {"index_view", "create_view", "export", "ajax_lookup", "index"}
-#: Screens only administrators may open (docs/rules.md: Perfil, users, audit log).
-ADMIN_ONLY = {"profile", "user", "audit"}
-#: Screens where consultants may change something (docs/rules.md: their meetings; negotiations per the code).
-#: A consultant's POST anywhere else, like any anonymous POST, must leave the database as it was.
-CONSULTANT_WRITES = {"meeting", "negotiation", "finance_negotiation", "auth"}
+#: Screens that need a capability to open at all (docs/rules.md: Perfil, users, audit log).
+SCREEN_CAPABILITY = {"profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
+                     "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT}
+#: What a POST needs to change something, by endpoint or else by screen (None: any logged-in user, within
+#: their scope). A POST of a role without it, like any anonymous POST, must leave the database as it was.
+#: A screen that takes POSTs and is not listed here fails the crawl until it is classified.
+WRITE_CAPABILITY = {
+    "auth": None, "meeting": None, "negotiation": None, "finance_negotiation": None, "meeting_calendar": None,
+    "creditor": Capability.MANAGE_RECORDS, "debtor": Capability.MANAGE_RECORDS, "debt": Capability.MANAGE_RECORDS,
+    "debt.negativate_view": Capability.NEGATIVATE, "negativation": Capability.NEGATIVATE,
+    "profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
+    "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT,
+}
+
+
+def may_write(role: str, endpoint: str) -> bool:
+    key = endpoint if endpoint in WRITE_CAPABILITY else endpoint.partition(".")[0]
+    return can(role, WRITE_CAPABILITY[key])
 #: Extra query strings that reach deeper into some endpoints.
 EXTRA_QUERY = {
     "meeting.send_view": [{"kind": "invite"}, {"kind": "reminder"}],
@@ -146,6 +170,9 @@ def _views(app) -> dict:
     return {view.endpoint: view for view in app.extensions["admin"][0]._views}
 
 
+SEES_ALL = {str(r) for r in Role if role_can(r, Capability.SEE_ALL_PORTFOLIOS)}
+
+
 def _rows_by_category(app, world) -> dict:
     """For each model screen and role: ids of an own, a colleague's and a foreign row (when they exist)."""
     users = {role: getattr(world, role) for role in ROLES if role != "anonymous"}
@@ -161,7 +188,7 @@ def _rows_by_category(app, world) -> dict:
                     owner = _owner(row)
                     if row.agency_id != user.agency_id:
                         picks.setdefault("foreign", row.id)
-                    elif user.role == "admin" or owner is ANY or owner == user.id:
+                    elif user.role in SEES_ALL or owner is ANY or owner == user.id:
                         picks.setdefault("own", row.id)
                     elif owner is not None:
                         picks.setdefault("colleague", row.id)
@@ -170,11 +197,15 @@ def _rows_by_category(app, world) -> dict:
     return found
 
 
+#: A role's stored value is every agency's form option, not data (agency B may have no supervisor).
+ROLE_VALUES = {str(r) for r in Role}
+
+
 def _text_values(row) -> set[str]:
     values = set()
     for attr in sa_inspect(type(row)).column_attrs:
         value = getattr(row, attr.key)
-        if isinstance(value, str) and len(value.strip()) >= 5:
+        if isinstance(value, str) and len(value.strip()) >= 5 and value not in ROLE_VALUES:
             values.add(value.strip())
             if value.isdigit() and len(value) in (11, 14):
                 values.add(format_document(value))
@@ -203,13 +234,19 @@ def _forbidden_texts(app, world) -> dict[str, set[str]]:
               if not any(t in other for other in by_agency[world.b.id])}
     only_b = {t for t in by_agency[world.b.id] - by_agency[world.a.id]
               if not any(t in other for other in by_agency[world.a.id])}
-    forbidden = {"anonymous": only_a | only_b, "admin_a": only_b, "admin_b": only_a}
-    for me, colleague in (("cons_a1", "cons_a2"), ("cons_a2", "cons_a1")):
-        mine = by_consultant.get(getattr(world, me).id, set())
+    forbidden = {"anonymous": only_a | only_b}
+    for me in ROLES[1:]:
+        user = getattr(world, me)
+        other_agency = only_b if user.agency_id == world.a.id else only_a
+        if can(me, Capability.SEE_ALL_PORTFOLIOS):
+            forbidden[me] = other_agency
+            continue
+        colleague = {"cons_a1": "cons_a2", "cons_a2": "cons_a1"}[me]
+        mine = by_consultant.get(user.id, set())
         theirs = by_consultant.get(getattr(world, colleague).id, set())
         # What the consultant may see of the agency (creditors, own rows) is not a colleague's secret.
         visible = by_agency[world.a.id] - theirs | mine
-        forbidden[me] = only_b | {t for t in theirs - visible if not any(t in v for v in visible)}
+        forbidden[me] = other_agency | {t for t in theirs - visible if not any(t in v for v in visible)}
     return forbidden
 
 
@@ -317,10 +354,10 @@ def _check_common(result: Result, forbidden: dict[str, set[str]], failures: Fail
         return
     if probe.role == "anonymous":
         _check_anonymous(result, failures)
-    elif (probe.endpoint.partition(".")[0] in ADMIN_ONLY and probe.role.startswith("cons")
+    elif (not can(probe.role, SCREEN_CAPABILITY.get(probe.endpoint.partition(".")[0]))
           and result.status not in (403, 404)):
-        failures.add((probe.role, probe.endpoint, "admin-only"),
-                         f"consultant got {result.status} on an admin-only screen: {probe}")
+        failures.add((probe.role, probe.endpoint, "capability"),
+                     f"{probe.role} got {result.status} on a screen their role may not open: {probe}")
     leaked = sorted(t for t in forbidden[probe.role] if t in result.body or t in result.location)
     if leaked:
         failures.add((probe.role, probe.endpoint, "leak"), f"{probe} answered {result.status} with data the user "
@@ -400,17 +437,23 @@ def test_every_get_follows_the_role_matrix(app, world, soa):
     for result in results:
         _check_common(result, forbidden, failures)
     _check_ids(results, failures)
-    # The crawl must reach the pages, not just collect 404s: every screen lists and shows its rows to admin A.
+    # The crawl must reach the pages, not just collect 404s: every screen lists and shows its rows to each role
+    # whose capabilities open it (for a supervisor, "own" rows include every consultant's).
     views = _views(app)
+    reached = set()
     for result in results:
         probe = result.probe
         blueprint, _, method_name = probe.endpoint.rpartition(".")
-        if probe.role != "admin_a" or not isinstance(views.get(blueprint), BaseModelView):
+        if probe.role == "anonymous" or not isinstance(views.get(blueprint), BaseModelView):
+            continue
+        if not can(probe.role, SCREEN_CAPABILITY.get(blueprint)):
             continue
         if (method_name, probe.kind, probe.variant) == ("index_view", "plain", ""):
-            assert result.status == 200, f"admin A cannot list {blueprint}"
+            assert result.status == 200, f"{probe.role} cannot list {blueprint}"
+            reached.add((probe.role, blueprint))
         if method_name == "details_view" and probe.kind == "own" and views[blueprint].can_view_details:
-            assert result.status == 200, f"admin A cannot open own {blueprint}"
+            assert result.status == 200, f"{probe.role} cannot open own {blueprint}"
+    assert {role for role, _ in reached} == set(ROLES[1:])
     assert len(gets) > 500, len(gets)
     _report(failures, gets)
 
@@ -422,8 +465,11 @@ def test_every_refused_post_changes_nothing_and_allowed_posts_never_fail(app, wo
     # a read-only screen), one by one against a fingerprint of the database; then the ones that may act
     # (own objects, no id): deletes and bulk actions after the rest, then what ends the role's own sessions
     # (logout, "Sair de todos os dispositivos").
+    for blueprint in {p.endpoint.partition(".")[0] for p in posts} - {k.partition(".")[0] for k in WRITE_CAPABILITY}:
+        failures.add(("*", blueprint, "unclassified"), f"POSTs to {blueprint}: add it to WRITE_CAPABILITY")
+    posts = [p for p in posts if p.endpoint.partition(".")[0] in {k.partition(".")[0] for k in WRITE_CAPABILITY}]
     refused = [p for p in posts if p.role == "anonymous" or p.kind in ("missing", "foreign", "colleague")
-               or (p.role.startswith("cons") and p.endpoint.partition(".")[0] not in CONSULTANT_WRITES)]
+               or not may_write(p.role, p.endpoint)]
     acting = [p for p in posts if p not in refused]
     acting.sort(key=lambda p: (p.endpoint in ("auth.logout", "user.end_sessions_view"),
                                p.endpoint.endswith(("delete_view", "action_view")),
@@ -449,14 +495,14 @@ def test_every_refused_post_changes_nothing_and_allowed_posts_never_fail(app, wo
 
 
 def test_scoped_lookup_can_follow_a_relationship_to_the_consultant(app, world):
-    """Debts belong to a consultant through their debtor: a lookup scoped by "debtor.consultant_id"."""
+    """Debts belong to a consultant through their debtor (Debt.consultant_path): the lookup follows it."""
     from flask_login import login_user
 
     from admin_views.base import ScopedAjaxLoader
     from models import Debt, User
 
-    loader = ScopedAjaxLoader("debts", Debt, consultant_attr="debtor.consultant_id", fields=["contract_number"])
-    for role, expected in (("cons_a1", ["CT-A1"]), ("admin_a", ["CT-A1", "CT-A2"])):
+    loader = ScopedAjaxLoader("debts", Debt, fields=["contract_number"])
+    for role, expected in (("cons_a1", ["CT-A1"]), ("sup_a", ["CT-A1", "CT-A2"]), ("admin_a", ["CT-A1", "CT-A2"])):
         with app.test_request_context():
             login_user(db.session.get(User, getattr(world, role).id))
             assert sorted(d.contract_number for d in loader.get_list("CT")) == expected, role

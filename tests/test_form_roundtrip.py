@@ -43,7 +43,7 @@ from models.timeutil import to_local
 from tests.conftest import CSRF_RE
 
 _seq = count(1)
-ROLES = ["admin_a", "cons_a1"]
+ROLES = ["admin_a", "sup_a", "cons_a1"]
 
 
 # --- the screens -----------------------------------------------------------------------------------------------

@@ -77,6 +77,60 @@ def test_a_meeting_may_start_the_minute_another_ends():
     second.check_times(NOW, creating=True)  # back-to-back meetings are no conflict
 
 
+# --- the saved form ------------------------------------------------------------------------------------------
+
+
+def test_a_new_meeting_is_scheduled_and_ends_after_its_duration_unless_an_end_is_typed():
+    meeting = _meeting(ends_at=None, status=None)
+    meeting.apply_form(before=None, duration=90, now=NOW)
+    assert (meeting.status, meeting.ends_at) == (MeetingStatus.SCHEDULED, START + timedelta(minutes=90))
+    typed = _meeting(ends_at=START + timedelta(minutes=20), status=None)
+    typed.apply_form(before=None, duration=90, now=NOW)
+    assert typed.ends_at == START + timedelta(minutes=20)
+    with pytest.raises(MeetingNotAllowed, match="^A data e hora de início não pode estar no passado.$"):
+        _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=None).apply_form(before=None, duration=60, now=NOW)
+    with pytest.raises(MeetingNotAllowed, match="^O término deve ser depois do início.$"):
+        _meeting(ends_at=START).apply_form(before=None, duration=60, now=NOW)
+
+
+def test_a_meeting_recorded_after_it_happened_is_held_and_must_have_started():
+    held = _meeting(starts_at=NOW - timedelta(days=2), ends_at=None, status=None)
+    held.apply_form(before=None, duration=30, already_happened=True, now=NOW)
+    assert (held.status, held.ends_at) == (MeetingStatus.HELD, NOW - timedelta(days=2, minutes=-30))
+    message = ('^A data informada ainda não passou: desmarque "Registrar reunião que já aconteceu" para agendar a '
+               'reunião.$')
+    for start in (NOW, NOW + timedelta(minutes=1)):
+        with pytest.raises(MeetingNotAllowed, match=message):
+            _meeting(starts_at=start, ends_at=None).apply_form(before=None, duration=60, already_happened=True,
+                                                               now=NOW)
+    _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=None).apply_form(
+        before=None, duration=60, already_happened=True, now=NOW)
+
+
+def test_the_saved_form_follows_the_given_clock_or_the_real_one():
+    early = datetime(2020, 1, 1, 10, 0)
+    _meeting(starts_at=early + timedelta(hours=1), ends_at=None).apply_form(before=None, duration=60, now=early)
+    with pytest.raises(MeetingNotAllowed, match="no passado"):
+        _meeting(starts_at=early + timedelta(hours=1), ends_at=None).apply_form(before=None, duration=60)
+
+
+def test_an_edit_keeps_the_status_may_be_in_the_past_and_raises_the_sequence_on_calendar_changes():
+    meeting = _invited(status=MeetingStatus.HELD, starts_at=NOW - timedelta(days=1),
+                       ends_at=NOW - timedelta(days=1, minutes=-60))
+    before = meeting.snapshot()
+    meeting.apply_form(before=before, duration=60, already_happened=True, now=NOW)
+    assert (meeting.status, meeting.sequence) == (MeetingStatus.HELD, 0)
+    meeting.place = "Sala 2"
+    meeting.apply_form(before=before, duration=60, now=NOW)
+    assert meeting.sequence == 1
+    upcoming = _invited()
+    snapshot = upcoming.snapshot()
+    upcoming.ends_at = None  # the end cleared: start + duration again, a calendar change
+    upcoming.apply_form(before=snapshot, duration=30, already_happened=True, now=NOW)
+    assert (upcoming.ends_at, upcoming.sequence, upcoming.status) == (START + timedelta(minutes=30), 1,
+                                                                      MeetingStatus.SCHEDULED)
+
+
 # --- updates: SEQUENCE ---------------------------------------------------------------------------------------
 
 CALENDAR_CHANGES = {
@@ -255,6 +309,84 @@ def test_reminders_only_after_the_invite_and_never_for_a_cancelled_meeting():
         _invited(status=MeetingStatus.CANCELLED).check_can_remind()
     _invited().check_can_remind()
     _invited(status=MeetingStatus.HELD).check_can_remind()
+
+
+def test_failed_addresses_are_calendar_sends_that_failed_and_never_reached_since():
+    meeting = _invited(emails=[
+        _send(EmailKind.INVITE, SendStatus.PARTIAL, ana_credor_com=True, bia_credor_com=False, caio_credor_com=False),
+        _send(EmailKind.REMINDER, SendStatus.PARTIAL, lu_credor_com=False),  # a reminder carries no calendar entry
+        _send(EmailKind.INVITE_ADD, SendStatus.PENDING, rui_credor_com=False),  # still going out
+        _send(EmailKind.UPDATE, SendStatus.PARTIAL, ze_credor_com=False, ana_credor_com=True),
+        _send(EmailKind.INVITE_RETRY, SendStatus.SENT, Bia_credor_com=True),  # reached since, any case
+    ])
+    assert meeting.failed_addresses() == ["caio@credor.com", "ze@credor.com"]
+    assert _invited().failed_addresses() == []
+
+
+SEND_REFUSALS = {
+    EmailKind.REMINDER: "^Envie o convite antes de enviar lembretes.$",
+    EmailKind.UPDATE: "^Não há alteração a enviar: os convidados já têm a versão atual.$",
+    EmailKind.CANCEL: "^Só é possível enviar o cancelamento de uma reunião cancelada após o convite.$",
+    EmailKind.INVITE_RETRY: "^Não há destinatários com falha para reenviar.$",
+    EmailKind.INVITE_ADD: "^Só é possível convidar mais pessoas para uma reunião agendada cujo convite já foi "
+                          "enviado.$",
+}
+
+
+def _failed_invite(**over) -> Meeting:
+    return _invited(emails=[_send(EmailKind.INVITE, SendStatus.PARTIAL, ana_credor_com=True, bia_credor_com=False)],
+                    **over)
+
+
+def test_each_send_is_allowed_exactly_when_its_rule_says():
+    allowed = {
+        EmailKind.INVITE: _meeting(),
+        EmailKind.REMINDER: _invited(),
+        EmailKind.UPDATE: _invited(sequence=1),
+        EmailKind.CANCEL: _invited(status=MeetingStatus.CANCELLED, sequence=1),
+        EmailKind.INVITE_RETRY: _failed_invite(),
+        EmailKind.INVITE_ADD: _invited(),
+    }
+    refused = {
+        EmailKind.INVITE: (_invited(), "^O convite desta reunião já foi enviado.$"),
+        EmailKind.REMINDER: (_meeting(), SEND_REFUSALS[EmailKind.REMINDER]),
+        EmailKind.UPDATE: (_invited(), SEND_REFUSALS[EmailKind.UPDATE]),
+        EmailKind.CANCEL: (_invited(), SEND_REFUSALS[EmailKind.CANCEL]),
+        EmailKind.INVITE_RETRY: (_invited(), SEND_REFUSALS[EmailKind.INVITE_RETRY]),
+        EmailKind.INVITE_ADD: (_meeting(), SEND_REFUSALS[EmailKind.INVITE_ADD]),
+    }
+    for kind, meeting in allowed.items():
+        meeting.check_can_send(kind, NOW)
+        assert meeting.can_send(kind, NOW), kind
+    for kind, (meeting, message) in refused.items():
+        with pytest.raises(MeetingNotAllowed, match=message):
+            meeting.check_can_send(kind, NOW)
+        assert not meeting.can_send(kind, NOW), kind
+    # newcomers only while the meeting is scheduled; a cancelled meeting's update is its cancellation
+    for status in (MeetingStatus.HELD, MeetingStatus.CANCELLED):
+        with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.INVITE_ADD]):
+            _invited(status=status).check_can_send(EmailKind.INVITE_ADD, NOW)
+    with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.UPDATE]):
+        _invited(status=MeetingStatus.CANCELLED, sequence=1).check_can_send(EmailKind.UPDATE, NOW)
+    with pytest.raises(MeetingNotAllowed, match=SEND_REFUSALS[EmailKind.REMINDER].replace(
+            "Envie o convite antes de enviar lembretes.", "A reunião foi cancelada: não há lembrete a enviar.")):
+        _invited(status=MeetingStatus.CANCELLED).check_can_send(EmailKind.REMINDER, NOW)
+
+
+def test_an_unknown_send_is_refused():
+    for meeting in (_meeting(), _failed_invite()):
+        with pytest.raises(MeetingNotAllowed, match="^Tipo de envio desconhecido.$"):
+            meeting.check_can_send("telegrama", NOW)
+        assert not meeting.can_send("telegrama", NOW)
+
+
+def test_the_invite_button_follows_the_given_clock():
+    started = _meeting(starts_at=NOW - timedelta(minutes=1), ends_at=NOW + timedelta(hours=1))
+    assert not started.can_send(EmailKind.INVITE, NOW) and _meeting().can_send(EmailKind.INVITE, NOW)
+    with pytest.raises(MeetingNotAllowed, match="^A reunião já começou"):
+        started.check_can_send(EmailKind.INVITE, NOW)
+    later = _meeting(starts_at=utcnow() + timedelta(days=1), ends_at=utcnow() + timedelta(days=1, hours=1))
+    assert later.can_send(EmailKind.INVITE) and not _meeting().can_send(EmailKind.INVITE)  # real clock by default
 
 
 def test_default_recipients_split_on_newlines_commas_and_semicolons_then_the_creditor():
