@@ -6,7 +6,7 @@ role's capabilities in the code without changing this table (and the rules) fail
 import pytest
 from sqlalchemy import select
 
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD
 from models import Agency, Debtor, User, db
 from models.agency import ROLE_CAPABILITIES, ROLE_LABELS, Capability, Role
 from tests.conftest import csrf_from
