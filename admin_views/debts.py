@@ -55,6 +55,8 @@ RESULT_LABELS = {"incluida": "Incluída", "recusada": "Recusada", "falhou": "Fal
 
 
 class DebtView(SerasaColumnMixin, ProtectedModelView):
+    #: A consultant sees the debts of their own debtors (the debtor's consultant, copied by models/portfolio.py).
+    consultant_attr = "consultant_id"
     column_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on", "serasa"]
     column_details_list = ["debtor", "creditor", "contract_number", "amount", "due_date", "status", "paid_on",
                            "paid_at", "created_at"]
@@ -94,18 +96,14 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         }
         super().__init__(model, *args, **kwargs)
 
-    def scope(self, query):
-        query = query.filter(Debt.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            mine = Debtor.query.with_entities(Debtor.id).filter(Debtor.consultant_id == current_user.id)
-            query = query.filter(Debt.debtor_id.in_(mine.scalar_subquery()))
-        return query
-
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
         if kwargs.get("execute", True) and isinstance(rows, list):
             remember_latest(row.id for row in rows)
         return count, rows
+
+    def export_batch_loaded(self, rows):
+        remember_latest(row.id for row in rows)
 
     def update_model(self, form, model):
         g.debt_status_before = model.status

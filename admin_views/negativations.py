@@ -9,7 +9,6 @@ from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -19,7 +18,7 @@ from admin_views.fields import choices
 from admin_views.formatting import br_date, br_datetime, document_formatter
 from admin_views.serasa_status import serasa_integration_visible
 from integrations.serasa import SerasaError
-from models import Debtor, Negativation, db
+from models import Negativation, db
 from models.negativation import (
     DEADLINE_WARNING_DAYS,
     EXCLUSION_CODE_BY_MOTIVE,
@@ -97,6 +96,8 @@ class ExclusionForm(PanelSecureForm):
 
 
 class NegativationView(ProtectedModelView):
+    #: A consultant sees the records of their own debtors (the debtor's consultant, copied by models/portfolio.py).
+    consultant_attr = "consultant_id"
     can_create = False
     can_edit = False
     can_delete = False
@@ -137,13 +138,6 @@ class NegativationView(ProtectedModelView):
         # Switching the integration off stops new inclusions only: the records, their legal deadlines and their
         # removals stay visible while any is alive.
         return serasa_integration_visible()
-
-    def scope(self, query):
-        query = query.filter(Negativation.agency_id == current_user.agency_id)
-        if not current_user.is_admin:
-            mine = select(Debtor.id).where(Debtor.consultant_id == current_user.id).scalar_subquery()
-            query = query.filter(Negativation.debtor_id.in_(mine))
-        return query
 
     def is_action_allowed(self, name):
         if name == "resend" and not serasa_enabled():

@@ -69,7 +69,7 @@ class NegotiationView(SerasaColumnMixin, ProtectedModelView):
         self.form_ajax_refs = {
             "debtor": ScopedAjaxLoader("debtor", Debtor, consultant_attr="consultant_id",
                                        fields=["name", "document"], page_size=10, placeholder="Nome ou CPF/CNPJ"),
-            "debts": ScopedAjaxLoader("debts", Debt, consultant_attr="debtor.consultant_id", fields=["contract_number"],
+            "debts": ScopedAjaxLoader("debts", Debt, consultant_attr="consultant_id", fields=["contract_number"],
                                       page_size=10,
                                       placeholder="Número do contrato"),
         }
