@@ -26,7 +26,7 @@ from wtforms.validators import ValidationError
 
 from admin_views.export import csv_stream_response, export_cells
 from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
-from admin_views.flask_admin_compat import COUNT_CAP, FlaskAdminCompat, RowCount  # noqa: F401
+from admin_views.flask_admin_compat import COUNT_CAP, EXPORT_BATCH, FlaskAdminCompat, RowCount  # noqa: F401
 from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS, user_timezone
 from admin_views.labels import LABELS
 from models import AuditLog, db
@@ -478,7 +478,7 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
 
     def export_rows(self):
         """The exported rows' cells, batch by batch (see ``FlaskAdminCompat.export_query``)."""
-        return export_cells(self.export_query(), self.export_values, self.export_batch_loaded)
+        return export_cells(self.export_query(), self.export_values, self.export_batch_loaded, EXPORT_BATCH)
 
     def _export_description(self, count: int) -> str:
         args = self._get_list_extra_args()

@@ -64,7 +64,7 @@ def csv_chunks(titles, rows):
     yield buffer.getvalue().encode("utf-8")
 
 
-def export_cells(query, values, batch_loaded=None, batch_size: int = 1000):
+def export_cells(query, values, batch_loaded=None, batch_size: int = 500):
     """Each row of a (yield_per) query as its list of cells, ``batch_loaded(rows)`` called before each batch.
 
     This is the whole export without a request: ``write_export`` below (or a background job) can run it into a

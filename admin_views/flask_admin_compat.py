@@ -44,8 +44,9 @@ COUNT_CAP = 10_000
 #: skipped row, which grows with the table. Search, filters or the export reach the rest.
 MAX_LIST_OFFSET = 10_000
 
-#: Rows fetched per round trip while an export streams.
-EXPORT_BATCH = 1000
+#: Rows fetched per round trip while an export streams (and per query of what their formatters read: well
+#: under any database's parameter limit).
+EXPORT_BATCH = 500
 
 
 class RowCount(int):

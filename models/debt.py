@@ -81,6 +81,7 @@ class Debt(db.Model):
     agency = relationship("Agency")
     debtor = relationship("Debtor", back_populates="debts")
     creditor = relationship("Creditor")
+    consultant = relationship("User", foreign_keys=[consultant_id])
 
     def __str__(self) -> str:
         return f"Contrato {self.contract_number} — vence {self.due_date:%d/%m/%Y}"

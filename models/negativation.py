@@ -311,6 +311,7 @@ class Negativation(db.Model):
     debtor = relationship("Debtor")
     creditor = relationship("Creditor")
     created_by = relationship("User", foreign_keys=[created_by_id])
+    consultant = relationship("User", foreign_keys=[consultant_id])
     events = relationship("NegativationEvent", back_populates="negativation", cascade="all, delete-orphan",
                           order_by="NegativationEvent.id")
 

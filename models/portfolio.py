@@ -35,14 +35,35 @@ def _changed(obj, *keys) -> bool:
     return any(state.attrs[key].history.has_changes() for key in keys)
 
 
-def _consultant_of(session: Session, debtor, debtor_id):
-    if debtor is not None:
-        return debtor.consultant_id if debtor.consultant is None else debtor.consultant.id
-    if debtor_id is None:
-        return None
+def _consultant(obj):
+    """A row's consultant before the flush, as (user object or None, id or None): a relationship just set (maybe
+    to a user created in this same flush) wins over its stale column."""
+    history = inspect(obj).attrs.consultant.history
+    if history.has_changes():
+        target = history.added[0] if history.added else None
+        return target, None
+    return None, obj.consultant_id
+
+
+def _debtor_consultant(session: Session, obj):
+    debtor_history = inspect(obj).attrs.debtor.history
+    if debtor_history.has_changes() and debtor_history.added and debtor_history.added[0] is not None:
+        return _consultant(debtor_history.added[0])
+    if obj.debtor_id is None:
+        return None, None
     from models.debtor import Debtor
 
-    return session.execute(select(Debtor.consultant_id).where(Debtor.id == debtor_id)).scalar()
+    debtor = session.identity_map.get(inspect(Debtor).identity_key_from_primary_key((obj.debtor_id,)))
+    if debtor is not None:
+        return _consultant(debtor)
+    return None, session.execute(select(Debtor.consultant_id).where(Debtor.id == obj.debtor_id)).scalar()
+
+
+def _assign(obj, user, user_id) -> None:
+    if user is not None:
+        obj.consultant = user  # the flush orders the user's INSERT first and copies its id
+    else:
+        obj.consultant_id = user_id
 
 
 @event.listens_for(Session, "before_flush")
@@ -53,12 +74,11 @@ def _keep_portfolio(session: Session, flush_context, instances) -> None:
 
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, Debt | Negativation) and (obj in session.new or _changed(obj, "debtor_id", "debtor")):
-            obj.consultant_id = _consultant_of(session, obj.debtor, obj.debtor_id)
+            _assign(obj, *_debtor_consultant(session, obj))
     for obj in session.dirty:
         if isinstance(obj, Debtor) and obj.id is not None and _changed(obj, "consultant_id", "consultant"):
-            consultant_id = obj.consultant.id if obj.consultant is not None else obj.consultant_id
-            if obj.consultant is not None and obj.consultant.id is None:
-                continue  # a consultant created in this same flush: not a real case in the panel
+            user, user_id = _consultant(obj)
+            consultant_id = user.id if user is not None else user_id
             for model in (Debt, Negativation):
                 session.execute(update(model).where(model.debtor_id == obj.id).values(consultant_id=consultant_id)
                                 .execution_options(synchronize_session="evaluate"))
