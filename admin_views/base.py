@@ -3,7 +3,7 @@
 import hashlib
 from datetime import date, datetime, timedelta
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
@@ -489,6 +489,17 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
             filters.append(f"{name} {flt.operation()} {value}".strip())
         return (f"Tela: {screen}; filtros: {'; '.join(filters) or 'nenhum'}; busca: {args.search or 'nenhuma'}; "
                 f"linhas: {count}")
+
+    # --- the list page: built once per page, not once per row ------------------------------------------------
+    def row_url(self, endpoint: str, row_id, return_url: str | None = None, key: str = "id") -> str:
+        """``get_url(endpoint, id=row_id, url=return_url)``, with the URL routed once per page and endpoint: each
+        row only appends its id."""
+        cache = g.setdefault("row_url_prefixes", {})
+        prefix = cache.get((endpoint, return_url))
+        if prefix is None:
+            base = self.get_url(endpoint, url=return_url) if return_url else self.get_url(endpoint)
+            prefix = cache[(endpoint, return_url)] = base + ("&" if "?" in base else "?")
+        return f"{prefix}{key}={row_id}"
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):

@@ -134,3 +134,28 @@ def test_a_deep_page_is_capped_with_a_message(app, client, world, login_as, monk
     last = client.get("/admin/debt/?page=1&sort=2")
     assert "A lista mostra" not in last.text
     assert CONTRACT.findall(deep.text) == CONTRACT.findall(last.text) != []
+
+
+def test_a_list_page_has_one_delete_form_whatever_its_rows(app, client, world, login_as, csrf_token):
+    """Each row's delete button posts through the page's one form (one CSRF token per page, not one per row), and
+    deleting through it works."""
+    from tests import factories as f
+
+    login_as(world.admin_a)
+    with app.app_context():
+        owner = db.session.get(Debtor, world.debtor_a1.id).consultant
+        creditor = db.session.get(Debt, world.debt_a1.id).creditor
+        for n in range(15):
+            f.make_meeting(owner, creditor, subject=f"Reunião em lote {n}")
+        db.session.commit()
+    for url, rows in (("/admin/meeting/", 17), ("/admin/creditor/", 1)):
+        page = client.get(url).text
+        assert page.count('action="' + url + 'delete/"') == 1, url
+        assert page.count("data-delete-row=") == rows, url
+        assert page.count('name="csrf_token"') <= 3, url  # the delete form, the bulk actions, the logout
+    page = client.get("/admin/meeting/").text
+    token = re.search(r'id="row-delete-form".*?name="csrf_token" type="hidden" value="([^"]+)"', page, re.S).group(1)
+    response = client.post("/admin/meeting/delete/", data={"csrf_token": token, "id": world.meeting_a2.id,
+                                                           "url": "/admin/meeting/"})
+    assert response.status_code == 302
+    assert "Reunião de A2" not in client.get("/admin/meeting/").text
