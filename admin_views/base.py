@@ -493,13 +493,14 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
     # --- the list page: built once per page, not once per row ------------------------------------------------
     def row_url(self, endpoint: str, row_id, return_url: str | None = None, key: str = "id") -> str:
         """``get_url(endpoint, id=row_id, url=return_url)``, with the URL routed once per page and endpoint: each
-        row only appends its id."""
-        cache = g.setdefault("row_url_prefixes", {})
-        prefix = cache.get((endpoint, return_url))
-        if prefix is None:
+        row only puts its id in (first, as Flask-Admin writes it)."""
+        cache = g.setdefault("row_url_parts", {})
+        parts = cache.get((endpoint, return_url))
+        if parts is None:
             base = self.get_url(endpoint, url=return_url) if return_url else self.get_url(endpoint)
-            prefix = cache[(endpoint, return_url)] = base + ("&" if "?" in base else "?")
-        return f"{prefix}{key}={row_id}"
+            path, _, query = base.partition("?")
+            parts = cache[(endpoint, return_url)] = (path, f"&{query}" if query else "")
+        return f"{parts[0]}?{key}={row_id}{parts[1]}"
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):
