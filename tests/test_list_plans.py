@@ -4,7 +4,8 @@ every filter — none reads a big table without an index, and a sorted page take
 SQLite: ``EXPLAIN QUERY PLAN`` must not say ``SCAN <big table>`` without an index, and an unfiltered sorted page
 must not ``USE TEMP B-TREE FOR ORDER BY`` (sorting the whole table for 20 rows). PostgreSQL: ``EXPLAIN`` with
 ``enable_seqscan = off`` (so a ``Seq Scan`` means that no index can serve the query at all, whatever the table's
-size in the test), and an unfiltered sorted page must have no ``Sort`` node.
+size in the test), and with ``enable_sort = off`` an unfiltered sorted page must have no ``Sort`` node (one means
+that no index gives that order).
 """
 
 import re
@@ -57,6 +58,7 @@ def _plan(statement) -> list[str]:
     connection = db.session.connection()
     if ON_POSTGRES:
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
         rows = connection.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params).all()
         return [r[0] for r in rows]
     params = tuple(compiled.params[k] for k in compiled.positiontup)
