@@ -21,18 +21,39 @@ Why each override exists:
 - **Exports** (``export_query``): the list's query (scope, search, filters, sort) streamed in batches, instead of
   upstream's ``get_list(page_size=export_max_rows)`` that loads every row in memory.
 - **Forms** (``render``): a copy of the widget arguments per render (upstream's macro mutates them).
+- **Form fields** (``PanelModelConverter`` over ``AdminModelConverter._model_select_field``/``_nullable_common``;
+  the select fields over ``QuerySelectField``/``AjaxSelectField`` internals ``_formdata``, ``_invalid_formdata``,
+  ``__None``): pt-BR inputs by column, and an id the picker would not offer is refused, not saved as "none".
+- **Filters** (``PanelFilterConverter``: the class of each upstream filter swapped for a pt-BR mixin): dates as
+  typed in Brazil, documents with or without punctuation.
+
+Also mirroring that release, outside Python: the template copies ``templates/admin/model/row_actions.html``,
+``templates/admin/model/layout.html`` and ``templates/admin/actions.html`` (bootstrap4, without inline JavaScript),
+and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields``).
 """
 
 from __future__ import annotations
 
 import copy
+from datetime import date, datetime
 
 from flask import flash
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.fields import QuerySelectField
+from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import FormOpts
+from flask_admin.model import filters as base_filters
+from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
 from sqlalchemy import Unicode, cast, false, func, literal_column, or_
 from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.types import String
+from sqlalchemy.types import Date, DateTime, Numeric, String
+from wtforms.validators import ValidationError
+
+from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
+from admin_views.formatting import user_timezone
+from models.documents import document_term
+from models.timeutil import to_utc
 
 #: The Flask-Admin release whose private API this module mirrors (see the module's docstring).
 FLASK_ADMIN_VERSION = "2.2.1"
@@ -61,6 +82,200 @@ class RowCount(int):
 
     def __str__(self) -> str:
         return f"{int(self):,}".replace(",", ".") + ("+" if self.capped else "")
+
+
+def column_input(column) -> str | None:
+    """What a column declares it holds (``info={"input": "document"}``, see models/documents.py), or None."""
+    columns = getattr(getattr(column, "property", None), "columns", None)  # a mapped attribute: its column
+    if columns:
+        column = columns[0]
+    return (getattr(column, "info", None) or {}).get("input")
+
+
+
+# --- form fields by column: pt-BR inputs for every screen, new ones included -------------------------------
+
+
+INVALID_CHOICE = "Escolha uma opção válida da lista."
+
+
+class PanelQuerySelectField(QuerySelectField):
+    """Flask-Admin's relationship select, with an empty value for "none" (not its technical ``__None``), that
+    refuses an id it does not offer (upstream silently saves "none" for it)."""
+
+    def iter_choices(self):
+        for value, *rest in super().iter_choices():
+            yield ("" if value == "__None" else value, *rest)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata is not None:
+            raise ValidationError(INVALID_CHOICE)
+        super().pre_validate(form)
+
+
+class PanelAjaxSelectField(AjaxSelectField):
+    """The ajax picker (select2): an id that its lookup would not offer is refused, not saved as "none"."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata:
+            raise ValidationError(INVALID_CHOICE)
+        if not self.allow_blank and self.data is None:
+            raise ValidationError(INVALID_CHOICE)
+
+
+class PanelAjaxSelectMultipleField(AjaxSelectMultipleField):
+    def pre_validate(self, form):
+        self.data  # noqa: B018 -- resolving the ids is what finds the unknown ones
+        if self._invalid_formdata:
+            raise ValidationError(INVALID_CHOICE)
+
+
+_SELECT_FIELDS = {QuerySelectField: PanelQuerySelectField, AjaxSelectField: PanelAjaxSelectField,
+                  AjaxSelectMultipleField: PanelAjaxSelectMultipleField}
+
+
+class PanelModelConverter(AdminModelConverter):
+    """Flask-Admin's converter with the panel's fields: documents and CEPs typed with punctuation (the input as
+    long as the formatted value), money as 1.234,56, dates as dd/mm/aaaa and date-times in the agency's zone."""
+
+    def get_converter(self, column):
+        kind = column_input(column)
+        if kind:
+            return self._formatted(FORMATTED_FIELDS[kind])
+        for sql_type, field in ((Numeric, MoneyField), (DateTime, LocalDateTimeField), (Date, BrDateField)):
+            if isinstance(column.type, sql_type):
+                return self._typed(field)
+        return super().get_converter(column)
+
+    def _model_select_field(self, prop, multiple, remote_model, **kwargs):
+        field = super()._model_select_field(prop, multiple, remote_model, **kwargs)
+        field.field_class = _SELECT_FIELDS.get(field.field_class, field.field_class)
+        return field
+
+    @staticmethod
+    def _formatted(field_class):
+        def convert(column, field_args, **extra):
+            return field_class(**field_args)
+        return convert
+
+    def _typed(self, field_class):
+        def convert(column, field_args, **extra):
+            self._nullable_common(column, field_args)
+            return field_class(**field_args)
+        return convert
+
+
+# --- list filters in pt-BR: dates as typed in Brazil, documents with or without punctuation ----------------
+
+BR_FILTER_DATE = "%d/%m/%Y"
+BR_FILTER_DATETIMES = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+#: Range separators: the picker's (pt-BR) and Flask-Admin's own (old links).
+RANGE_SEPARATORS = (" até ", " to ")
+
+
+def _split_range(value: str) -> list[str]:
+    for separator in RANGE_SEPARATORS:
+        if separator in value:
+            return value.split(separator)
+    return [value]
+
+
+def _parse_filter_date(value: str) -> date:
+    value = value.strip()
+    for fmt in (BR_FILTER_DATE, "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError("data inválida")
+
+
+def _parse_filter_datetime(value: str) -> datetime:
+    """A date-time typed in the agency's zone, as the naive UTC the database stores."""
+    value = value.strip()
+    for fmt in BR_FILTER_DATETIMES:
+        try:
+            return to_utc(datetime.strptime(value, fmt), user_timezone())
+        except ValueError:
+            continue
+    raise ValueError("data e hora inválidas")
+
+
+class _BrDateFilter:
+    def clean(self, value):
+        return _parse_filter_date(value)
+
+
+class _BrDateTimeFilter:
+    def clean(self, value):
+        return _parse_filter_datetime(value)
+
+
+class _BrRange:
+    parse = None
+
+    def clean(self, value):
+        return [type(self).parse(v) for v in _split_range(value)]
+
+    def validate(self, value):
+        try:
+            start, end = self.clean(value)
+        except ValueError:
+            return False
+        return start <= end
+
+
+class _BrDateRange(_BrRange):
+    parse = staticmethod(_parse_filter_date)
+
+
+class _BrDateTimeRange(_BrRange):
+    parse = staticmethod(_parse_filter_datetime)
+
+
+class _DocumentFilter:
+    """A CPF/CNPJ filter value typed with or without punctuation (a CNPJ root too) compares the stored digits."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if isinstance(cleaned, list):
+            return [document_term(v) or v for v in cleaned]
+        return document_term(cleaned) or cleaned if isinstance(cleaned, str) else cleaned
+
+
+_MIXINS = ((base_filters.BaseDateBetweenFilter, _BrDateRange),
+           (base_filters.BaseDateTimeBetweenFilter, _BrDateTimeRange),
+           (base_filters.BaseDateFilter, _BrDateFilter), (base_filters.BaseDateTimeFilter, _BrDateTimeFilter))
+_FILTER_CLASSES: dict = {}
+
+
+def _with_mixin(flt, mixin):
+    key = (type(flt), mixin)
+    if key not in _FILTER_CLASSES:
+        _FILTER_CLASSES[key] = type(f"Br{type(flt).__name__}", (mixin, type(flt)), {})
+    flt.__class__ = _FILTER_CLASSES[key]
+    return flt
+
+
+class PanelFilterConverter(sqla_filters.FilterConverter):
+    def convert(self, type_name, column, name, **kwargs):
+        found = super().convert(type_name, column, name, **kwargs)
+        for flt in found or ():
+            if column_input(column):
+                _with_mixin(flt, _DocumentFilter)
+                continue
+            for base, mixin in _MIXINS:
+                if isinstance(flt, base):
+                    _with_mixin(flt, mixin)
+                    break
+        return found
+
 
 
 class FlaskAdminCompat:

@@ -34,6 +34,7 @@ REPS = int(os.environ.get("BENCH_SCALE_REPS", "7"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_SCALES = [float(s) for s in os.environ.get("BENCH_PG_SCALES", "1").split(",")]
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md"))
+PICKLE = Path(os.environ.get("BENCH_SCALE_PICKLE", ROOT / "instance" / "bench_scale_runs.pickle"))
 MARK_BEGIN = "<!-- scale:begin (bench/scale.py) -->"
 MARK_END = "<!-- scale:end -->"
 RATIO_TARGET = 1.5
@@ -367,8 +368,15 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "export":
         export_child(sys.argv[2], sys.argv[3])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "report":  # merge saved runs (e.g. SQLite and PostgreSQL run apart)
+        runs = {}
+        for path in sys.argv[2:]:
+            with open(path, "rb") as saved:
+                runs.update(pickle.load(saved))  # noqa: S301 -- our own file
+        write(report(runs))
+        return
     sections = set(os.environ.get("BENCH_SCALE_SECTIONS", "lists,first,export").split(","))
-    targets = [("SQLite", s, sqlite_url(s)) for s in SCALES]
+    targets = [("SQLite", s, sqlite_url(s)) for s in SCALES] if os.environ.get("BENCH_SQLITE", "1") == "1" else []
     if PG_URL:
         assert "bench" in PG_URL.rsplit("/", 1)[-1], "BENCH_PG_URL: use a database whose name contains 'bench'"
         targets += [("PostgreSQL", s, PG_URL) for s in PG_SCALES]
@@ -385,7 +393,7 @@ def main() -> None:
         if "export" in sections:
             run["export"] = bench_export(url, info)
         runs[(database, scale)] = run
-        with open(ROOT / "instance" / "bench_scale_runs.pickle", "wb") as saved:  # to rewrite the report alone
+        with open(PICKLE, "wb") as saved:  # to rewrite the report alone (``python -m bench.scale report …``)
             pickle.dump(runs, saved)
         try:
             write(report(runs))  # after each run: a partial report survives an interrupted one
