@@ -101,3 +101,20 @@ def csv_stream_response(titles, rows, filename: str) -> Response:
     return Response(stream_with_context(csv_chunks(titles, rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={secure_filename(filename)}",
                              "Content-Type": "text/csv; charset=utf-8"})
+
+
+def export_to_file(app, endpoint: str, query_string: str, user_id: int, out) -> int:
+    """Run a list's CSV export outside a request (a background job): the same rows, scope, search, filters, order
+    and cells as the download ``/admin/<endpoint>/export/csv/?<query_string>`` by that user, written into the
+    binary file ``out``. Returns the bytes written. The caller audits it (the job records who asked)."""
+    from flask_login import login_user
+
+    from models import User, db
+
+    with app.test_request_context(f"/admin/{endpoint}/export/csv/", query_string=query_string):
+        user = db.session.get(User, user_id)
+        login_user(user)
+        view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
+        if not (view.is_accessible() and view.can_export):
+            raise PermissionError(endpoint)
+        return write_export(out, view.export_titles(), view.export_rows())

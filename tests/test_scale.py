@@ -159,3 +159,18 @@ def test_a_list_page_has_one_delete_form_whatever_its_rows(app, client, world, l
                                                            "url": "/admin/meeting/"})
     assert response.status_code == 302
     assert "Reunião de A2" not in client.get("/admin/meeting/").text
+
+
+def test_an_export_runs_outside_a_request_with_the_same_cells(app, client, world, login_as):
+    """``export_to_file`` (for the job queue) writes what the download gives, for the same user and query."""
+    from admin_views.export import export_to_file
+
+    with app.app_context():
+        _bulk_debts(world, 40)
+    login_as(world.admin_a)
+    downloaded = client.get("/admin/debt/export/csv/?search=BULK-1").get_data()
+    out = io.BytesIO()
+    with app.app_context():
+        written = export_to_file(app, "debt", "search=BULK-1", world.admin_a.id, out)
+    assert written == len(out.getvalue()) and out.getvalue() == downloaded
+    assert downloaded.count(b"BULK-1") == 11  # BULK-1, BULK-10 … BULK-19
