@@ -31,6 +31,8 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = [float(s) for s in os.environ.get("BENCH_SCALES", "1,10").split(",")]
 REPS = int(os.environ.get("BENCH_SCALE_REPS", "7"))
+#: The scale generated row by row; bigger scales are copies of it (``BENCH_SCALE_BASE=0.1`` on a busy machine).
+BASE = float(os.environ.get("BENCH_SCALE_BASE", "1"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_SCALES = [float(s) for s in os.environ.get("BENCH_PG_SCALES", "1").split(",")]
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md"))
@@ -113,10 +115,10 @@ def build(url: str, scale: float, log=print) -> dict:
     from bench.datagen import Sizes, generate
 
     started = time.perf_counter()
-    base = 1 if scale >= 1 else scale
+    base = min(scale, BASE)
     info = generate(url, Sizes().scaled(base), log=log)
-    if scale > 1:
-        multiply(url, int(scale), log=log)
+    if scale > base:
+        multiply(url, round(scale / base), log=log)
     engine = create_engine(url)
     with engine.connect() as conn:
         info["counts"] = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
@@ -279,9 +281,10 @@ def report(runs: dict) -> str:
     """runs: {(db, scale): {"info", "lists", "first", "export"}}"""
     lines = [MARK_BEGIN, "", "## 6. Escala: listas e exportações de 1× a 10× (SQLite e PostgreSQL)", "",
              f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; mediana de {REPS} "
-             "repetições após 1 de aquecimento, em ms. 1× = os dados de `bench/datagen.py` (100 mil reuniões, "
-             "200 mil devedores, 300 mil dívidas, 50 mil negativações); N× = o 1× copiado N vezes por SQL "
-             "(`INSERT … SELECT`, ids deslocados, CPF das cópias = o id com zeros à esquerda).", ""]
+             "repetições após 1 de aquecimento, em ms. 1× = 100 mil reuniões, 200 mil devedores, 300 mil dívidas, "
+             f"50 mil negociações e 50 mil negativações. O conjunto de {BASE:g}× é gerado linha a linha por "
+             "`bench/datagen.py`; os maiores são ele copiado por SQL (`INSERT … SELECT`, ids deslocados, CPF das "
+             "cópias = o id com zeros à esquerda). Cada linha abaixo diz a escala exata medida.", ""]
     for (database, scale), run in sorted(runs.items()):
         counts = run["info"]["counts"]
         lines.append(f"- **{database} {scale:g}×**: " + ", ".join(f"{v:,} {k}".replace(",", ".")
