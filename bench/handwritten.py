@@ -6,6 +6,8 @@ same columns as plain text in a plain HTML table: no login, no menu, no filters,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, render_template_string
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -20,7 +22,7 @@ PAGE = """<!doctype html><html lang="pt-BR"><head><meta charset="utf-8"><title>{
 
 
 def create_handwritten_app(database_url: str, agency_id: int) -> Flask:
-    app = Flask("handwritten_bench")
+    app = Flask("handwritten_bench", root_path=str(Path(__file__).resolve().parent))
     app.config.update(SQLALCHEMY_DATABASE_URI=database_url)
     db.init_app(app)
 

@@ -128,6 +128,22 @@ def build(url: str, scale: float, log=print) -> dict:
     return info
 
 
+def reuse(url: str) -> dict:
+    """The data already in ``url`` (``BENCH_SCALE_REUSE=1``: measure again without generating)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        agencies = []
+        for (agency_id,) in conn.execute(text("SELECT id FROM agency ORDER BY id")):
+            users = conn.execute(text("SELECT email, role FROM \"user\" WHERE agency_id = :a ORDER BY id"),
+                                 {"a": agency_id}).all()
+            agencies.append({"id": agency_id, "admin": next(e for e, r in users if r == "admin"),
+                             "consultants": [e for e, r in users if r != "admin"]})
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in ("meeting", "debtor", "debt", "negotiation", "negativation")}
+    engine.dispose()
+    return {"agencies": agencies, "counts": counts, "seconds": float("nan")}
+
+
 # --------------------------------------------------------------------------------------------- lists
 
 
@@ -289,7 +305,8 @@ def report(runs: dict) -> str:
         counts = run["info"]["counts"]
         lines.append(f"- **{database} {scale:g}×**: " + ", ".join(f"{v:,} {k}".replace(",", ".")
                                                                   for k, v in counts.items())
-                     + f"; gerado em {run['info']['seconds']:.0f} s.")
+                     + (f"; gerado em {run['info']['seconds']:.0f} s." if run["info"]["seconds"] == run["info"]["seconds"]
+                        else "; dados já gerados (reaproveitados)."))
     lines.append("")
     databases = sorted({d for d, _ in runs})
     for database in databases:
@@ -352,6 +369,9 @@ def report(runs: dict) -> str:
                          f"{e['first_byte_s']:.2f} | {e['seconds']:.0f} | {e['before_mb']:.0f} | {e['peak_mb']:.0f} | "
                          f"{e['peak_mb'] - e['before_mb']:.0f} |".replace(",", "."))
         lines.append("")
+    notes = os.environ.get("BENCH_SCALE_NOTES_FILE")
+    if notes and Path(notes).exists():
+        lines += ["### Notas e metas não atingidas", "", Path(notes).read_text(encoding="utf-8").strip(), ""]
     lines.append(MARK_END)
     return "\n".join(lines)
 
@@ -386,7 +406,7 @@ def main() -> None:
     runs = {}
     for database, scale, url in targets:
         print(f"== {database} {scale:g}×", flush=True)
-        info = build(url, scale)
+        info = reuse(url) if os.environ.get("BENCH_SCALE_REUSE") == "1" else build(url, scale)
         print(f"  dados: {info['counts']} em {info['seconds']:.0f} s", flush=True)
         run = {"info": info}
         if "lists" in sections:
