@@ -305,7 +305,7 @@ def report(runs: dict) -> str:
         counts = run["info"]["counts"]
         lines.append(f"- **{database} {scale:g}×**: " + ", ".join(f"{v:,} {k}".replace(",", ".")
                                                                   for k, v in counts.items())
-                     + (f"; gerado em {run['info']['seconds']:.0f} s." if run["info"]["seconds"] == run["info"]["seconds"]
+                     + (f"; gerado em {seconds:.0f} s." if (seconds := run["info"]["seconds"]) == seconds
                         else "; dados já gerados (reaproveitados)."))
     lines.append("")
     databases = sorted({d for d, _ in runs})
