@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test test-postgres lint db demo-data clean serve bench mutation mutation-quick
+.PHONY: run test test-postgres lint db demo-data clean serve bench bench-scale mutation mutation-quick
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -64,6 +64,11 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	APP_ENV=development $(PY) -m bench.run
+
+## make bench-scale: every list operation and the streamed export at 1× and 10× (BENCH_SCALES), SQLite and, with
+## BENCH_PG_URL, PostgreSQL; writes its section of bench/RESULTS.md (~30-60 min on 2 cores)
+bench-scale: $(BENCH_STAMP)
+	APP_ENV=development $(PY) -m bench.scale
 
 ## make mutation: install the mutation extras (mutmut) and mutate the rule modules (legal and meeting rules,
 ## agency time, recipient parser, eligibility and exclusion workflow), each against the quick tests that call it;

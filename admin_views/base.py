@@ -1,39 +1,42 @@
 """ProtectedModelView: CSRF, roles and agency/consultant scoping for every screen."""
 
-import copy
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from flask_admin.contrib.sqla.fields import QuerySelectField
-from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.tools import parse_like_term
-from flask_admin.form import FormOpts, SecureForm
-from flask_admin.model import filters as base_filters
+from flask_admin.form import SecureForm
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
-from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
 from flask_login import current_user
-from sqlalchemy import Unicode, cast, false, func, literal_column, or_
+from sqlalchemy import Unicode, cast, false, or_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
-from sqlalchemy.types import Date, DateTime, Numeric, String
+from sqlalchemy.types import String
 from wtforms import HiddenField
-from wtforms.validators import ValidationError
 
-from admin_views.export import csv_response
-from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
-from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS, user_timezone
+from admin_views.export import csv_stream_response, export_cells
+from admin_views.flask_admin_compat import (  # noqa: F401 -- the Flask-Admin overrides, imported from here too
+    COUNT_CAP,
+    EXPORT_BATCH,
+    INVALID_CHOICE,
+    FlaskAdminCompat,
+    PanelAjaxSelectField,
+    PanelAjaxSelectMultipleField,
+    PanelFilterConverter,
+    PanelModelConverter,
+    PanelQuerySelectField,
+    RowCount,
+    column_input,
+)
+from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
 from admin_views.labels import LABELS
 from models import AuditLog, db
 from models.agency import Capability
 from models.documents import document_term
-from models.timeutil import to_utc
 
 
 class PanelSecureForm(SecureForm):
@@ -63,24 +66,6 @@ def row_fingerprint(obj) -> str:
 
 #: Far beyond any real list, and inside every database's OFFSET range.
 MAX_OFFSET = 10**8
-
-
-#: The list's total counts at most this many rows past the current page; beyond it the pager says "10.000+".
-COUNT_CAP = 10_000
-
-
-class RowCount(int):
-    """A list total, maybe a lower bound: shown as 1.234 (pt-BR), or 10.000+ when the count stopped at the cap."""
-
-    capped: bool = False
-
-    def __new__(cls, value: int, capped: bool = False):
-        count = super().__new__(cls, value)
-        count.capped = capped
-        return count
-
-    def __str__(self) -> str:
-        return f"{int(self):,}".replace(",", ".") + ("+" if self.capped else "")
 
 
 def blanks_to_null(model) -> None:
@@ -127,14 +112,6 @@ def _parse_id(value) -> int:
     return parsed
 
 
-def column_input(column) -> str | None:
-    """What a column declares it holds (``info={"input": "document"}``, see models/documents.py), or None."""
-    columns = getattr(getattr(column, "property", None), "columns", None)  # a mapped attribute: its column
-    if columns:
-        column = columns[0]
-    return (getattr(column, "info", None) or {}).get("input")
-
-
 #: A list search uses at most this many words (each word is a condition on every searched column).
 MAX_SEARCH_TERMS = 10
 
@@ -153,190 +130,6 @@ def search_pattern(column, term: str) -> str | None:
         digits = document_term(term)
         return parse_like_term(digits) if digits else None
     return parse_like_term(term)
-
-
-# --- form fields by column: pt-BR inputs for every screen, new ones included -------------------------------
-
-
-INVALID_CHOICE = "Escolha uma opção válida da lista."
-
-
-class PanelQuerySelectField(QuerySelectField):
-    """Flask-Admin's relationship select, with an empty value for "none" (not its technical ``__None``), that
-    refuses an id it does not offer (upstream silently saves "none" for it)."""
-
-    def iter_choices(self):
-        for value, *rest in super().iter_choices():
-            yield ("" if value == "__None" else value, *rest)
-
-    def process_formdata(self, valuelist):
-        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
-
-    def pre_validate(self, form):
-        if self.data is None and self._formdata is not None:
-            raise ValidationError(INVALID_CHOICE)
-        super().pre_validate(form)
-
-
-class PanelAjaxSelectField(AjaxSelectField):
-    """The ajax picker (select2): an id that its lookup would not offer is refused, not saved as "none"."""
-
-    def process_formdata(self, valuelist):
-        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
-
-    def pre_validate(self, form):
-        if self.data is None and self._formdata:
-            raise ValidationError(INVALID_CHOICE)
-        if not self.allow_blank and self.data is None:
-            raise ValidationError(INVALID_CHOICE)
-
-
-class PanelAjaxSelectMultipleField(AjaxSelectMultipleField):
-    def pre_validate(self, form):
-        self.data  # noqa: B018 -- resolving the ids is what finds the unknown ones
-        if self._invalid_formdata:
-            raise ValidationError(INVALID_CHOICE)
-
-
-_SELECT_FIELDS = {QuerySelectField: PanelQuerySelectField, AjaxSelectField: PanelAjaxSelectField,
-                  AjaxSelectMultipleField: PanelAjaxSelectMultipleField}
-
-
-class PanelModelConverter(AdminModelConverter):
-    """Flask-Admin's converter with the panel's fields: documents and CEPs typed with punctuation (the input as
-    long as the formatted value), money as 1.234,56, dates as dd/mm/aaaa and date-times in the agency's zone."""
-
-    def get_converter(self, column):
-        kind = column_input(column)
-        if kind:
-            return self._formatted(FORMATTED_FIELDS[kind])
-        for sql_type, field in ((Numeric, MoneyField), (DateTime, LocalDateTimeField), (Date, BrDateField)):
-            if isinstance(column.type, sql_type):
-                return self._typed(field)
-        return super().get_converter(column)
-
-    def _model_select_field(self, prop, multiple, remote_model, **kwargs):
-        field = super()._model_select_field(prop, multiple, remote_model, **kwargs)
-        field.field_class = _SELECT_FIELDS.get(field.field_class, field.field_class)
-        return field
-
-    @staticmethod
-    def _formatted(field_class):
-        def convert(column, field_args, **extra):
-            return field_class(**field_args)
-        return convert
-
-    def _typed(self, field_class):
-        def convert(column, field_args, **extra):
-            self._nullable_common(column, field_args)
-            return field_class(**field_args)
-        return convert
-
-
-# --- list filters in pt-BR: dates as typed in Brazil, documents with or without punctuation ----------------
-
-BR_FILTER_DATE = "%d/%m/%Y"
-BR_FILTER_DATETIMES = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
-#: Range separators: the picker's (pt-BR) and Flask-Admin's own (old links).
-RANGE_SEPARATORS = (" até ", " to ")
-
-
-def _split_range(value: str) -> list[str]:
-    for separator in RANGE_SEPARATORS:
-        if separator in value:
-            return value.split(separator)
-    return [value]
-
-
-def _parse_filter_date(value: str) -> date:
-    value = value.strip()
-    for fmt in (BR_FILTER_DATE, "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError("data inválida")
-
-
-def _parse_filter_datetime(value: str) -> datetime:
-    """A date-time typed in the agency's zone, as the naive UTC the database stores."""
-    value = value.strip()
-    for fmt in BR_FILTER_DATETIMES:
-        try:
-            return to_utc(datetime.strptime(value, fmt), user_timezone())
-        except ValueError:
-            continue
-    raise ValueError("data e hora inválidas")
-
-
-class _BrDateFilter:
-    def clean(self, value):
-        return _parse_filter_date(value)
-
-
-class _BrDateTimeFilter:
-    def clean(self, value):
-        return _parse_filter_datetime(value)
-
-
-class _BrRange:
-    parse = None
-
-    def clean(self, value):
-        return [type(self).parse(v) for v in _split_range(value)]
-
-    def validate(self, value):
-        try:
-            start, end = self.clean(value)
-        except ValueError:
-            return False
-        return start <= end
-
-
-class _BrDateRange(_BrRange):
-    parse = staticmethod(_parse_filter_date)
-
-
-class _BrDateTimeRange(_BrRange):
-    parse = staticmethod(_parse_filter_datetime)
-
-
-class _DocumentFilter:
-    """A CPF/CNPJ filter value typed with or without punctuation (a CNPJ root too) compares the stored digits."""
-
-    def clean(self, value):
-        cleaned = super().clean(value)
-        if isinstance(cleaned, list):
-            return [document_term(v) or v for v in cleaned]
-        return document_term(cleaned) or cleaned if isinstance(cleaned, str) else cleaned
-
-
-_MIXINS = ((base_filters.BaseDateBetweenFilter, _BrDateRange),
-           (base_filters.BaseDateTimeBetweenFilter, _BrDateTimeRange),
-           (base_filters.BaseDateFilter, _BrDateFilter), (base_filters.BaseDateTimeFilter, _BrDateTimeFilter))
-_FILTER_CLASSES: dict = {}
-
-
-def _with_mixin(flt, mixin):
-    key = (type(flt), mixin)
-    if key not in _FILTER_CLASSES:
-        _FILTER_CLASSES[key] = type(f"Br{type(flt).__name__}", (mixin, type(flt)), {})
-    flt.__class__ = _FILTER_CLASSES[key]
-    return flt
-
-
-class PanelFilterConverter(sqla_filters.FilterConverter):
-    def convert(self, type_name, column, name, **kwargs):
-        found = super().convert(type_name, column, name, **kwargs)
-        for flt in found or ():
-            if column_input(column):
-                _with_mixin(flt, _DocumentFilter)
-                continue
-            for base, mixin in _MIXINS:
-                if isinstance(flt, base):
-                    _with_mixin(flt, mixin)
-                    break
-        return found
 
 
 class AccessMixin:
@@ -405,7 +198,7 @@ def scoped_choices(model, order_by=None):
     return factory
 
 
-class ProtectedModelView(AccessMixin, ModelView):
+class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
     """Base of every screen: CSRF on forms and actions, agency scoping, 404 outside scope, pt-BR formats."""
 
     form_base_class = PanelSecureForm
@@ -474,12 +267,14 @@ class ProtectedModelView(AccessMixin, ModelView):
             abort(404)
         if not self.can_export:
             abort(403)
-        _, data = self._export_data()
-        titles = [label for _, label in self._export_columns]
-        rows = [[self.get_export_value(row, name) for name, _ in self._export_columns] for row in data]
-        audit("export", target=self.endpoint[:120], details=self._export_description(len(rows)))
+        count = self.export_count()
+        audit("export", target=self.endpoint[:120], details=self._export_description(count))
         db.session.commit()
-        return csv_response(titles, rows, self.get_export_name("csv"))
+        return csv_stream_response(self.export_titles(), self.export_rows(), self.get_export_name("csv"))
+
+    def export_rows(self):
+        """The exported rows' cells, batch by batch (see ``FlaskAdminCompat.export_query``)."""
+        return export_cells(self.export_query(), self.export_values, self.export_batch_loaded, EXPORT_BATCH)
 
     def _export_description(self, count: int) -> str:
         args = self._get_list_extra_args()
@@ -491,11 +286,17 @@ class ProtectedModelView(AccessMixin, ModelView):
         return (f"Tela: {screen}; filtros: {'; '.join(filters) or 'nenhum'}; busca: {args.search or 'nenhuma'}; "
                 f"linhas: {count}")
 
-    def _get_list_extra_args(self):
-        # ?page= is any integer the URL carries: negative or huge offsets are database errors (500s).
-        args = super()._get_list_extra_args()
-        args.page = min(max(args.page or 0, 0), MAX_OFFSET // max(self.page_size_options or (self.page_size,)))
-        return args
+    # --- the list page: built once per page, not once per row ------------------------------------------------
+    def row_url(self, endpoint: str, row_id, return_url: str | None = None, key: str = "id") -> str:
+        """``get_url(endpoint, id=row_id, url=return_url)``, with the URL routed once per page and endpoint: each
+        row only puts its id in (first, as Flask-Admin writes it)."""
+        cache = g.setdefault("row_url_parts", {})
+        parts = cache.get((endpoint, return_url))
+        if parts is None:
+            base = self.get_url(endpoint, url=return_url) if return_url else self.get_url(endpoint)
+            path, _, query = base.partition("?")
+            parts = cache[(endpoint, return_url)] = (path, f"&{query}" if query else "")
+        return f"{parts[0]}?{key}={row_id}{parts[1]}"
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):
@@ -507,84 +308,6 @@ class ProtectedModelView(AccessMixin, ModelView):
 
     def get_count_query(self):
         return self.scope(super().get_count_query())
-
-    # --- the list at scale (see bench/RESULTS.md) ---------------------------------------------------
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        """Return (count, rows) like Flask-Admin, in a fixed number of queries that stay cheap on big tables.
-
-        - The page is found by ids first (``SELECT id … ORDER BY … LIMIT``), which the list indexes in
-          ``models/`` answer from the index alone (scope, sort, filters and searched columns are in it), then
-          the page's rows are loaded by id with their related rows (``column_select_related_list``).
-        - The total is a capped count: ``SELECT count(*) FROM (SELECT 1 … LIMIT n)``, exact up to ``COUNT_CAP``
-          rows past the current page, "10.000+" beyond.
-        """
-        joins, count_joins = {}, {}
-        query = self.get_query()
-        count_query = self.get_count_query() if not self.simple_list_pager else None
-        if self._search_supported and search:
-            query, count_query, joins, count_joins = self._apply_search(query, count_query, joins, count_joins,
-                                                                        search)
-        if filters and self._filters:
-            query, count_query, joins, count_joins = self._apply_filters(query, count_query, joins, count_joins,
-                                                                         filters)
-        query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
-        size = self.page_size if page_size is None else page_size
-        query = self._apply_pagination(query, page, page_size)
-        count = self._capped_count(count_query, (page or 0) * (size or 0)) if count_query is not None else None
-        if not execute:
-            for relation in self._auto_joins:
-                query = query.options(joinedload(relation))
-            return count, query
-        ids = [row[0] for row in query.with_entities(self.model.id)]
-        rows = []
-        if ids:
-            # The ids come from the scoped query just above: no need to repeat the scope (a subquery for
-            # consultants) when loading those rows.
-            found = ModelView.get_query(self).filter(self.model.id.in_(ids))
-            for relation in self._auto_joins:
-                found = found.options(joinedload(relation))
-            by_id = {row.id: row for row in found}
-            rows = [by_id[i] for i in ids if i in by_id]
-        return count, rows
-
-    def _capped_count(self, count_query, offset: int) -> RowCount:
-        limit = offset + COUNT_CAP
-        inner = count_query.with_entities(literal_column("1")).limit(limit + 1).subquery()
-        found = db.session.query(func.count()).select_from(inner).scalar()
-        return RowCount(limit, capped=True) if found > limit else RowCount(found)
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        """Search like Flask-Admin (every term in any searchable column), with a predicate the indexes can serve.
-
-        Upstream compares ``lower(CAST(col AS VARCHAR)) LIKE lower(term)``. On SQLite both ``lower()`` and
-        ``LIKE`` fold ASCII case only, so ``col LIKE term`` matches exactly the same rows, at a fraction of the
-        cost per row; other databases keep the upstream ILIKE.
-        """
-        sqlite = db.session.get_bind().dialect.name == "sqlite"
-        for term in search_terms(search):
-            clauses, count_clauses = [], []
-            for field, path in self._search_fields:
-                pattern = search_pattern(field, term)
-                if pattern is None:
-                    continue
-                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                clauses.append(self._search_clause(field if alias is None else getattr(alias, field.key),
-                                                   pattern, sqlite))
-                if count_query is not None:
-                    count_query, count_joins, count_alias = self._apply_path_joins(count_query, count_joins, path,
-                                                                                   inner_join=False)
-                    column = field if count_alias is None else getattr(count_alias, field.key)
-                    count_clauses.append(self._search_clause(column, pattern, sqlite))
-            query = query.filter(or_(*clauses) if clauses else false())
-            if count_query is not None:
-                count_query = count_query.filter(or_(*count_clauses) if count_clauses else false())
-        return query, count_query, joins, count_joins
-
-    @staticmethod
-    def _search_clause(column, pattern: str, sqlite: bool):
-        if sqlite and isinstance(getattr(column, "type", None), String):
-            return column.like(pattern)
-        return cast(column, Unicode).ilike(pattern)
 
     def get_one(self, id):
         """Fetch one row through the scoped query; anything outside the scope is a 404."""
@@ -607,17 +330,6 @@ class ProtectedModelView(AccessMixin, ModelView):
         form_class = super().scaffold_form()
         form_class.row_version = HiddenField()
         return form_class
-
-    def render(self, template, **kwargs):
-        # Flask-Admin's form macro writes into the widget arguments it is given (it appends "is-invalid" to a
-        # field's class when the field has an error, and pops prepend/append). Those are the screen's
-        # form_widget_args, shared by every request: one refused submit left the field red on every later form.
-        # Each render gets its own copy.
-        form_opts = kwargs.get("form_opts")
-        if isinstance(form_opts, FormOpts):
-            kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
-                                           form_rules=form_opts.form_rules)
-        return super().render(template, **kwargs)
 
     def _without_owner_field(self, form):
         if self.owner_field and not user_can(Capability.SEE_ALL_PORTFOLIOS) and hasattr(form, self.owner_field):

@@ -102,6 +102,9 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             remember_latest(row.id for row in rows)
         return count, rows
 
+    def export_batch_loaded(self, rows):
+        remember_latest(row.id for row in rows)
+
     def update_model(self, form, model):
         g.debt_status_before = model.status
         return super().update_model(form, model)

@@ -233,6 +233,7 @@ def _fill(app, sizes: Sizes, rnd: random.Random, log) -> dict:
             status = rnd.choice(statuses)
             due = today - timedelta(days=rnd.randrange(-90, 4 * 365))
             debt_rows.append({"id": i + 1, "agency_id": agency_id, "debtor_id": d + 1,
+                              "consultant_id": debtor_consultant[d],
                               "creditor_id": rnd.choice(creditors_of[agency_id]), "contract_number": f"CT-{i + 1:08d}",
                               "amount": Decimal(rnd.randrange(5000, 2_000_000)) / 100, "due_date": due,
                               "status": status,
@@ -305,6 +306,7 @@ def _fill(app, sizes: Sizes, rnd: random.Random, log) -> dict:
             sent = status not in ("erro", "incerta", "rejeitada")
             rows.append({"id": n + 1, "agency_id": debt["agency_id"], "debt_id": debt["id"],
                          "debtor_id": debt["debtor_id"], "creditor_id": debt["creditor_id"],
+                         "consultant_id": debt["consultant_id"],
                          "document": debtor_doc[debt["debtor_id"] - 1], "contract_number": debt["contract_number"],
                          "amount": debt["amount"], "due_date": debt["due_date"], "status": status,
                          "unique_id": f"BENCH{n + 1:010d}" if sent else None, "restriction_code": "1",

@@ -1,7 +1,8 @@
 """Run the benchmarks and write ``bench/RESULTS.md`` (``make bench``).
 
 Environment:
-- ``BENCH_SCALE`` (default 1): multiplies the data set and the repetitions' budget is kept; 0.1 for a quick run.
+- ``BENCH_SCALE`` (default 1): multiplies the data set (0.1 for a quick run; above 1, e.g. 10, the 1× set is copied by
+  set-based SQL, see bench/scale.py); the repetitions' budget is kept.
 - ``BENCH_REPS`` (default 21): timed runs of each list page (after 2 warm-ups).
 - ``BENCH_SECTIONS`` (default ``lists,clock,bulk,mail,load``): which measurements to run.
 - ``BENCH_BULK_CONCURRENCY`` (default ``16,32``): ``SOA_MAX_CONCURRENCY`` values measured besides the product's.
@@ -735,6 +736,12 @@ def write_report(path: Path, context: dict) -> str:
     if context.get("notes"):
         lines += ["", "## Notas", ""] + [f"- {note}" for note in context["notes"]]
     report = "\n".join(lines) + "\n"
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    from bench.scale import MARK_BEGIN, MARK_END
+
+    if MARK_BEGIN in previous:  # keep the scale section (bench/scale.py writes it)
+        report = report.rstrip() + "\n\n" + MARK_BEGIN + previous.split(MARK_BEGIN, 1)[1].split(MARK_END, 1)[0] \
+            + MARK_END + "\n"
     path.write_text(report)
     return report
 
@@ -775,7 +782,7 @@ def main() -> None:
     pg = os.environ.get("DATABASE_URL", "")
     if pg.startswith("postgresql"):
         backends.append(("PostgreSQL", pg))
-    sizes = Sizes().scaled(SCALE)
+    sizes = Sizes().scaled(min(SCALE, 1.0))
     for backend, url in backends:
         say(f"== dados ({backend})")
         saved = ROOT / "instance" / f"bench-{backend.lower()}.json"
@@ -783,6 +790,10 @@ def main() -> None:
             info = json.loads(saved.read_text())  # development only: skip regenerating the same data
         else:
             info = generate(url, sizes, log=say)
+            if SCALE > 1:  # BENCH_SCALE=10: the 1× data set copied by set-based SQL (bench/scale.py)
+                from bench.scale import multiply
+
+                multiply(url, int(SCALE), log=say)
             saved.write_text(json.dumps(info))
         context["datasets"][backend] = info
         if "lists" in SECTIONS:

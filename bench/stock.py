@@ -7,6 +7,8 @@ filters as the panel's screen, and keeps every other library default: no scoping
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
@@ -39,7 +41,8 @@ def stock_view(model, panel_view, endpoint: str) -> ModelView:
 
 def create_stock_app(database_url: str) -> Flask:
     """Return a bare Flask app with one Admin holding the stock views (no login: the library's defaults)."""
-    app = Flask("stock_bench")
+    # Rooted in bench/ (no templates there): the library's own templates, not the panel's overrides.
+    app = Flask("stock_bench", root_path=str(Path(__file__).resolve().parent))
     app.config.update(SQLALCHEMY_DATABASE_URI=database_url, SECRET_KEY="bench-only",
                       BABEL_DEFAULT_LOCALE="pt_BR", FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION=True)
     db.init_app(app)

@@ -36,3 +36,5 @@ __all__ = [
     "MeetingStatus", "Negativation", "NegativationBatch", "NegativationEvent", "NegativationStatus",
     "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow", "CalendarFeed",
 ]
+
+from models import portfolio  # noqa: E402,F401 -- keeps the consultant copied onto debts and records

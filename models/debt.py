@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.labelled import LabelledEnum
+from models.portfolio import sort_indexes, trigram_indexes
 from models.scope import Scoped
 from models.timeutil import utcnow
 
@@ -39,13 +40,18 @@ NEGOTIATION_STATUS_LABELS = NegotiationStatus.labels()
 
 class Debt(Scoped, db.Model):
     __tablename__ = "debt"
-    consultant_path = "debtor.consultant_id"
+    #: The debtor's consultant, copied onto the row and kept true by models/portfolio.py (one index per list).
+    consultant_path = "consultant_id"
     __table_args__ = (
         Index("ix_debt_agency_due", "agency_id", "due_date"),
         Index("ix_debt_agency_status", "agency_id", "status"),
         # The list (bench/RESULTS.md): by due date within the agency, and through the consultant's debtors.
         Index("ix_debt_agency_due_list", "agency_id", "due_date", "status", "debtor_id", "contract_number"),
         Index("ix_debt_debtor_list", "debtor_id", "agency_id", "due_date", "status", "contract_number"),
+        # The consultant's portfolio (models/portfolio.py), and every sortable column in both scopes.
+        Index("ix_debt_consultant_due_list", "agency_id", "consultant_id", "due_date", "status", "contract_number"),
+        *sort_indexes("debt", ["contract_number", "amount", "status", "paid_on"], agency_indexed=["status"]),
+        *trigram_indexes("debt", ["contract_number"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +59,8 @@ class Debt(Scoped, db.Model):
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
+    #: The debtor's consultant, kept equal to it by models/portfolio.py: the consultant's list is one index.
+    consultant_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     contract_number: Mapped[str] = mapped_column(String(40), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     due_date: Mapped[date] = mapped_column(Date)
@@ -65,6 +73,7 @@ class Debt(Scoped, db.Model):
     agency = relationship("Agency")
     debtor = relationship("Debtor", back_populates="debts")
     creditor = relationship("Creditor")
+    consultant = relationship("User", foreign_keys=[consultant_id])
 
     def __str__(self) -> str:
         return f"Contrato {self.contract_number} — vence {self.due_date:%d/%m/%Y}"
@@ -142,6 +151,8 @@ class Negotiation(Scoped, db.Model):
         Index("ix_negotiation_agency_status", "agency_id", "status"),
         Index("ix_negotiation_agency_created_list", "agency_id", "created_at", "consultant_id", "status",
               "debtor_id"),
+        Index("ix_negotiation_csort_created_at", "agency_id", "consultant_id", "created_at"),
+        *sort_indexes("negotiation", ["status", "agreed_amount", "installments"], agency_indexed=["status"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

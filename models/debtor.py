@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models import db
 from models.documents import CEP, DOCUMENT, format_document, is_valid_document, only_digits
+from models.portfolio import sort_indexes, trigram_indexes
 from models.scope import Scoped
 from models.timeutil import utcnow
 
@@ -31,6 +32,8 @@ class Debtor(Scoped, db.Model):
         # filtered and searched columns in the index.
         Index("ix_debtor_agency_name_list", "agency_id", "name", "consultant_id", "uf", "document"),
         Index("ix_debtor_agency_consultant_name", "agency_id", "consultant_id", "name", "uf", "document"),
+        *sort_indexes("debtor", ["document", "city", "uf"]),
+        *trigram_indexes("debtor", ["name", "document"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

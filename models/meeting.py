@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.labelled import LabelledEnum
+from models.portfolio import sort_indexes, trigram_indexes
 from models.scope import Scoped
 from models.timeutil import local_day_bounds, utcnow
 
@@ -43,6 +44,9 @@ class Meeting(Scoped, db.Model):
         Index("ix_meeting_agency_starts_list", "agency_id", "starts_at", "owner_id", "status", "subject"),
         Index("ix_meeting_agency_owner_starts", "agency_id", "owner_id", "starts_at", "status", "subject"),
         Index("ix_meeting_agency_status_starts", "agency_id", "status", "starts_at"),
+        *sort_indexes("meeting", ["subject", "place", "status", "invite_sent_at", "productive"], "owner_id",
+                      agency_indexed=["status"]),
+        *trigram_indexes("meeting", ["subject"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

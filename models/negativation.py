@@ -13,6 +13,7 @@ from models import db
 from models.debt import DebtStatus
 from models.documents import DOCUMENT, is_valid_document
 from models.labelled import LabelledEnum
+from models.portfolio import sort_indexes, trigram_indexes
 from models.scope import Scoped
 from models.timeutil import utcnow
 
@@ -228,7 +229,8 @@ def serasa_filter_clause(debt_id_column, option: str):
 
 
 class Negativation(Scoped, db.Model):
-    consultant_path = "debtor.consultant_id"
+    #: The debtor's consultant, copied onto the row and kept true by models/portfolio.py (one index per list).
+    consultant_path = "consultant_id"
 
     __tablename__ = "negativation"
     __table_args__ = (
@@ -244,12 +246,21 @@ class Negativation(Scoped, db.Model):
               "contract_number"),
         Index("ix_negativation_debtor_list", "debtor_id", "agency_id", "created_at", "status", "document",
               "contract_number"),
+        # The consultant's portfolio (models/portfolio.py), and every sortable column in both scopes.
+        Index("ix_negativation_consultant_created_list", "agency_id", "consultant_id", "created_at", "status",
+              "document", "contract_number"),
+        *sort_indexes("negativation", ["document", "contract_number", "amount", "due_date", "status",
+                                       "removal_deadline", "expires_on"],
+                      agency_indexed=["status", "removal_deadline"]),
+        *trigram_indexes("negativation", ["document", "contract_number"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
     debt_id: Mapped[int] = mapped_column(ForeignKey("debt.id"), index=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    #: The debtor's consultant, kept equal to it by models/portfolio.py: the consultant's list is one index.
+    consultant_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
     #: Snapshot of the debtor's CPF/CNPJ (digits) as sent: the filter and the reconciliation key.
     document: Mapped[str] = mapped_column(String(14), index=True, info=DOCUMENT)
@@ -286,7 +297,8 @@ class Negativation(Scoped, db.Model):
     debt = relationship("Debt")
     debtor = relationship("Debtor")
     creditor = relationship("Creditor")
-    created_by = relationship("User")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    consultant = relationship("User", foreign_keys=[consultant_id])
     events = relationship("NegativationEvent", back_populates="negativation", cascade="all, delete-orphan",
                           order_by="NegativationEvent.id")
 

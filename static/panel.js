@@ -2,6 +2,8 @@
  *
  * Pages carry data only in data-* attributes; this file reads them as text, never as code:
  *   data-confirm="…"          a button (or link) asks window.confirm(text) first; Cancel stops it
+ *   data-delete-row="id"      a list row's delete button: posts the id through the page's one delete form
+ *                             (#row-delete-form, with the CSRF token), after its data-confirm
  *   data-model-action="name"  a "Com selecionado" item runs Flask-Admin's bulk action `name`
  *   data-disable-on-submit    a submit button is disabled once its form is sent (no double submission)
  *   #meeting-clock            the clock's dropdown loads today's meetings (data-url) when it opens
@@ -18,6 +20,14 @@
     if (confirmable && !window.confirm(confirmable.getAttribute('data-confirm'))) {
       event.preventDefault();
       event.stopImmediatePropagation();
+      return;
+    }
+    var deleteButton = target.closest('[data-delete-row]');
+    var deleteForm = document.getElementById('row-delete-form');
+    if (deleteButton && deleteForm) {
+      event.preventDefault();
+      deleteForm.elements.id.value = deleteButton.getAttribute('data-delete-row');
+      deleteForm.submit();
       return;
     }
     var action = target.closest('[data-model-action]');

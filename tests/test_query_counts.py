@@ -81,7 +81,7 @@ def test_list_query_count_does_not_change_with_page_size(app, client, world, log
 
 def test_list_total_is_a_capped_count(app, client, world, login_as, queries, monkeypatch):
     """The total counts at most COUNT_CAP rows past the page (SELECT count(*) FROM (SELECT 1 ... LIMIT n))."""
-    from admin_views import base
+    from admin_views import flask_admin_compat as base
 
     login_as(world.admin_a)
     _grow(app, world, 6)

@@ -1,0 +1,415 @@
+"""Every override of Flask-Admin internals, in one place, written against one upstream version.
+
+**Mirrors Flask-Admin ``FLASK_ADMIN_VERSION`` (``flask_admin/contrib/sqla/view.py`` and ``flask_admin/model/base.py``
+of that release).** The methods below replace or call private API of ``flask_admin.contrib.sqla.ModelView``
+(``get_list``, ``_apply_search``, ``_apply_path_joins``, ``_apply_filters``, ``_apply_sorting``,
+``_apply_pagination``, ``_get_list_extra_args``, ``_get_column_by_idx``, ``_export_columns``, ``_search_fields``,
+``_auto_joins``, ``render``'s ``form_opts``). ``tests/test_flask_admin_compat.py`` fails as soon as the installed
+Flask-Admin is another version: upgrading is then a deliberate act — diff upstream's versions of these methods
+between the two releases, port what changed here, and bump ``FLASK_ADMIN_VERSION``.
+
+Why each override exists:
+
+- **The list at scale** (``get_list``, see bench/RESULTS.md): the page is found by ids first
+  (``SELECT id … ORDER BY … LIMIT``), answered by the list indexes of ``models/`` from the index alone, then the
+  page's rows are loaded by id with their related rows; the total is a capped count
+  (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
+  beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them.
+- **Search** (``_apply_search``): every word in any searched column like upstream, documents compared as digits,
+  and a predicate the indexes can serve (SQLite: ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE,
+  served by the ``pg_trgm`` indexes of migration 0009).
+- **Exports** (``export_query``): the list's query (scope, search, filters, sort) streamed in batches, instead of
+  upstream's ``get_list(page_size=export_max_rows)`` that loads every row in memory.
+- **Forms** (``render``): a copy of the widget arguments per render (upstream's macro mutates them).
+- **Form fields** (``PanelModelConverter`` over ``AdminModelConverter._model_select_field``/``_nullable_common``;
+  the select fields over ``QuerySelectField``/``AjaxSelectField`` internals ``_formdata``, ``_invalid_formdata``,
+  ``__None``): pt-BR inputs by column, and an id the picker would not offer is refused, not saved as "none".
+- **Filters** (``PanelFilterConverter``: the class of each upstream filter swapped for a pt-BR mixin): dates as
+  typed in Brazil, documents with or without punctuation.
+
+Also mirroring that release, outside Python: the template copies ``templates/admin/model/row_actions.html``,
+``templates/admin/model/layout.html`` and ``templates/admin/actions.html`` (bootstrap4, without inline JavaScript),
+and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields``).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime
+
+from flask import flash
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_admin.contrib.sqla.fields import QuerySelectField
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.form import FormOpts
+from flask_admin.model import filters as base_filters
+from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
+from sqlalchemy import Unicode, cast, false, func, literal_column, or_
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.types import Date, DateTime, Numeric, String
+from wtforms.validators import ValidationError
+
+from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
+from admin_views.formatting import user_timezone
+from models.documents import document_term
+from models.timeutil import to_utc
+
+#: The Flask-Admin release whose private API this module mirrors (see the module's docstring).
+FLASK_ADMIN_VERSION = "2.2.1"
+
+#: The list's total counts at most this many rows past the current page; beyond it the pager says "10.000+".
+COUNT_CAP = 10_000
+
+#: No list page skips more rows than this (page 500 at 20 per page): a deeper page costs a walk over every
+#: skipped row, which grows with the table. Search, filters or the export reach the rest.
+MAX_LIST_OFFSET = 10_000
+
+#: Rows fetched per round trip while an export streams (and per query of what their formatters read: well
+#: under any database's parameter limit).
+EXPORT_BATCH = 500
+
+
+class RowCount(int):
+    """A list total, maybe a lower bound: shown as 1.234 (pt-BR), or 10.000+ when the count stopped at the cap."""
+
+    capped: bool = False
+
+    def __new__(cls, value: int, capped: bool = False):
+        count = super().__new__(cls, value)
+        count.capped = capped
+        return count
+
+    def __str__(self) -> str:
+        return f"{int(self):,}".replace(",", ".") + ("+" if self.capped else "")
+
+
+def column_input(column) -> str | None:
+    """What a column declares it holds (``info={"input": "document"}``, see models/documents.py), or None."""
+    columns = getattr(getattr(column, "property", None), "columns", None)  # a mapped attribute: its column
+    if columns:
+        column = columns[0]
+    return (getattr(column, "info", None) or {}).get("input")
+
+
+
+# --- form fields by column: pt-BR inputs for every screen, new ones included -------------------------------
+
+
+INVALID_CHOICE = "Escolha uma opção válida da lista."
+
+
+class PanelQuerySelectField(QuerySelectField):
+    """Flask-Admin's relationship select, with an empty value for "none" (not its technical ``__None``), that
+    refuses an id it does not offer (upstream silently saves "none" for it)."""
+
+    def iter_choices(self):
+        for value, *rest in super().iter_choices():
+            yield ("" if value == "__None" else value, *rest)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata is not None:
+            raise ValidationError(INVALID_CHOICE)
+        super().pre_validate(form)
+
+
+class PanelAjaxSelectField(AjaxSelectField):
+    """The ajax picker (select2): an id that its lookup would not offer is refused, not saved as "none"."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(["__None" if self.allow_blank and not (v or "").strip() else v for v in valuelist])
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata:
+            raise ValidationError(INVALID_CHOICE)
+        if not self.allow_blank and self.data is None:
+            raise ValidationError(INVALID_CHOICE)
+
+
+class PanelAjaxSelectMultipleField(AjaxSelectMultipleField):
+    def pre_validate(self, form):
+        self.data  # noqa: B018 -- resolving the ids is what finds the unknown ones
+        if self._invalid_formdata:
+            raise ValidationError(INVALID_CHOICE)
+
+
+_SELECT_FIELDS = {QuerySelectField: PanelQuerySelectField, AjaxSelectField: PanelAjaxSelectField,
+                  AjaxSelectMultipleField: PanelAjaxSelectMultipleField}
+
+
+class PanelModelConverter(AdminModelConverter):
+    """Flask-Admin's converter with the panel's fields: documents and CEPs typed with punctuation (the input as
+    long as the formatted value), money as 1.234,56, dates as dd/mm/aaaa and date-times in the agency's zone."""
+
+    def get_converter(self, column):
+        kind = column_input(column)
+        if kind:
+            return self._formatted(FORMATTED_FIELDS[kind])
+        for sql_type, field in ((Numeric, MoneyField), (DateTime, LocalDateTimeField), (Date, BrDateField)):
+            if isinstance(column.type, sql_type):
+                return self._typed(field)
+        return super().get_converter(column)
+
+    def _model_select_field(self, prop, multiple, remote_model, **kwargs):
+        field = super()._model_select_field(prop, multiple, remote_model, **kwargs)
+        field.field_class = _SELECT_FIELDS.get(field.field_class, field.field_class)
+        return field
+
+    @staticmethod
+    def _formatted(field_class):
+        def convert(column, field_args, **extra):
+            return field_class(**field_args)
+        return convert
+
+    def _typed(self, field_class):
+        def convert(column, field_args, **extra):
+            self._nullable_common(column, field_args)
+            return field_class(**field_args)
+        return convert
+
+
+# --- list filters in pt-BR: dates as typed in Brazil, documents with or without punctuation ----------------
+
+BR_FILTER_DATE = "%d/%m/%Y"
+BR_FILTER_DATETIMES = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+#: Range separators: the picker's (pt-BR) and Flask-Admin's own (old links).
+RANGE_SEPARATORS = (" até ", " to ")
+
+
+def _split_range(value: str) -> list[str]:
+    for separator in RANGE_SEPARATORS:
+        if separator in value:
+            return value.split(separator)
+    return [value]
+
+
+def _parse_filter_date(value: str) -> date:
+    value = value.strip()
+    for fmt in (BR_FILTER_DATE, "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError("data inválida")
+
+
+def _parse_filter_datetime(value: str) -> datetime:
+    """A date-time typed in the agency's zone, as the naive UTC the database stores."""
+    value = value.strip()
+    for fmt in BR_FILTER_DATETIMES:
+        try:
+            return to_utc(datetime.strptime(value, fmt), user_timezone())
+        except ValueError:
+            continue
+    raise ValueError("data e hora inválidas")
+
+
+class _BrDateFilter:
+    def clean(self, value):
+        return _parse_filter_date(value)
+
+
+class _BrDateTimeFilter:
+    def clean(self, value):
+        return _parse_filter_datetime(value)
+
+
+class _BrRange:
+    parse = None
+
+    def clean(self, value):
+        return [type(self).parse(v) for v in _split_range(value)]
+
+    def validate(self, value):
+        try:
+            start, end = self.clean(value)
+        except ValueError:
+            return False
+        return start <= end
+
+
+class _BrDateRange(_BrRange):
+    parse = staticmethod(_parse_filter_date)
+
+
+class _BrDateTimeRange(_BrRange):
+    parse = staticmethod(_parse_filter_datetime)
+
+
+class _DocumentFilter:
+    """A CPF/CNPJ filter value typed with or without punctuation (a CNPJ root too) compares the stored digits."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if isinstance(cleaned, list):
+            return [document_term(v) or v for v in cleaned]
+        return document_term(cleaned) or cleaned if isinstance(cleaned, str) else cleaned
+
+
+_MIXINS = ((base_filters.BaseDateBetweenFilter, _BrDateRange),
+           (base_filters.BaseDateTimeBetweenFilter, _BrDateTimeRange),
+           (base_filters.BaseDateFilter, _BrDateFilter), (base_filters.BaseDateTimeFilter, _BrDateTimeFilter))
+_FILTER_CLASSES: dict = {}
+
+
+def _with_mixin(flt, mixin):
+    key = (type(flt), mixin)
+    if key not in _FILTER_CLASSES:
+        _FILTER_CLASSES[key] = type(f"Br{type(flt).__name__}", (mixin, type(flt)), {})
+    flt.__class__ = _FILTER_CLASSES[key]
+    return flt
+
+
+class PanelFilterConverter(sqla_filters.FilterConverter):
+    def convert(self, type_name, column, name, **kwargs):
+        found = super().convert(type_name, column, name, **kwargs)
+        for flt in found or ():
+            if column_input(column):
+                _with_mixin(flt, _DocumentFilter)
+                continue
+            for base, mixin in _MIXINS:
+                if isinstance(flt, base):
+                    _with_mixin(flt, mixin)
+                    break
+        return found
+
+
+
+class FlaskAdminCompat:
+    """Mixin placed before ``flask_admin.contrib.sqla.ModelView``: the overrides of its internals."""
+
+    def _get_list_extra_args(self):
+        # ?page= is any integer the URL carries: a negative page is a database error, a deep one a walk over
+        # every skipped row. Keep it within MAX_LIST_OFFSET rows.
+        args = super()._get_list_extra_args()
+        size = args.page_size or self.page_size or 1
+        last = max(MAX_LIST_OFFSET // size, 0)
+        if (args.page or 0) > last:
+            flash(f"A lista mostra até {MAX_LIST_OFFSET:,} linhas a partir do início: use a busca ou os filtros "
+                  f"para chegar às demais (ou exporte a lista).".replace(",", "."), "warning")
+        args.page = min(max(args.page or 0, 0), last)
+        return args
+
+    def _list_queries(self, sort_column, sort_desc, search, filters, with_count=True):
+        """The list's scoped query with search, filters and sort applied, and its count query (or None)."""
+        joins, count_joins = {}, {}
+        query = self.get_query()
+        count_query = self.get_count_query() if with_count and not self.simple_list_pager else None
+        if self._search_supported and search:
+            query, count_query, joins, count_joins = self._apply_search(query, count_query, joins, count_joins,
+                                                                        search)
+        if filters and self._filters:
+            query, count_query, joins, count_joins = self._apply_filters(query, count_query, joins, count_joins,
+                                                                         filters)
+        query, joins = self._apply_sorting(query, joins, sort_column, sort_desc)
+        return query, count_query
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        """Return (count, rows) like Flask-Admin, in a fixed number of queries that stay cheap on big tables."""
+        query, count_query = self._list_queries(sort_column, sort_desc, search, filters)
+        size = self.page_size if page_size is None else page_size
+        query = self._apply_pagination(query, page, page_size)
+        count = self._capped_count(count_query, (page or 0) * (size or 0)) if count_query is not None else None
+        if not execute:
+            for relation in self._auto_joins:
+                query = query.options(joinedload(relation))
+            return count, query
+        ids = [row[0] for row in query.with_entities(self.model.id)]
+        rows = []
+        if ids:
+            # The ids come from the scoped query just above: no need to repeat the scope when loading them.
+            found = ModelView.get_query(self).filter(self.model.id.in_(ids))
+            for relation in self._auto_joins:
+                found = found.options(joinedload(relation))
+            by_id = {row.id: row for row in found}
+            rows = [by_id[i] for i in ids if i in by_id]
+        return count, rows
+
+    def _capped_count(self, count_query, offset: int) -> RowCount:
+        limit = offset + COUNT_CAP
+        inner = count_query.with_entities(literal_column("1")).limit(limit + 1).subquery()
+        found = count_query.session.query(func.count()).select_from(inner).scalar()
+        return RowCount(limit, capped=True) if found > limit else RowCount(found)
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        """Search like Flask-Admin (every term in any searchable column), with a predicate the indexes can serve.
+
+        Upstream compares ``lower(CAST(col AS VARCHAR)) LIKE lower(term)``. On SQLite both ``lower()`` and
+        ``LIKE`` fold ASCII case only, so ``col LIKE term`` matches exactly the same rows, at a fraction of the
+        cost per row; other databases keep the upstream ILIKE (which the trigram indexes serve on PostgreSQL).
+        """
+        from admin_views.base import search_pattern, search_terms
+
+        sqlite = query.session.get_bind().dialect.name == "sqlite"
+        for term in search_terms(search):
+            clauses, count_clauses = [], []
+            for field, path in self._search_fields:
+                pattern = search_pattern(field, term)
+                if pattern is None:
+                    continue
+                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+                clauses.append(self._search_clause(field if alias is None else getattr(alias, field.key),
+                                                   pattern, sqlite))
+                if count_query is not None:
+                    count_query, count_joins, count_alias = self._apply_path_joins(count_query, count_joins, path,
+                                                                                   inner_join=False)
+                    column = field if count_alias is None else getattr(count_alias, field.key)
+                    count_clauses.append(self._search_clause(column, pattern, sqlite))
+            query = query.filter(or_(*clauses) if clauses else false())
+            if count_query is not None:
+                count_query = count_query.filter(or_(*count_clauses) if count_clauses else false())
+        return query, count_query, joins, count_joins
+
+    @staticmethod
+    def _search_clause(column, pattern: str, sqlite: bool):
+        if sqlite and isinstance(getattr(column, "type", None), String):
+            return column.like(pattern)
+        return cast(column, Unicode).ilike(pattern)
+
+    # --- exports ------------------------------------------------------------------------------------
+    def export_titles(self) -> list[str]:
+        return [str(label) for _, label in self._export_columns]
+
+    def export_values(self, row) -> list:
+        return [self.get_export_value(row, name) for name, _ in self._export_columns]
+
+    def export_query(self):
+        """The list as the user sees it (scope, search, filters, sort), all rows, ready to stream in batches.
+
+        No ``IN (all ids)``: one ordered query read ``EXPORT_BATCH`` rows at a time (a server-side cursor on
+        PostgreSQL), with the list's related rows joined, so memory stays flat whatever the number of rows.
+        """
+        args = self._get_list_extra_args()
+        column = self._get_column_by_idx(args.sort)
+        query, _ = self._list_queries(column[0] if column else None, args.sort_desc, args.search, args.filters,
+                                      with_count=False)
+        # A stable order for equal sort keys, so a batch boundary never repeats or skips a row.
+        query = query.order_by(self.model.id)
+        for relation in self._auto_joins:  # one query per relation and batch (joined loads would be uniqued)
+            query = query.options(selectinload(relation))
+        return query.yield_per(EXPORT_BATCH)
+
+    def export_count(self) -> int:
+        args = self._get_list_extra_args()
+        _, count_query = self._list_queries(None, False, args.search, args.filters)
+        if count_query is None:
+            count_query = self.get_count_query()
+        return count_query.scalar()
+
+    def export_batch_loaded(self, rows) -> None:
+        """Hook: a batch of exported rows is about to be formatted (load what its formatters read, per batch)."""
+
+    # --- forms --------------------------------------------------------------------------------------
+    def render(self, template, **kwargs):
+        # Flask-Admin's form macro writes into the widget arguments it is given (it appends "is-invalid" to a
+        # field's class when the field has an error, and pops prepend/append). Those are the screen's
+        # form_widget_args, shared by every request: one refused submit left the field red on every later form.
+        # Each render gets its own copy.
+        form_opts = kwargs.get("form_opts")
+        if isinstance(form_opts, FormOpts):
+            kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
+                                           form_rules=form_opts.form_rules)
+        return super().render(template, **kwargs)

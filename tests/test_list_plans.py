@@ -1,0 +1,113 @@
+"""The database's plan of every list query: each screen × role × default order, each sortable column, the search and
+every filter — none reads a big table without an index, and a sorted page takes its order from an index.
+
+SQLite: ``EXPLAIN QUERY PLAN`` must not say ``SCAN <big table>`` without an index, and an unfiltered sorted page
+must not ``USE TEMP B-TREE FOR ORDER BY`` (sorting the whole table for 20 rows). PostgreSQL: ``EXPLAIN`` with
+``enable_seqscan = off`` (so a ``Seq Scan`` means that no index can serve the query at all, whatever the table's
+size in the test), and with ``enable_sort = off`` an unfiltered sorted page must have no ``Sort`` node (one means
+that no index gives that order).
+"""
+
+import re
+
+import pytest
+from flask_login import login_user
+from sqlalchemy import select
+
+from models import Agency, User, db
+from tests.conftest import ON_POSTGRES
+
+#: The tables that grow with an agency's portfolio (bench/RESULTS.md).
+BIG_TABLES = {"meeting", "debt", "debtor", "negotiation", "negativation"}
+SEARCH = "Silva 123.456"
+FILTER_CANDIDATES = ("1", "01/01/2026", "01/01/2026 até 31/01/2026", "01/01/2026 00:00 até 31/01/2026 23:59",
+                     "01/01/2026 00:00", "abc")
+
+
+def _filter_value(flt):
+    options = flt.get_options(None) if hasattr(flt, "get_options") else None
+    if callable(getattr(flt, "options", None)):
+        options = flt.options()
+    candidates = [str(o[0]) for o in (options or flt.options or [])][:1] + list(FILTER_CANDIDATES)
+    for value in candidates:
+        try:
+            if flt.validate(value):
+                flt.clean(value)
+                return value
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def _variants(view):
+    yield "padrão", None, False, None, None
+    for column, _ in view._list_columns:
+        if column in view._sortable_columns:
+            yield f"ordem {column}", column, False, None, None
+            yield f"ordem {column} desc", column, True, None, None
+    if view._search_supported:
+        yield "busca", None, False, SEARCH, None
+    for index, flt in enumerate(view._filters or []):
+        value = _filter_value(flt)
+        if value is not None:
+            yield f"filtro {flt.name} {flt.operation()}", None, False, None, [(index, flt.name, value)]
+
+
+def _plan(statement) -> list[str]:
+    compiled = statement.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
+    connection = db.session.connection()
+    if ON_POSTGRES:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
+        rows = connection.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params).all()
+        return [r[0] for r in rows]
+    params = tuple(compiled.params[k] for k in compiled.positiontup)
+    rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params).all()
+    return [r[-1] for r in rows]
+
+
+def _problems(plan: list[str], sorted_page: bool) -> list[str]:
+    found = []
+    for line in plan:
+        if ON_POSTGRES:
+            scan = re.search(r"Seq Scan on (\w+)", line)
+            if scan and scan.group(1) in BIG_TABLES:
+                found.append(line.strip())
+            if sorted_page and re.search(r"\bSort\b", line) and "Sort Key" not in line:
+                found.append(line.strip())
+        else:
+            scan = re.match(r"SCAN (\w+?)(?:_\d+)?(?: AS \w+)?$", line.strip())
+            if scan and scan.group(1) in BIG_TABLES:
+                found.append(line.strip())
+            if sorted_page and "USE TEMP B-TREE FOR ORDER BY" in line:
+                found.append(line.strip())
+    return found
+
+
+@pytest.mark.parametrize("role", ["admin_a", "cons_a1"])
+def test_no_list_query_reads_a_big_table_without_an_index(app, world, role):
+    failures, checked = [], 0
+    with app.app_context():
+        agency = db.session.get(Agency, world.a.id)
+        agency.serasa_enabled = True
+        db.session.commit()
+        user = db.session.scalars(select(User).where(User.id == getattr(world, role).id)).one()
+        for view in app.extensions["admin"][0]._views:
+            if not hasattr(view, "_list_queries") or view.model.__tablename__ not in BIG_TABLES:
+                continue
+            with app.test_request_context(f"/admin/{view.endpoint}/"):
+                login_user(user)
+                if not view.is_accessible():
+                    continue
+                for name, column, desc, search, filters in _variants(view):
+                    query, count_query = view._list_queries(column, desc, search, filters)
+                    page = query.with_entities(view.model.id).limit(view.page_size).offset(0)
+                    sorted_page = search is None and filters is None
+                    for kind, statement in (("página", page.statement), ("total", count_query.statement)):
+                        problems = _problems(_plan(statement), sorted_page and kind == "página")
+                        checked += 1
+                        if problems:
+                            failures.append(f"{view.endpoint} [{role}] {name} ({kind}): {problems}")
+                db.session.rollback()
+    assert checked > 100
+    assert not failures, "\n".join(failures)
