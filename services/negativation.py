@@ -719,6 +719,17 @@ def abandoned_pending():
             & ~held)
 
 
+def needs_sync(agency: Agency) -> bool:
+    """Tell (one indexed probe, nothing changed) whether any record of the agency needs SOA now."""
+    today = local_today(agency.timezone)
+    expiring = (Negativation.expires_on <= today) & Negativation.status.in_((S.ACTIVE, S.SENT)) \
+        & Negativation.exclusion_motive.is_(None)
+    due = (Negativation.exclusion_motive.is_not(None) & Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN)))
+    return db.session.scalar(select(Negativation.id).where(
+        Negativation.agency_id == agency.id,
+        Negativation.status.in_(SYNC_STATES) | due | expiring | abandoned_pending()).limit(1)) is not None
+
+
 def records_to_sync(agency: Agency, limit: int) -> list[Negativation]:
     """Pick the agency's records that need SOA (in flight, uncertain, exclusion due), marking expired ones."""
     today = local_today(agency.timezone)
