@@ -1,8 +1,8 @@
 """Hardening: login rate limit, security headers, secure cookies, NUL guard, the SOA password never leaking,
 the audit trail, /healthz, and production serving (make serve: gunicorn with several workers)."""
 
-import logging
 import json
+import logging
 import os
 import re
 import signal
