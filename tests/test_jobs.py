@@ -137,6 +137,14 @@ def _wait(app, job_id, predicate, timeout=60.0):
         time.sleep(0.05)
 
 
+def _wait_started(process, tmp, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while b"Huey consumer started" not in Path(process.log.name).read_bytes():
+        assert process.poll() is None, Path(process.log.name).read_text()
+        assert time.monotonic() < deadline, "the consumer did not start"
+        time.sleep(0.05)
+
+
 def _start_inclusion(app, world):
     with app.app_context():
         from models import Agency, User
@@ -214,9 +222,10 @@ def test_two_consumers_never_sync_one_agency_at_once(queue, soa):
         agency = db.session.get(Agency, world.id)
         include_debts(agency, db.session.query(Debt).all(), world.admin_id, "1")
         assert db.session.query(Negativation).filter_by(status=S.SENT).count() == 10
-    soa.set_fault("consult", Fault(latency=0.3))
-    queue.consumer(workers=1, concurrency=2)
-    queue.consumer(workers=1, concurrency=2)
+    soa.set_fault("consult", Fault(latency=0.5))
+    consumers = [queue.consumer(workers=1, concurrency=2) for _ in range(2)]
+    for consumer in consumers:  # both listening before the jobs exist, so each takes one at the same moment
+        _wait_started(consumer, queue.tmp)
     with queue.app.app_context():
         agency = db.session.get(Agency, world.id)
         first = serasa_jobs.start_sync(agency, None).id
@@ -440,3 +449,41 @@ def test_schedule_follows_each_agency_time_zone_and_starts_once_per_slot(app, wo
         assert [j.agency_id for j in first] == [sp.id] and again == []
         job = db.session.get(Job, first[0].id)
         assert job.kind == serasa_jobs.SYNC and job.created_by_id is None and job.state == JobState.QUEUED
+
+
+def test_a_batch_makes_no_query_per_record(app, world, soa, queries):
+    """Claiming, sending and syncing a batch load nothing record by record (the measured CPU per debt came from
+    such lazy loads): no SELECT of a record's history or debt per record."""
+    from services.negativation import include_debts, records_to_sync, sync_records
+
+    with app.app_context():
+        from sqlalchemy.orm import joinedload
+
+        from models import Agency, Debt
+
+        agency = db.session.get(Agency, world.a.id)
+        agency.serasa_enabled, agency.soa_email, agency.soa_environment = True, DEFAULT_EMAIL, "sandbox"
+        agency.set_soa_password(DEFAULT_PASSWORD, app.config["CREDENTIALS_KEY"])
+        creditor = db.session.get(Debt, world.debt_a1.id).creditor
+        for _ in range(12):
+            f.make_debt(f.make_debtor(agency), creditor)
+        db.session.commit()
+        ids = [d.id for d in db.session.query(Debt).filter(Debt.agency_id == agency.id, Debt.id != world.debt_a2.id)]
+        db.session.expunge_all()
+        agency = db.session.get(Agency, world.a.id)
+        debts = (db.session.query(Debt).options(joinedload(Debt.debtor), joinedload(Debt.creditor))
+                 .filter(Debt.id.in_(ids)).all())
+        with queries() as q:
+            report = include_debts(agency, debts, None, "1")
+        assert report.count("incluida") == 13
+        selects = [s for s in q.statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) <= 4, selects  # open records, the pending records' ids..., not one per debt
+        db.session.expunge_all()
+        agency = db.session.get(Agency, world.a.id)
+        records = records_to_sync(agency, 200)
+        assert len(records) == 13
+        with queries() as q:
+            summary = sync_records(agency, records, None)
+        assert summary["atualizadas"] == 13
+        per_record = [s for s in q.statements if "FROM negativation_event" in s or "FROM debt" in s]
+        assert per_record == []
