@@ -90,6 +90,8 @@ class Config:
     #: The job queue (services/jobs.py): Redis when set (several consumers, several machines), else a SQLite file.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     HUEY_SQLITE_FILE = os.environ.get("HUEY_SQLITE_FILE") or None  # default: instance/huey.db
+    #: The queue's name (its keys on Redis): installations sharing one Redis need different names.
+    HUEY_NAME = os.environ.get("HUEY_NAME", "painel")
     #: Threads of one consumer (`flask worker`, the in-process one of `make run`).
     JOB_WORKERS = int(os.environ.get("JOB_WORKERS", "2"))
     #: A running job without a heartbeat this long belongs to a dead consumer: another one takes it over.

@@ -22,6 +22,7 @@ from admin_views.base import (
 from admin_views.export import csv_response, spreadsheet_safe
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
+from admin_views.jobs import remember_started
 from admin_views.serasa_status import (
     DebtSerasaFilter,
     SerasaColumnMixin,
@@ -173,6 +174,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             return redirect(self.get_url(".index_view"))
         job = serasa_jobs.start_inclusion(current_user.agency, current_user, ids,
                                           form.restriction_code.data)
+        remember_started()
         flash(f"Envio ao Serasa iniciado (tarefa nº {job.id}): acompanhe aqui; pode sair desta página.", "info")
         return redirect(url_for("jobs.details_view", id=job.id))
 

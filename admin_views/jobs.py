@@ -1,6 +1,6 @@
 """Tarefas: the jobs people started (and the schedule's), their progress, per-item results and Cancelar."""
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
@@ -107,7 +107,17 @@ class JobView(BaseView):
         return redirect(url_for(".details_view", id=job.id, progress=1))
 
 
+def remember_started() -> None:
+    """Note in the session that the user has a job running: pages then look for the navbar notice."""
+    session["jobs_running"] = True
+
+
 def active_jobs_of_user() -> list[Job]:
-    if not current_user.is_authenticated:
+    """The user's running jobs for the navbar notice; one query only while the session says one may run."""
+    if not current_user.is_authenticated or not session.get("jobs_running"):
         return []
-    return jobs.user_active_jobs(current_user)
+    if "active_jobs" not in g:
+        g.active_jobs = jobs.user_active_jobs(current_user)
+        if not g.active_jobs:
+            session.pop("jobs_running", None)
+    return g.active_jobs

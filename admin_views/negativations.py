@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from admin_views.base import PanelSecureForm, ProtectedModelView, audit
 from admin_views.fields import choices
 from admin_views.formatting import br_date, br_datetime, document_formatter
+from admin_views.jobs import remember_started
 from admin_views.serasa_status import serasa_integration_visible
 from integrations.serasa import SerasaError
 from models import Debtor, Negativation, db
@@ -201,6 +202,7 @@ class NegativationView(ProtectedModelView):
         audit("serasa.sync.start", target=str(job),
               details=f"registros={len(record_ids)}" if record_ids is not None else "todos os pendentes")
         db.session.commit()
+        remember_started()
         flash(f"Atualização de situação iniciada (tarefa nº {job.id}).", "info")
         return redirect(url_for("jobs.details_view", id=job.id))
 

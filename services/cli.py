@@ -131,10 +131,13 @@ serasa = AppGroup("serasa", help="Integração com o Serasa via SOA WebServices.
 @with_appcontext
 def worker(workers: int | None, no_periodic: bool) -> None:
     """Run a job-queue consumer (bulk inclusions, status syncs, the schedule); run one or more beside the web."""
+    import faulthandler
     import logging
+    import signal
 
     from services.jobs import consumer
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck job)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = current_app._get_current_object()
     backend = "Redis" if app.config.get("REDIS_URL") else "SQLite"
