@@ -86,11 +86,11 @@ class Env:
                            "SERASA_SYNC_LIMIT": 10**6, "WTF_CSRF_ENABLED": True})
 
     def sandbox_settings(self, **settings):
-        requests.post(f"{self.sandbox_url}/_sandbox/settings", json=settings, timeout=10).raise_for_status()
+        requests.post(f"{self.sandbox_url}/_sandbox/settings", json=settings, timeout=120).raise_for_status()
 
     def latency(self, seconds: float):
         requests.post(f"{self.sandbox_url}/_sandbox/faults", json={"*": {"latency": seconds}},
-                      timeout=10).raise_for_status()
+                      timeout=120).raise_for_status()
 
     def start_consumers(self, count: int):
         for _ in range(count):

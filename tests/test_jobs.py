@@ -96,7 +96,17 @@ def queue(request, tmp_path, soa):
         processes.append(process)
         return process
 
-    yield SimpleNamespace(app=app, consumer=consumer, backend=request.param, tmp=tmp_path)
+    def diagnose() -> str:
+        """Every consumer's thread stacks (faulthandler on SIGUSR1) and log tail, for a failure's message."""
+        for process in processes:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        return "\n".join(f"--- consumer {n}\n" + Path(p.log.name).read_text(errors="replace")[-6000:]
+                         for n, p in enumerate(processes))
+
+    namespace = SimpleNamespace(app=app, consumer=consumer, backend=request.param, tmp=tmp_path, diagnose=diagnose)
+    yield namespace
     for process in processes:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -127,13 +137,14 @@ def _job(app, job_id) -> SimpleNamespace:
         return snapshot
 
 
-def _wait(app, job_id, predicate, timeout=60.0):
+def _wait(app, job_id, predicate, timeout=60.0, diagnose=None):
     deadline = time.monotonic() + timeout
     while True:
         job = _job(app, job_id)
         if predicate(job):
             return job
-        assert time.monotonic() < deadline, f"job {job_id} stuck: {job}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"job {job_id} stuck: {job}\n{diagnose() if diagnose else ''}")
         time.sleep(0.05)
 
 
@@ -163,7 +174,7 @@ def test_consumer_killed_mid_batch_resumes_without_duplicates_at_soa(queue, soa)
     soa.set_fault("include", Fault(latency=0.4))
     first = queue.consumer(workers=1, concurrency=4)
     job_id = _start_inclusion(queue.app, world)
-    _wait(queue.app, job_id, lambda j: j.done >= 6)
+    _wait(queue.app, job_id, lambda j: j.done >= 6, diagnose=queue.diagnose)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(10)
     killed = _job(queue.app, job_id)
@@ -171,7 +182,8 @@ def test_consumer_killed_mid_batch_resumes_without_duplicates_at_soa(queue, soa)
 
     time.sleep(2.5)  # JOB_STALE_SECONDS without a heartbeat: the job is free to be taken over
     queue.consumer(workers=1, concurrency=4)
-    job = _wait(queue.app, job_id, lambda j: j.state != JobState.RUNNING and j.state != JobState.QUEUED)
+    job = _wait(queue.app, job_id, lambda j: j.state != JobState.RUNNING and j.state != JobState.QUEUED,
+                diagnose=queue.diagnose)
     assert job.state == JobState.DONE and job.attempts == 2
     assert (job.done, job.failed, job.total) == (24, 0, 24)
     at_soa = soa.snapshot()
@@ -196,10 +208,11 @@ def test_cancel_stops_sending_what_was_not_sent(queue, soa):
     soa.set_fault("include", Fault(latency=0.3))
     queue.consumer(workers=1, concurrency=2)
     job_id = _start_inclusion(queue.app, world)
-    _wait(queue.app, job_id, lambda j: j.done >= 2)
+    _wait(queue.app, job_id, lambda j: j.done >= 2, diagnose=queue.diagnose)
     with queue.app.app_context():
         assert jobs.cancel(db.session.get(Job, job_id))
-    job = _wait(queue.app, job_id, lambda j: j.state not in (JobState.RUNNING, JobState.QUEUED))
+    job = _wait(queue.app, job_id, lambda j: j.state not in (JobState.RUNNING, JobState.QUEUED),
+                diagnose=queue.diagnose)
     assert job.state == JobState.CANCELLED
     sent = soa.snapshot()["calls"]["include"]
     assert 2 <= sent < 30 and job.done == sent  # what was in flight finished and was recorded
@@ -230,7 +243,8 @@ def test_two_consumers_never_sync_one_agency_at_once(queue, soa):
         agency = db.session.get(Agency, world.id)
         first = serasa_jobs.start_sync(agency, None).id
         second = serasa_jobs.start_sync(agency, None).id
-    jobs_ = [_wait(queue.app, i, lambda j: j.state == JobState.DONE) for i in (first, second)]
+    jobs_ = [_wait(queue.app, i, lambda j: j.state == JobState.DONE, diagnose=queue.diagnose)
+             for i in (first, second)]
     skipped = [j for j in jobs_ if "skipped" in j.summary]
     ran = [j for j in jobs_ if "skipped" not in j.summary]
     assert len(skipped) == 1 and len(ran) == 1
