@@ -1,7 +1,7 @@
 """Cadastros > Dívidas."""
 
 
-from flask import abort, flash, g, redirect, request
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.template import TemplateLinkRowAction
@@ -22,6 +22,7 @@ from admin_views.base import (
 from admin_views.export import csv_response, xlsx_response
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
+from admin_views.jobs import remember_started
 from admin_views.serasa_status import (
     DebtSerasaFilter,
     SerasaColumnMixin,
@@ -37,11 +38,13 @@ from models.documents import format_document
 from models.negativation import NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
-from services import batches, exclusion
+from services import exclusion, serasa_jobs
 from services import negativation as workflow
 from services.serasa import CallLog
 
 MAX_BULK = 500
+#: Debts one "Negativar no Serasa" may send (the job does the work; the request only checks the scope).
+MAX_JOB_BULK = 20000
 
 
 class NegativateForm(PanelSecureForm):
@@ -151,12 +154,17 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             return self._confirm(ids)
         form = NegativateForm(request.form)
         form.restriction_code.choices = self._restriction_codes()
-        debts = self._scoped_debts(ids)
         if not form.validate():
             return self._confirm(ids, form, 400)
-        batch = batches.negativate(current_user.agency, debts, current_user, form.restriction_code.data,
-                                   ip=request.remote_addr)
-        return redirect(self.get_url(".negativate_report_view", id=batch.id))
+        ids = self._scoped_ids(ids)
+        if not ids:
+            flash("Selecione ao menos uma dívida.", "error")
+            return redirect(self.get_url(".index_view"))
+        job = serasa_jobs.start_inclusion(current_user.agency, current_user, ids,
+                                          form.restriction_code.data)
+        remember_started()
+        flash(f"Envio ao Serasa iniciado (tarefa nº {job.id}): acompanhe aqui; pode sair desta página.", "info")
+        return redirect(url_for("jobs.details_view", id=job.id))
 
     def _batch(self, batch_id) -> NegativationBatch:
         batch = db.session.scalar(db.select(NegativationBatch).where(NegativationBatch.id == _parse_id(batch_id),
@@ -216,6 +224,19 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         if len(debts) != len(set(ids)):
             abort(404)
         return sorted(debts, key=lambda d: ids.index(d.id))
+
+    def _scoped_ids(self, ids):
+        """The given debt ids, in order, checked against the user's scope in one light query (no rows loaded)."""
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > MAX_JOB_BULK:
+            abort(400)
+        found = set()
+        for start in range(0, len(ids), 5000):
+            found.update(i for (i,) in self.get_query().with_entities(Debt.id)
+                         .filter(Debt.id.in_(ids[start:start + 5000])).all())
+        if len(found) != len(ids):
+            abort(404)
+        return ids
 
     def _confirm(self, ids, form=None, status=200):
         debts = self._scoped_debts(ids)

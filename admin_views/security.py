@@ -137,4 +137,12 @@ def healthz():
         log.warning("health check: database unavailable (%s)", type(exc).__name__)
         db.session.rollback()
         return jsonify(status="erro"), 503
-    return jsonify(status="ok")
+    from services.jobs import queue_health
+
+    try:
+        queue = queue_health()
+    except Exception as exc:  # e.g. the jobs table not migrated yet: the database answers, the queue cannot tell
+        log.warning("health check: queue state unavailable (%s)", type(exc).__name__)
+        queue = {"error": "indisponível"}
+    db.session.rollback()
+    return jsonify(status="ok", queue=queue)

@@ -80,9 +80,14 @@ def dev_server(port: int) -> None:
     click.echo(f"SOA sandbox em {sandbox.url} · servidor de e-mail local em 127.0.0.1:{app.config['MAIL_PORT']} "
                f"(mensagens salvas como .eml em {os.path.abspath(outdir)})")
     _print_logins()
+    from services.jobs import start_in_process
+
+    consumer = start_in_process(app)  # the job queue's consumer, in this process (production: flask worker)
+    click.echo(f"Fila de tarefas: consumidor interno com {consumer.workers} thread(s).")
     click.echo(f"Painel em http://127.0.0.1:{port}/")
     try:
         run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     finally:
+        consumer.stop(graceful=True)
         catcher.stop()
         sandbox.stop()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import holidays
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
@@ -321,8 +322,8 @@ class Negativation(Scoped, db.Model):
         if to not in TRANSITIONS[self.status]:
             raise NegativationNotAllowed(
                 f"Transição inválida: {STATUS_LABELS[S(self.status)]} → {STATUS_LABELS[S(to)]}.")
-        self.events.append(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
-                                             soa_code=code, message=message))
+        self._add_event(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
+                                          soa_code=code, message=message))
         if self.status == S.EXCLUSION_REQUESTED and to == S.ACTIVE:
             self.exclusion_claimed_at = None  # the bureau kept it: the exclusion may be requested again
         self.status = to
@@ -333,8 +334,16 @@ class Negativation(Scoped, db.Model):
 
     def note(self, message: str, *, actor_id: int | None, code: str | None = None) -> None:
         """Append an event that does not change the state (e.g. a failed exclusion attempt)."""
-        self.events.append(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=self.status,
-                                             soa_code=code, message=message))
+        self._add_event(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=self.status,
+                                          soa_code=code, message=message))
+
+    def _add_event(self, event: NegativationEvent) -> None:
+        """Append to the history without loading it: a batch of a thousand records makes no query per record."""
+        if self.id is not None and "events" in sa_inspect(self).unloaded:
+            event.negativation_id = self.id
+            db.session.add(event)
+        else:
+            self.events.append(event)
 
     @property
     def is_open(self) -> bool:

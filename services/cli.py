@@ -5,7 +5,7 @@ and are attached only when ``APP_ENV=development``: a production panel never imp
 """
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from models import Agency, User, db
@@ -14,7 +14,7 @@ from models.agency import Role
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to ``flask --app app`` (the development ones only in development)."""
-    for command in (create_agency, create_admin, serasa):
+    for command in (create_agency, create_admin, serasa, worker):
         app.cli.add_command(command)
     if app.config["APP_ENV"] == "development":
         from devtools.cli import register_dev_commands
@@ -54,6 +54,26 @@ def create_admin(agency_id: int, name: str, email: str, password: str) -> None:
 
 
 serasa = AppGroup("serasa", help="Integração com o Serasa via SOA WebServices.")
+
+
+@click.command("worker")
+@click.option("--workers", "-w", type=int, default=None, help="Threads deste consumidor (padrão: JOB_WORKERS).")
+@click.option("--no-periodic", is_flag=True, help="Não executar o agendamento (outro consumidor o faz).")
+@with_appcontext
+def worker(workers: int | None, no_periodic: bool) -> None:
+    """Run a job-queue consumer (bulk inclusions, status syncs, the schedule); run one or more beside the web."""
+    import faulthandler
+    import logging
+    import signal
+
+    from services.jobs import consumer
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack (a stuck job)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()
+    backend = "Redis" if app.config.get("REDIS_URL") else "SQLite"
+    click.echo(f"Consumidor da fila ({backend}) com {workers or app.config['JOB_WORKERS']} thread(s).")
+    consumer(app, workers, periodic=not no_periodic).run()
 
 
 @serasa.command("sync")

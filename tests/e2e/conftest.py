@@ -63,6 +63,7 @@ class LiveServer:
             "SOA_URL_PRODUCAO": self.soa.url,
             "SOA_CONNECT_TIMEOUT": 2.0,
             "SOA_READ_TIMEOUT": 5.0,
+            "HUEY_SQLITE_FILE": str(self.tmp / "queue.db"),
         })
         got_request_exception.connect(self._record_exception, self.app, weak=False)
         with self.app.app_context():
@@ -74,6 +75,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="e2e-live-server", daemon=True)
         self.thread.start()
+        from services.jobs import start_in_process
+
+        self.consumer = start_in_process(self.app)  # the job consumer, in this process as under `make run`
         return self
 
     def _record_exception(self, sender, exception, **extra):
@@ -82,6 +86,7 @@ class LiveServer:
         self.server_errors.append(f"{request.method} {request.full_path}: {exception!r}")
 
     def stop(self) -> None:
+        self.consumer.stop(graceful=True)
         self.httpd.shutdown()
         self.thread.join(timeout=5)
         self.soa.stop()

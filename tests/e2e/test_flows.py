@@ -620,7 +620,11 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
     expect(page.locator("table.model-list tbody tr", has_text=pick.refused)).to_have_count(0)
 
     page.locator("#btn-atualizar-situacao").click()
-    expect(page.locator(".alert-success")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)")
+    # A job: its page fills in as the answers arrive (static jobs.js polling the status JSON).
+    expect(page.locator("#job-summary")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)")
+    expect(page.locator("#job-bar")).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("#job-items tbody tr")).to_have_count(1)
+    s.goto("/admin/negativation/")
     record = page.locator("table.model-list tbody tr", has_text=pick.ok)
     expect(record).to_contain_text("Ativa")
     screenshot(page, "09-negativacao-serasa")
