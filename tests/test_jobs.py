@@ -20,9 +20,9 @@ from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
-from integrations.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 
 from app import create_app
+from devtools.soa_sandbox import DEFAULT_EMAIL, DEFAULT_PASSWORD, Fault
 from models import AuditLog, Negativation, NegativationEvent, SoaCall, db
 from models.agency import Role
 from models.job import Job, JobItem, JobState
