@@ -73,6 +73,7 @@ SCREEN_CAPABILITY = {"profile": Capability.MANAGE_AGENCY, "user": Capability.MAN
 #: A screen that takes POSTs and is not listed here fails the crawl until it is classified.
 WRITE_CAPABILITY = {
     "auth": None, "meeting": None, "negotiation": None, "finance_negotiation": None, "meeting_calendar": None,
+    "jobs": None,
     "creditor": Capability.MANAGE_RECORDS, "debtor": Capability.MANAGE_RECORDS, "debt": Capability.MANAGE_RECORDS,
     "debt.negativate_view": Capability.NEGATIVATE, "negativation": Capability.NEGATIVATE,
     "profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
