@@ -273,8 +273,21 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
         return csv_stream_response(self.export_titles(), self.export_rows(), self.get_export_name("csv"))
 
     def export_rows(self):
-        """The exported rows' cells, batch by batch (see ``FlaskAdminCompat.export_query``)."""
-        return export_cells(self.export_query(), self.export_values, self.export_batch_loaded, EXPORT_BATCH)
+        """The exported rows' cells, batch by batch (see ``FlaskAdminCompat.export_query``).
+
+        The rows are read after the view has returned, in the request context ``stream_with_context`` keeps, but
+        Flask-SQLAlchemy ends sessions with the app context, which is not popped again at the stream's end: the
+        sessions that read them are closed here (else the connection stays "idle in transaction" on PostgreSQL).
+        """
+        query = self.export_query()
+
+        def rows():
+            try:
+                yield from export_cells(query, self.export_values, self.export_batch_loaded, EXPORT_BATCH)
+            finally:
+                query.session.close()
+                db.session.remove()
+        return rows()
 
     def _export_description(self, count: int) -> str:
         args = self._get_list_extra_args()

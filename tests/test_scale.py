@@ -27,7 +27,8 @@ def test_the_flask_admin_overrides_mirror_the_installed_version():
 
 
 def _cells(response) -> list[list[str]]:
-    body = response.get_data().decode("utf-8")
+    with response:  # a streamed response ends its request (and its read transaction) when closed
+        body = response.get_data().decode("utf-8")
     assert body.startswith("\ufeff")
     return list(csv.reader(io.StringIO(body[1:], newline=""), delimiter=";"))
 
@@ -168,7 +169,8 @@ def test_an_export_runs_outside_a_request_with_the_same_cells(app, client, world
     with app.app_context():
         _bulk_debts(world, 40)
     login_as(world.admin_a)
-    downloaded = client.get("/admin/debt/export/csv/?search=BULK-1").get_data()
+    with client.get("/admin/debt/export/csv/?search=BULK-1") as response:
+        downloaded = response.get_data()
     out = io.BytesIO()
     with app.app_context():
         written = export_to_file(app, "debt", "search=BULK-1", world.admin_a.id, out)
