@@ -28,6 +28,7 @@ from models.documents import format_document, is_valid_cnpj, is_valid_cpf, only_
 from models.feed import CalendarFeed  # noqa: E402
 from models.meeting import Meeting, MeetingEmail, MeetingEmailRecipient, MeetingStatus  # noqa: E402
 from models.negativation import Negativation, NegativationBatch, NegativationEvent, NegativationStatus  # noqa: E402
+from models.portfolio_import import CreditorImportMapping, ImportProblem, PortfolioImport  # noqa: E402
 from models.timeutil import utcnow  # noqa: E402
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient",
     "MeetingStatus", "Negativation", "NegativationBatch", "NegativationEvent", "NegativationStatus",
     "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow", "CalendarFeed",
+    "PortfolioImport", "ImportProblem", "CreditorImportMapping",
 ]
