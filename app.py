@@ -12,6 +12,7 @@ from admin_views.feed import init_feed
 from admin_views.security import init_security
 from integrations.mail import mail
 from models import db
+from services import jobs
 from services.cli import register_commands
 
 #: Public development-only keys, used only when APP_ENV=development (`make run`, `make test`); every other
@@ -86,6 +87,18 @@ class Config:
     #: Requests per client IP to a private calendar feed (Flask-Limiter syntax; empty = off).
     FEED_RATE_LIMIT = os.environ.get("FEED_RATE_LIMIT", "60 per minute")
 
+    #: The job queue (services/jobs.py): Redis when set (several consumers, several machines), else a SQLite file.
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    HUEY_SQLITE_FILE = os.environ.get("HUEY_SQLITE_FILE") or None  # default: instance/huey.db
+    #: Threads of one consumer (`flask worker`, the in-process one of `make run`).
+    JOB_WORKERS = int(os.environ.get("JOB_WORKERS", "2"))
+    #: A running job without a heartbeat this long belongs to a dead consumer: another one takes it over.
+    JOB_STALE_SECONDS = float(os.environ.get("JOB_STALE_SECONDS", "60"))
+    #: Agency-local times (HH:MM, comma-separated) of the automatic Serasa status sync; empty = off.
+    SERASA_SYNC_TIMES = os.environ.get("SERASA_SYNC_TIMES", "07:00,13:00,19:00")
+    #: Minutes between automatic retries of due exclusions and the 5-year expiry check; 0 = off.
+    SERASA_EXCLUSION_RETRY_MINUTES = int(os.environ.get("SERASA_EXCLUSION_RETRY_MINUTES", "30"))
+
 
 def _check_keys(app: Flask) -> None:
     """Development gets the public development keys; any other environment refuses to start without its own."""
@@ -126,5 +139,6 @@ def create_app(config: dict | None = None) -> Flask:
     init_admin(app)
     init_security(app)
     init_feed(app)
+    jobs.init_app(app)
     register_commands(app)
     return app

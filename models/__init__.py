@@ -26,6 +26,7 @@ from models.debt import Debt, DebtStatus, Negotiation, NegotiationStatus  # noqa
 from models.debtor import Debtor  # noqa: E402
 from models.documents import format_document, is_valid_cnpj, is_valid_cpf, only_digits  # noqa: E402
 from models.feed import CalendarFeed  # noqa: E402
+from models.job import Job, JobItem, JobState  # noqa: E402
 from models.meeting import Meeting, MeetingEmail, MeetingEmailRecipient, MeetingStatus  # noqa: E402
 from models.negativation import Negativation, NegativationBatch, NegativationEvent, NegativationStatus  # noqa: E402
 from models.portfolio_import import CreditorImportMapping, ImportProblem, PortfolioImport  # noqa: E402
@@ -35,6 +36,6 @@ __all__ = [
     "db", "Base", "SoaCall", "Agency", "User", "Role", "SoaEnvironment", "AuditLog", "Creditor", "Debtor", "Debt",
     "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient",
     "MeetingStatus", "Negativation", "NegativationBatch", "NegativationEvent", "NegativationStatus",
-    "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow", "CalendarFeed",
-    "PortfolioImport", "ImportProblem", "CreditorImportMapping",
+    "Job", "JobItem", "JobState", "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow",
+    "CalendarFeed", "PortfolioImport", "ImportProblem", "CreditorImportMapping",
 ]

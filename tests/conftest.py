@@ -79,7 +79,7 @@ def live_database_url(tmp_path):
 
 
 @pytest.fixture
-def live(live_database_url, smtp_server, soa_server):
+def live(live_database_url, smtp_server, soa_server, tmp_path):
     """The app on a database threads can share, served by a threaded Werkzeug server on 127.0.0.1 (``live.url``)."""
     from werkzeug.serving import make_server
 
@@ -87,7 +87,7 @@ def live(live_database_url, smtp_server, soa_server):
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": live_database_url, "SECRET_KEY": "live",
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port, "MAIL_SUPPRESS_SEND": False,
-        "SOA_URL_SANDBOX": soa_server.url,
+        "SOA_URL_SANDBOX": soa_server.url, "HUEY_SQLITE_FILE": str(tmp_path / "queue.db"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}} if sqlite else {},
     })
     with app.app_context():
@@ -132,9 +132,10 @@ def post_all_at_once(url: str, submissions) -> list:
 
 
 @pytest.fixture
-def app(smtp_server, soa_server):
+def app(smtp_server, soa_server, tmp_path):
     app = create_app({
         "TESTING": True,
+        "HUEY_SQLITE_FILE": str(tmp_path / "queue.db"),
         "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
         "FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION": True,
         "SECRET_KEY": "test-secret",
