@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +34,8 @@ from models.debtor import FIELD_SIZES, UFS
 from models.documents import format_document, is_valid_document, only_digits
 from models.portfolio_import import ImportProblem, ImportStatus, PortfolioImport, ProblemLevel
 from models.timeutil import utcnow
-from services.portfolio_reader import FIELDS, REQUIRED, UnreadableFile, open_sheet
+from services import jobs
+from services.portfolio_reader import FIELDS, UnreadableFile, open_sheet
 
 #: Lines per committed chunk of an import.
 CHUNK = 1000
@@ -534,3 +535,24 @@ def run_import(import_id: int, progress=None, should_cancel=None) -> PortfolioIm
         imp.status, imp.error, imp.finished_at = ImportStatus.FAILED, str(exc), utcnow()
         db.session.commit()
     return imp
+
+
+JOB_KIND = "import"
+
+
+@jobs.register(JOB_KIND, "Importação de carteira")
+def import_job(ctx: jobs.JobContext) -> None:
+    """The job layer's entry: progress moves per committed chunk, Cancelar stops between chunks."""
+    def progress(done: int, total: int) -> None:
+        ctx.job.done, ctx.job.total = done, max(total, done)
+        ctx.commit()
+
+    imp = run_import(ctx.payload["import_id"], progress, ctx.cancelled)
+    if imp is None:
+        return
+    ctx.job.summary = {"import_id": imp.id, "status": imp.status_label, "criadas": imp.created,
+                       "atualizadas": imp.updated, "sem_alteracao": imp.unchanged, "recusadas": imp.refused,
+                       "com_aviso": imp.warnings, "ausentes_do_arquivo": imp.missing,
+                       "resultado": f"/admin/importar-carteira/result/?id={imp.id}"}
+    if imp.status == ImportStatus.FAILED:
+        ctx.job.error = imp.error

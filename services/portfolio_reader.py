@@ -106,7 +106,10 @@ def open_sheet(path: Path) -> Sheet:
     """Open a stored upload; raise UnreadableFile with a pt-BR reason when it is not a readable carteira."""
     path = Path(path)
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        start = handle.read(1 << 16)
+    head = start[:4]
+    if not start.strip(codecs.BOM_UTF8 + b" \r\n\t;,"):
+        raise UnreadableFile("O arquivo está vazio.")
     if head == OLE_MAGIC:
         raise UnreadableFile("Planilhas .xls (Excel 97-2003) não são lidas: salve como .xlsx ou CSV e envie de novo.")
     if head == XLSX_MAGIC:

@@ -55,7 +55,7 @@ PATH_SAMPLES = {
 #: Flask-Admin endpoints that never read an object id (everything else gets the id variants).
 ID_FREE = {"index_view", "create_view", "export", "ajax_lookup", "index"}
 #: Screens only administrators may open (docs/rules.md: Perfil, users, audit log).
-ADMIN_ONLY = {"profile", "user", "audit"}
+ADMIN_ONLY = {"profile", "user", "audit", "portfolio_import"}
 #: Screens where consultants may change something (docs/rules.md: their meetings; negotiations per the code).
 #: A consultant's POST anywhere else, like any anonymous POST, must leave the database as it was.
 CONSULTANT_WRITES = {"meeting", "negotiation", "finance_negotiation", "auth"}

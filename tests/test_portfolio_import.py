@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
-from validate_docbr import CNPJ, CPF
+from validate_docbr import CPF
 
-from models import AuditLog, Creditor, Debt, Debtor, User, db
+from models import AuditLog, Debt, Debtor, db
 from models.portfolio_import import CreditorImportMapping, ImportProblem, ImportStatus, PortfolioImport
 from services.portfolio_import import parse_amount, parse_date, run_import
-from services.portfolio_reader import guess_mapping, open_sheet, sample_csv
+from services.portfolio_reader import FIELDS, guess_mapping, open_sheet, sample_csv
 from tests.conftest import csrf_from
 
 HEADER = ["Nome", "CPF/CNPJ", "Contrato", "Valor", "Vencimento", "Endereço", "Número", "Bairro", "Cidade", "UF",
@@ -220,7 +220,7 @@ def test_incomplete_address_is_imported_with_a_warning(app, world):
         problem = db.session.scalar(select(ImportProblem).where(ImportProblem.import_id == result["id"],
                                                                 ImportProblem.level == "aviso"))
         assert problem.line == 2
-        assert "endereço incompleto (bairro não informado): importável, mas não negativável" == problem.reason
+        assert problem.reason == "endereço incompleto (bairro não informado): importável, mas não negativável"
 
 
 def test_changed_amount_and_due_date_are_updated_and_audited(app, world):
@@ -288,3 +288,138 @@ def test_a_debtor_known_in_another_agency_is_a_new_debtor_here(app, world):
     with app.app_context():
         assert db.session.get(Debtor, world.debtor_b.id).name == "Devedor de B"
         assert db.session.scalar(select(func.count()).select_from(Debtor).where(Debtor.document == document)) == 2
+
+
+# --- the screens ------------------------------------------------------------------------------------------------
+
+URL = "/admin/importar-carteira/"
+
+
+def upload(client, csrf_token, creditor_id, data: bytes, filename="carteira.csv"):
+    token = csrf_token(URL)
+    return client.post(URL, data={"csrf_token": token, "creditor": str(creditor_id),
+                                  "file": (io.BytesIO(data), filename)}, content_type="multipart/form-data")
+
+
+def import_id_from(response) -> int:
+    return int(re.search(r"id=(\d+)", response.headers["Location"]).group(1))
+
+
+def test_upload_mapping_preview_import_result_and_refused_download(app, world, client, login_as, csrf_token):
+    from services import jobs
+
+    login_as(world.admin_a)
+    rows = lines() + [["Valor Ruim", CPF_1, "C-011", "dez reais", "01/01/2025"]]
+    response = upload(client, csrf_token, world.creditor_a.id, sample_csv(rows, ";", "cp1252"))
+    assert response.status_code == 302, response.text
+    import_id = import_id_from(response)
+    page = client.get(f"{URL}mapping/?id={import_id}")
+    assert page.status_code == 200 and "CSV separado por ponto e vírgula, Windows-1252" in page.text
+    # The guessed mapping is pre-selected; the admin confirms it with a round-robin over one consultant.
+    form = {"csrf_token": csrf_from(page.text), "consultant_mode": "rodizio",
+            "consultant_ids": [str(world.cons_a2.id)]}
+    guessed = guess_mapping(HEADER)
+    for name in FIELDS:
+        form[f"col_{name}"] = str(guessed[name]) if name in guessed else ""
+    response = client.post(f"{URL}mapping/?id={import_id}", data=form)
+    assert response.status_code == 302
+    preview = client.get(f"{URL}preview/?id={import_id}")
+    assert preview.status_code == 200
+    assert re.search(r'id="count-total">4<', preview.text) and re.search(r'id="count-refused">1<', preview.text)
+    assert "José da Conceição" in preview.text and "529.982.247-25" in preview.text and "R$ 1.234,56" in preview.text
+    assert "<td>5</td>" in preview.text and "valor ilegível: dez reais" in preview.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Debt).where(Debt.contract_number == "C-001")) == 0
+    response = client.post(f"{URL}start/", data={"csrf_token": csrf_from(preview.text), "id": import_id})
+    assert response.status_code == 302
+    running = client.get(f"{URL}result/?id={import_id}")
+    assert 'http-equiv="refresh"' in running.text and 'id="import-progress"' in running.text
+    assert jobs.run_pending(app) == 1
+    result = client.get(f"{URL}result/?id={import_id}")
+    assert re.search(r'id="result-created">3<', result.text) and re.search(r'id="result-refused">1<', result.text)
+    assert 'http-equiv="refresh"' not in result.text
+    with app.app_context():
+        assert db.session.scalar(select(Debtor.consultant_id).where(Debtor.document == "52998224725")) == \
+            world.cons_a2.id
+        remembered = db.session.get(CreditorImportMapping, world.creditor_a.id).mapping
+        assert remembered["contract"] == "contrato" and remembered["street"] == "endereco"
+        from models.job import Job
+
+        job = db.session.get(Job, db.session.get(PortfolioImport, import_id).job_id)
+        assert (job.kind, job.state, job.summary["criadas"], job.summary["recusadas"]) == ("import", "concluida", 3, 1)
+    csv_file = client.get(f"{URL}download/?id={import_id}&what=recusadas&format=csv")
+    text = csv_file.data.decode("utf-8-sig").splitlines()
+    assert text[0].endswith("Linha no arquivo;Motivo da recusa") and text[0].startswith("Nome;CPF/CNPJ;Contrato")
+    assert text[1].startswith("Valor Ruim;529.982.247-25;C-011;dez reais;01/01/2025")
+    assert text[1].endswith(";5;valor ilegível: dez reais")
+    book = load_workbook(io.BytesIO(client.get(f"{URL}download/?id={import_id}&what=recusadas&format=xlsx").data))
+    assert list(book.active.values)[1][-2:] == ("5", "valor ilegível: dez reais")
+
+
+def test_the_next_file_of_the_creditor_gets_the_remembered_mapping(app, world, client, login_as, csrf_token):
+    login_as(world.admin_a)
+    with app.app_context():
+        db.session.add(CreditorImportMapping(creditor_id=world.creditor_a.id, agency_id=world.a.id,
+                                             mapping={"contract": "ref", "name": "cliente", "document": "doc"}))
+        db.session.commit()
+    data = sample_csv([["Cliente", "Doc", "Ref", "Valor", "Vencimento"], ["Ana", CPF_1, "R-1", "1,00", "01/01/2025"]])
+    import_id = import_id_from(upload(client, csrf_token, world.creditor_a.id, data))
+    with app.app_context():
+        assert db.session.get(PortfolioImport, import_id).mapping == {
+            "contract": 2, "name": 0, "document": 1, "amount": 3, "due_date": 4}
+
+
+def test_unreadable_files_get_a_ptbr_reason_and_nothing_is_kept(app, world, client, login_as, csrf_token,
+                                                                 import_dir):
+    login_as(world.admin_a)
+    old_xls = b"\xd0\xcf\x11\xe0" + b"\0" * 100
+    response = upload(client, csrf_token, world.creditor_a.id, old_xls, "carteira.xls")
+    assert response.status_code == 400 and "Planilhas .xls (Excel 97-2003) não são lidas" in response.text
+    response = upload(client, csrf_token, world.creditor_a.id, b"", "vazio.csv")
+    assert response.status_code == 400 and "O arquivo está vazio." in response.text
+    app.config["IMPORT_MAX_BYTES"] = 1000
+    response = upload(client, csrf_token, world.creditor_a.id, sample_csv(lines()) * 20)
+    assert response.status_code in (400, 413) and "O arquivo passa do limite de" in response.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PortfolioImport)) == 0
+    assert not any(import_dir.glob("*")) if import_dir.exists() else True
+
+
+def test_another_agencys_creditor_or_import_is_404_and_consultants_403(app, world, client, login_as, csrf_token,
+                                                                       auth):
+    import_id = make_import(app, world, sample_csv(lines()))
+    login_as(world.admin_b)
+    response = upload(client, csrf_token, world.creditor_a.id, sample_csv(lines()))
+    assert response.status_code in (400, 404)
+    for path in ("mapping/", "preview/", "result/", "download/"):
+        assert client.get(f"{URL}{path}?id={import_id}&what=recusadas&format=csv").status_code == 404, path
+    token = csrf_token(URL)
+    assert client.post(f"{URL}start/", data={"csrf_token": token, "id": import_id}).status_code == 404
+    auth.logout()
+    login_as(world.cons_a1)
+    for path in ("", "exemplo/", f"mapping/?id={import_id}", f"preview/?id={import_id}", f"result/?id={import_id}"):
+        assert client.get(URL + path).status_code == 403, path
+    token = csrf_token("/admin/")
+    assert client.post(f"{URL}start/", data={"csrf_token": token, "id": import_id}).status_code == 403
+    assert "Importar carteira" not in client.get("/admin/").text
+    with app.app_context():
+        assert db.session.get(PortfolioImport, import_id).status == ImportStatus.UPLOADED
+        assert db.session.scalar(select(func.count()).select_from(Debtor).where(Debtor.agency_id == world.b.id)) == 1
+
+
+def test_no_state_change_without_csrf(app, world, client, login_as):
+    import_id = make_import(app, world, sample_csv(lines()))
+    login_as(world.admin_a)
+    client.post(URL, data={"creditor": str(world.creditor_a.id), "file": (io.BytesIO(sample_csv(lines())), "a.csv")},
+                content_type="multipart/form-data")
+    client.post(f"{URL}start/", data={"id": import_id})
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(PortfolioImport)) == 1
+        assert db.session.get(PortfolioImport, import_id).status == ImportStatus.UPLOADED
+
+
+def test_the_sample_carteira_imports_with_its_warnings_and_refusals(app, world):
+    from admin_views.portfolio_import import SAMPLE_FILE
+
+    result = do_import(app, world, SAMPLE_FILE.read_bytes())
+    assert (result["created"], result["warnings"], result["refused"]) == (12, 1, 3)
