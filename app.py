@@ -144,5 +144,6 @@ def create_app(config: dict | None = None) -> Flask:
     init_security(app)
     init_feed(app)
     jobs.init_app(app)
+    import services.serasa_jobs  # noqa: F401  (registers the Serasa job kinds and their schedule)
     register_commands(app)
     return app

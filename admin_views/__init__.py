@@ -19,6 +19,7 @@ from admin_views.debtors import DebtorView
 from admin_views.debts import DebtView
 from admin_views.errors import register_error_pages
 from admin_views.formatting import br_datetime
+from admin_views.jobs import JobView, active_jobs_of_user
 from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
@@ -76,6 +77,8 @@ def init_admin(app) -> Admin:
                                     endpoint="negativation"))
     admin.add_view(AuditLogView(AuditLog, name="Ações dos usuários", endpoint="audit", category="Auditoria"))
     admin.add_view(SoaCallView(SoaCall, name="Chamadas ao SOA", endpoint="soa_call", category="Auditoria"))
+    admin.add_view(JobView(name="Tarefas", endpoint="jobs", url="/admin/jobs", menu_icon_type="fa",
+                           menu_icon_value="fa-tasks"))
     admin.add_view(ProfileView(name="Perfil", endpoint="profile", category=USER_MENU))
     admin.add_view(UserView(User, name="Usuários", category=USER_MENU))
     admin.add_link(MenuLink(name="Sair", endpoint="auth.logout", category=USER_MENU))
@@ -83,7 +86,7 @@ def init_admin(app) -> Admin:
     @app.context_processor
     def panel_context():
         return {"todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
-                "serasa_visible": serasa_integration_visible,
+                "serasa_visible": serasa_integration_visible, "active_jobs": active_jobs_of_user,
                 "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
 
     return admin

@@ -2,7 +2,7 @@
 
 import io
 
-from flask import Response, abort, flash, g, redirect, request
+from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.model.template import TemplateLinkRowAction
@@ -37,9 +37,12 @@ from models.negativation import ExclusionMotive, NegativationNotAllowed
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as workflow
+from services import serasa_jobs
 from services.serasa import CallLog
 
 MAX_BULK = 500
+#: Debts one "Negativar no Serasa" may send (the job does the work; the request only checks the scope).
+MAX_JOB_BULK = 20000
 
 
 class NegativateForm(PanelSecureForm):
@@ -162,20 +165,16 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
             return self._confirm(ids)
         form = NegativateForm(request.form)
         form.restriction_code.choices = self._restriction_codes()
-        debts = self._scoped_debts(ids)
         if not form.validate():
             return self._confirm(ids, form, 400)
-        report = workflow.include_debts(current_user.agency, debts, current_user.id, form.restriction_code.data)
-        batch = NegativationBatch(agency_id=current_user.agency_id, user_id=current_user.id,
-                                  restriction_code=form.restriction_code.data,
-                                  outcomes=[_outcome_row(o) for o in report.outcomes])
-        db.session.add(batch)
-        db.session.flush()
-        audit("serasa.include", target=f"Negativar no Serasa: relatório nº {batch.id}",
-              details=f"dividas={len(debts)}; incluidas={report.count('incluida')}; "
-                      f"recusadas={report.count('recusada')}; falhas={report.count('falhou')}")
-        db.session.commit()
-        return redirect(self.get_url(".negativate_report_view", id=batch.id))
+        ids = self._scoped_ids(ids)
+        if not ids:
+            flash("Selecione ao menos uma dívida.", "error")
+            return redirect(self.get_url(".index_view"))
+        job = serasa_jobs.start_inclusion(current_user.agency, current_user, ids,
+                                          form.restriction_code.data)
+        flash(f"Envio ao Serasa iniciado (tarefa nº {job.id}): acompanhe aqui; pode sair desta página.", "info")
+        return redirect(url_for("jobs.details_view", id=job.id))
 
     def _batch(self, batch_id) -> NegativationBatch:
         batch = db.session.get(NegativationBatch, _parse_id(batch_id))
@@ -245,6 +244,19 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         if len(debts) != len(set(ids)):
             abort(404)
         return sorted(debts, key=lambda d: ids.index(d.id))
+
+    def _scoped_ids(self, ids):
+        """The given debt ids, in order, checked against the user's scope in one light query (no rows loaded)."""
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > MAX_JOB_BULK:
+            abort(400)
+        found = set()
+        for start in range(0, len(ids), 5000):
+            found.update(i for (i,) in self.get_query().with_entities(Debt.id)
+                         .filter(Debt.id.in_(ids[start:start + 5000])).all())
+        if len(found) != len(ids):
+            abort(404)
+        return ids
 
     def _confirm(self, ids, form=None, status=200):
         debts = self._scoped_debts(ids)

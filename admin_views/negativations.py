@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import abort, flash, redirect, request
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
@@ -33,6 +33,7 @@ from models.negativation import (
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from services import negativation as workflow
+from services import serasa_jobs
 from services.serasa import CallLog
 
 FLAG_LABELS = {"vencido": ("badge-danger", "Prazo de baixa vencido"),
@@ -176,8 +177,10 @@ class NegativationView(ProtectedModelView):
 
     @action("sync", "Atualizar situação", "Consultar o SOA sobre as negativações selecionadas?")
     def action_sync(self, ids):
-        records = self.get_query().filter(Negativation.id.in_([int(i) for i in ids])).all()
-        self._sync(records)
+        wanted = [int(i) for i in ids if str(i).isdigit()]
+        records = [i for (i,) in self.get_query().with_entities(Negativation.id)
+                   .filter(Negativation.id.in_(wanted)).all()]
+        return self._sync(records)
 
     @expose("/sync/", methods=("POST",))
     def sync_view(self):
@@ -187,19 +190,19 @@ class NegativationView(ProtectedModelView):
         if not self.action_form().validate():
             flash("Sessão expirada: recarregue a página e tente de novo.", "error")
             return redirect(self.get_url(".index_view"))
-        limit = int(self.admin.app.config.get("SERASA_SYNC_LIMIT", 200))
-        self._sync(workflow.records_to_sync(current_user.agency, limit))
-        return redirect(self.get_url(".index_view"))
+        return self._sync(None)
 
-    def _sync(self, records):
-        if not records:
+    def _sync(self, record_ids):
+        """Start the status sync as a job (the records given, or every one that needs SOA) and show its page."""
+        if record_ids is not None and not record_ids:
             flash("Nenhuma negativação para atualizar.", "info")
-            return
-        summary = workflow.sync_records(current_user.agency, records, current_user.id)
-        audit("serasa.sync", details=f"registros={len(records)}; {summary}")
+            return redirect(self.get_url(".index_view"))
+        job = serasa_jobs.start_sync(current_user.agency, current_user, record_ids=record_ids)
+        audit("serasa.sync.start", target=str(job),
+              details=f"registros={len(record_ids)}" if record_ids is not None else "todos os pendentes")
         db.session.commit()
-        flash(f"Situação consultada no SOA: {summary['atualizadas']} atualizada(s), {summary['sem_mudanca']} sem "
-              f"mudança, {summary['falhas']} com falha.", "error" if summary["falhas"] else "success")
+        flash(f"Atualização de situação iniciada (tarefa nº {job.id}).", "info")
+        return redirect(url_for("jobs.details_view", id=job.id))
 
     @expose("/details/")
     def details_view(self):

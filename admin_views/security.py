@@ -137,4 +137,8 @@ def healthz():
         log.warning("health check: database unavailable (%s)", type(exc).__name__)
         db.session.rollback()
         return jsonify(status="erro"), 503
-    return jsonify(status="ok")
+    from services.jobs import queue_health
+
+    queue = queue_health()
+    db.session.rollback()
+    return jsonify(status="ok", queue=queue)

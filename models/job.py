@@ -73,6 +73,8 @@ class Job(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Refreshed while a consumer runs the job: an old one means the consumer died and the job may be taken over.
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Held while running work that must never run twice at once (e.g. one agency's status sync): unique.
+    lock_key: Mapped[str | None] = mapped_column(String(60), unique=True)
     #: How many times a consumer started (or resumed) it.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -44,6 +44,7 @@ from flask import Flask, current_app
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from models import db
 from models.job import ACTIVE_STATES, ItemState, Job, JobItem, JobState
@@ -140,8 +141,9 @@ def start(kind: str, agency, user, *, total: int | None = None, payload: dict | 
 
 
 def _insert_items(job_id: int, first_seq: int, items: Iterable[tuple[str, dict]]) -> int:
-    rows = [{"job_id": job_id, "seq": first_seq + i, "key": str(key), "state": ItemState.WAITING, "data": data or {},
-             "updated_at": utcnow()} for i, (key, data) in enumerate(items)]
+    rows = [{"job_id": job_id, "seq": first_seq + i, "key": str(item[0]), "state": ItemState.WAITING,
+             "data": item[1] or {}, "ref_id": item[2] if len(item) > 2 else None, "updated_at": utcnow()}
+            for i, item in enumerate(items)]
     for start_ in range(0, len(rows), 1000):
         db.session.execute(insert(JobItem), rows[start_:start_ + 1000])
     return len(rows)
@@ -219,13 +221,13 @@ def run_job(app: Flask, job_id: int) -> None:
                 db.session.refresh(job, ["cancel_requested"])
                 job.state = JobState.CANCELLED if job.cancel_requested and job.processed < job.total else (
                     JobState.DONE)
-                job.finished_at = utcnow()
+                job.finished_at, job.lock_key = utcnow(), None
                 db.session.commit()
             except Exception as exc:
                 log.exception("job %s failed", job_id)
                 db.session.rollback()
                 job = db.session.get(Job, job_id)
-                job.state, job.finished_at = JobState.FAILED, utcnow()
+                job.state, job.finished_at, job.lock_key = JobState.FAILED, utcnow(), None
                 job.error = f"Erro inesperado: {exc.__class__.__name__}. A equipe técnica foi avisada pelo log."
                 db.session.commit()
             finally:
@@ -251,6 +253,33 @@ class JobContext:
         self.job.heartbeat_at = utcnow()
         db.session.commit()
 
+    def lock(self, key: str) -> Job | None:
+        """Hold ``key`` for this job (released when it ends); return the live job holding it instead, if any.
+
+        One unique column decides, on every database: two consumers never hold the same key. A holder whose
+        consumer died (no heartbeat for JOB_STALE_SECONDS, or over) loses it.
+        """
+        for _ in range(2):
+            try:
+                with db.session.begin_nested():
+                    self.job.lock_key = key
+                    db.session.flush()
+                self.commit()
+                return None
+            except IntegrityError:
+                self.job.lock_key = None
+            holder = db.session.scalar(select(Job).where(Job.lock_key == key))
+            if holder is None:
+                continue
+            alive = holder.heartbeat_at is not None and holder.heartbeat_at >= utcnow() - stale_after()
+            if holder.state in ACTIVE_STATES and alive:
+                db.session.commit()
+                return holder
+            db.session.execute(update(Job).where(Job.id == holder.id, Job.lock_key == key).values(lock_key=None)
+                               .execution_options(synchronize_session=False))
+            db.session.commit()
+        return db.session.scalar(select(Job).where(Job.lock_key == key))
+
     def cancelled(self) -> bool:
         """Tell whether someone pressed Cancelar (read from the database, at most every 0.2 s)."""
         now = time.monotonic()
@@ -260,7 +289,8 @@ class JobContext:
                 select(Job.cancel_requested).where(Job.id == self.job.id)))
         return self.job.cancel_requested
 
-    def add_items(self, items: Iterable[tuple[str, dict]], *, total: bool = True) -> None:
+    def add_items(self, items: Iterable[tuple], *, total: bool = True) -> None:
+        """Add items (key, data[, ref_id]) after the existing ones; ``total`` counts them in the job's total."""
         first = db.session.scalar(select(func.coalesce(func.max(JobItem.seq), -1)).where(
             JobItem.job_id == self.job.id)) + 1
         count = _insert_items(self.job.id, first, items)

@@ -7,10 +7,13 @@ except where a step must be durable before the next call to SOA (the pending rec
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -102,7 +105,10 @@ def _request_for(record: Negativation) -> InclusionRequest:
 
 
 def _claim(debt: Debt, user_id: int | None, restriction_code: str) -> Negativation | str:
-    """Insert the pending record in its own savepoint; the unique index refuses a second open one."""
+    """Insert the pending record in its own savepoint; the unique index refuses a second open one.
+
+    The slow path of ``claim_batch``, taken only when a concurrent claim made the batch's transaction fail.
+    """
     existing = db.session.scalar(select(Negativation).where(Negativation.debt_id == debt.id,
                                                            Negativation.status.in_(OPEN_STATES)))
     if existing is not None and existing.status != S.ERROR:
@@ -120,8 +126,119 @@ def _claim(debt: Debt, user_id: int | None, restriction_code: str) -> Negativati
     return record
 
 
-def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restriction_code: str) -> BulkReport:
-    """Negativate debts: check each, claim a pending record (committed), then call SOA concurrently."""
+def claim_batch(agency: Agency, debts: list[Debt], user_id: int | None, restriction_code: str
+                ) -> tuple[list[tuple[Debt, Negativation]], list[DebtOutcome]]:
+    """Check each debt and claim its pending record, all in one transaction (the caller commits).
+
+    Debts must come with their debtor and creditor loaded. One query finds the open records of all of them;
+    when a concurrent request claims one of the same debts first, the unique index fails the batch and it is
+    redone debt by debt (savepoints), so that request's record is reported and the others still go.
+    """
+    today = local_today(agency.timezone)
+    refused: list[DebtOutcome] = []
+    eligible: list[Debt] = []
+    for debt in debts:
+        problems = eligibility_problems(debt, today)
+        if problems:
+            refused.append(DebtOutcome(debt, "recusada", _sentence("; ".join(problems))))
+        else:
+            eligible.append(debt)
+    open_records = {r.debt_id: r for r in db.session.scalars(select(Negativation).where(
+        Negativation.debt_id.in_([d.id for d in eligible]), Negativation.status.in_(OPEN_STATES)))} \
+        if eligible else {}
+    claimed: list[tuple[Debt, Negativation]] = []
+    try:
+        with db.session.begin_nested():
+            for debt in eligible:
+                existing = open_records.get(debt.id)
+                if existing is not None and existing.status != S.ERROR:
+                    refused.append(DebtOutcome(debt, "recusada", _sentence(
+                        f"já existe uma negativação em andamento para esta dívida (nº {existing.id}, "
+                        f"{existing.status})"), existing))
+                    continue
+                if existing is not None:  # a failed attempt: retry the same record
+                    set_committed_value(existing, "debt", debt)  # already loaded: no query per record
+                    existing.restriction_code = restriction_code
+                    existing.move(S.PENDING, actor_id=user_id, message="Nova tentativa de inclusão.")
+                    claimed.append((debt, existing))
+                    continue
+                record = Negativation.for_debt(debt, user_id, restriction_code)
+                db.session.add(record)
+                claimed.append((debt, record))
+            db.session.flush()
+    except IntegrityError:
+        claimed, refused = [], [o for o in refused if o.result == "recusada" and o.negativation is None]
+        for debt in eligible:
+            record = _claim(debt, user_id, restriction_code)
+            if isinstance(record, str):
+                refused.append(DebtOutcome(debt, "recusada", _sentence(record)))
+            else:
+                claimed.append((debt, record))
+    return claimed, refused
+
+
+@contextmanager
+def keep_loaded():
+    """Commit as often as needed without expiring what is loaded (no reload, one query per object, after it)."""
+    session = db.session()
+    before = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = before
+
+
+def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop=None) -> list:
+    """Run SOA calls concurrently (at most ``workers`` at once) and record each answer as it arrives.
+
+    ``tasks``: (key, call) pairs, ``call()`` runs in a worker thread and must not touch the database.
+    ``apply(key, result)`` runs in this thread with the result (or the SerasaError raised) and may return another
+    call for the same key (a second step). After each burst of answers the call log is written and the session
+    committed: an interrupted batch keeps every answer it got. ``before_submit(keys)`` is called (and must
+    commit) before the calls of a group of keys may start; ``stop()`` is checked before each new call.
+    Return the keys never started (after a stop).
+    """
+    queue = deque(tasks)
+    marked: set = set()
+    in_flight: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while queue or in_flight:
+            while queue and len(in_flight) < workers:
+                if stop is not None and stop():
+                    return [key for key, _ in queue]
+                key, call = queue.popleft()
+                if before_submit is not None and key not in marked:
+                    group = [key] + [k for k, _ in list(queue)[:workers - 1] if k not in marked]
+                    before_submit(group)
+                    marked.update(group)
+                in_flight[pool.submit(_guarded, call)] = key
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = in_flight.pop(future)
+                follow_up = apply(key, future.result())
+                if follow_up is not None:
+                    queue.appendleft((key, follow_up))
+            calls.flush()
+            db.session.commit()
+    return []
+
+
+def _guarded(call):
+    try:
+        return call()
+    except SerasaError as exc:
+        return exc
+
+
+def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restriction_code: str,
+                  *, stop=None) -> BulkReport:
+    """Negativate debts: check each, claim pending records (one commit), then call SOA concurrently.
+
+    Durable as it goes: every SOA answer (protocol or refusal) and its call log are committed as they arrive,
+    so an interrupted batch leaves only the records whose call was in flight as *pendente* (reconciled by a
+    consult, as *incerta* ones are, by ``sync_records``).
+    """
     report = BulkReport()
     calls = CallLog(agency.id, user_id)
     try:
@@ -129,47 +246,66 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
     except NegativationNotAllowed as exc:
         report.outcomes = [DebtOutcome(d, "recusada", str(exc)) for d in debts]
         return report
-    today = local_today(agency.timezone)
-    claimed: list[tuple[Debt, Negativation]] = []
-    for debt in debts:
-        problems = eligibility_problems(debt, today)
-        if problems:
-            report.outcomes.append(DebtOutcome(debt, "recusada", _sentence("; ".join(problems))))
-            continue
-        record = _claim(debt, user_id, restriction_code)
-        if isinstance(record, str):
-            report.outcomes.append(DebtOutcome(debt, "recusada", _sentence(record)))
-        else:
-            claimed.append((debt, record))
-    db.session.commit()  # the pending records exist before anything reaches SOA
-    if not claimed:
-        return report
+    with keep_loaded():
+        claimed, refused = claim_batch(agency, debts, user_id, restriction_code)
+        report.outcomes.extend(refused)
+        db.session.commit()  # the pending records exist before anything reaches SOA
+        if claimed:
+            report.outcomes.extend(send_claimed(agency, client, claimed, user_id, calls, stop=stop))
+    order = {debt.id: i for i, debt in enumerate(debts)}
+    report.outcomes.sort(key=lambda o: order[o.debt.id])  # the user's order, not the processing order
+    return report
+
+
+def send_claimed(agency: Agency, client: SerasaClient, claimed: list[tuple[Debt, Negativation]],
+                 user_id: int | None, calls: CallLog, *, on_outcome=None, before_submit=None, stop=None
+                 ) -> list[DebtOutcome]:
+    """Check the balance, then send the claimed (pendente) records to SOA, committing each answer as it comes.
+
+    ``on_outcome(outcome)`` is called (in this thread, before the commit) for each outcome; records not sent
+    because of ``stop`` go back to *Erro* (never sent: safe to resend).
+    """
+    outcomes: list[DebtOutcome] = []
+
+    def report(outcome: DebtOutcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     affordable = _affordable(client, agency, len(claimed), calls)
     if isinstance(affordable, str):  # the balance check itself failed: nothing was sent
         for debt, record in claimed:
             record.move(S.ERROR, actor_id=user_id, message=affordable)
-            report.outcomes.append(DebtOutcome(debt, "falhou", affordable, record))
+            report(DebtOutcome(debt, "falhou", affordable, record))
         calls.flush()
         db.session.commit()
-        return report
+        return outcomes
     to_send, unaffordable = claimed[:affordable], claimed[affordable:]
     for debt, record in unaffordable:
         reason = "Saldo insuficiente no SOA WebServices para esta inclusão; compre créditos e tente de novo."
         record.move(S.ERROR, actor_id=user_id, message=reason)
-        report.outcomes.append(DebtOutcome(debt, "falhou", reason, record))
-
-    requests_ = [(record, _request_for(record)) for _, record in to_send]
-    workers = max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32)))
-    with ThreadPoolExecutor(max_workers=min(workers, len(requests_))) as pool:
-        results = list(pool.map(lambda item: _send_one(client, item[1]), requests_))
-    for (debt, record), (unique_id, error) in zip(to_send, results, strict=True):
-        report.outcomes.append(_apply_inclusion(debt, record, unique_id, error, user_id))
+        report(DebtOutcome(debt, "falhou", reason, record))
     calls.flush()
     db.session.commit()
-    order = {debt.id: i for i, debt in enumerate(debts)}
-    report.outcomes.sort(key=lambda o: order[o.debt.id])  # the user's order, not the processing order
-    return report
+
+    by_key = {record.id: (debt, record) for debt, record in to_send}
+
+    def apply(key, result):
+        debt, record = by_key[key]
+        if isinstance(result, SerasaError):
+            report(_apply_inclusion(debt, record, None, result, user_id))
+        else:
+            report(_apply_inclusion(debt, record, result, None, user_id))
+
+    tasks = [(record.id, partial(client.include, _request_for(record))) for _, record in to_send]
+    workers = min(max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32))), len(tasks) or 1)
+    unsent = pump(tasks, apply, workers=workers, calls=calls, before_submit=before_submit, stop=stop)
+    for key in unsent:
+        debt, record = by_key[key]
+        record.move(S.ERROR, actor_id=user_id, message="Envio cancelado antes de chegar ao SOA; pode ser reenviada.")
+        report(DebtOutcome(debt, "cancelada", "Envio cancelado antes de chegar ao SOA.", record))
+    db.session.commit()
+    return outcomes
 
 
 @dataclass
@@ -269,14 +405,6 @@ def _affordable(client: SerasaClient, agency: Agency, wanted: int, calls: CallLo
     return min(wanted, int(balance // cost))
 
 
-def _send_one(client: SerasaClient, request: InclusionRequest) -> tuple[str | None, SerasaError | None]:
-    """Run in a worker thread: no database access here."""
-    try:
-        return client.include(request), None
-    except SerasaError as exc:
-        return None, exc
-
-
 def _apply_inclusion(debt, record, unique_id, error, user_id) -> DebtOutcome:
     if error is None:
         record.unique_id, record.sent_at = unique_id, utcnow()
@@ -299,36 +427,122 @@ def _apply_inclusion(debt, record, unique_id, error, user_id) -> DebtOutcome:
 BUREAU_TO_STATE = {"Ativa": S.ACTIVE, "Erro": S.REJECTED, "Baixada": S.EXCLUDED}
 
 
-def sync_records(agency: Agency, records: list[Negativation], user_id: int | None) -> dict[str, int]:
-    """Ask SOA about records in flight (enviada, incerta, baixa solicitada) and retry due exclusions."""
+#: A *pendente* record this old whose job is over (or that no job holds) belongs to a process that died during
+#: its call: it is reconciled by a consult, like an *incerta* one.
+PENDING_ABANDONED_AFTER = timedelta(minutes=10)
+
+
+def sync_records(agency: Agency, records: list[Negativation], user_id: int | None, *, on_result=None,
+                 stop=None) -> dict[str, int]:
+    """Ask SOA about records in flight (enviada, incerta, abandoned pendente, baixa solicitada) and retry due
+    exclusions, with the same bounded concurrency as inclusions; each answer is committed as it arrives.
+
+    ``on_result(record, result)`` (result: "atualizada" | "sem_mudanca" | "falhou") is called for each record.
+    """
     calls = CallLog(agency.id, user_id)
     summary = {"atualizadas": 0, "sem_mudanca": 0, "falhas": 0}
+
+    def done(record, result: str) -> None:
+        summary[{"atualizada": "atualizadas", "sem_mudanca": "sem_mudanca", "falhou": "falhas"}[result]] += 1
+        if on_result is not None:
+            on_result(record, result)
+
     try:
         client = make_client(agency, calls)
     except NegativationNotAllowed:
-        summary["falhas"] = len(records)
+        for record in records:
+            done(record, "falhou")
         return summary
-    for record in records:
-        before = record.status
-        try:
-            if record.status == S.UNCERTAIN:
-                _reconcile(client, record, user_id)
-            elif record.status in SYNC_STATES and record.unique_id:
-                _consult(client, record, user_id)
-            if record.exclusion_due:
-                request_exclusion(client, record, record.exclusion_motive, user_id=user_id)
-        except SerasaError as exc:
-            summary["falhas"] += 1
-            record.note(f"Falha ao consultar o SOA: {exc.message}", actor_id=user_id)
-            continue
-        record.last_checked_at = utcnow()
-        summary["atualizadas" if record.status != before else "sem_mudanca"] += 1
+    with keep_loaded():
+        by_id = {r.id: r for r in records}
+        before = {r.id: r.status for r in records}
+        tasks = []
+        for record in records:
+            if record.status == S.PENDING:
+                record.move(S.UNCERTAIN, actor_id=user_id, message="Envio interrompido antes da resposta do SOA: "
+                                                                   "conferindo no SOA antes de qualquer reenvio.")
+            step = _first_step(client, record, user_id)
+            if step is None:
+                _finish_sync(record, before[record.id], done)
+            else:
+                tasks.append((record.id, step))
+        db.session.commit()
+
+        def apply(key, result):
+            record = by_id[key]
+            if isinstance(result, SerasaError):
+                if record.exclusion_claimed_at is not None and record.status in EXCLUDABLE_STATES:
+                    record.exclusion_claimed_at = None  # nothing was excluded: the next attempt may go
+                    record.exclusion_error = result.message
+                    record.note(f"Pedido de baixa falhou: {result.message}", actor_id=user_id)
+                record.note(f"Falha ao consultar o SOA: {result.message}", actor_id=user_id)
+                done(record, "falhou")
+                return None
+            kind, value = result
+            if kind == "consult":
+                _apply_consult(record, value, user_id)
+            elif kind == "list":
+                _apply_reconcile(record, value, user_id)
+            elif kind == "exclude":
+                _apply_exclusion(record, user_id)
+                _finish_sync(record, before[key], done)
+                return None
+            step = _exclusion_step(client, record, user_id)
+            if step is None:
+                _finish_sync(record, before[key], done)
+            return step
+
+        workers = min(max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32))), len(tasks) or 1)
+        pump(tasks, apply, workers=workers, calls=calls, stop=stop)
     calls.flush()
     return summary
 
 
+def _finish_sync(record, before, done) -> None:
+    record.last_checked_at = utcnow()
+    done(record, "atualizada" if record.status != before else "sem_mudanca")
+
+
+def _first_step(client: SerasaClient, record: Negativation, user_id):
+    """The first SOA call a record needs (None: none), as a callable for a worker thread."""
+    if record.status == S.UNCERTAIN:
+        document, contract = record.document, record.contract_number
+        return lambda: ("list", client.list(document=document, contract=contract))
+    if record.status in SYNC_STATES and record.unique_id:
+        unique_id = record.unique_id
+        return lambda: ("consult", client.consult(unique_id))
+    return _exclusion_step(client, record, user_id)
+
+
+def _exclusion_step(client: SerasaClient, record: Negativation, user_id):
+    """Claim a due exclusion (committed before the call) and return its SOA call; None when not due or taken."""
+    if not record.exclusion_due or not record.unique_id:
+        return None
+    if not claim_exclusion(record):
+        return None
+    record.exclusion_code = record.exclusion_code or EXCLUSION_CODE_BY_MOTIVE[ExclusionMotive(record.exclusion_motive)]
+    db.session.commit()
+    unique_id, code, description = record.unique_id, record.exclusion_code, _exclusion_description(record)
+    return lambda: ("exclude", client.exclude(unique_id, code, description))
+
+
+def _exclusion_description(record: Negativation) -> str:
+    return MOTIVE_LABELS[ExclusionMotive(record.exclusion_motive)] + (
+        f": {record.exclusion_note}" if record.exclusion_note else "")
+
+
+def _apply_exclusion(record: Negativation, user_id) -> None:
+    record.exclusion_error = None
+    record.exclusion_requested_at = utcnow()
+    record.move(S.EXCLUSION_REQUESTED, actor_id=user_id, code=record.exclusion_code,
+                message=f"Baixa solicitada ao SOA ({_exclusion_description(record)}; código {record.exclusion_code}).")
+
+
 def _consult(client: SerasaClient, record: Negativation, user_id: int | None) -> None:
-    answer = client.consult(record.unique_id)
+    _apply_consult(record, client.consult(record.unique_id), user_id)
+
+
+def _apply_consult(record: Negativation, answer, user_id: int | None) -> None:
     target = BUREAU_TO_STATE.get(str(answer.status))
     if target is None or target == record.status:
         return
@@ -341,7 +555,10 @@ def _consult(client: SerasaClient, record: Negativation, user_id: int | None) ->
 
 def _reconcile(client: SerasaClient, record: Negativation, user_id: int | None) -> None:
     """Find an inclusion of unknown outcome at SOA by document and contract, before anything else."""
-    found = client.list(document=record.document, contract=record.contract_number)
+    _apply_reconcile(record, client.list(document=record.document, contract=record.contract_number), user_id)
+
+
+def _apply_reconcile(record: Negativation, found, user_id: int | None) -> None:
     if not found:
         record.move(S.ERROR, actor_id=user_id,
                     message="Conferido no SOA: a inclusão não chegou. Pode ser reenviada com segurança.")
@@ -490,6 +707,18 @@ def _settle_record(agency: Agency, record: Negativation, motive: str, user_id: i
             f"{record.removal_deadline:%d/%m/%Y}.")
 
 
+def abandoned_pending():
+    """SQL condition: a *pendente* record left by a process that died during its SOA call (no live job holds it,
+    untouched for PENDING_ABANDONED_AFTER)."""
+    from models.job import ACTIVE_STATES, Job, JobItem
+
+    held = (select(JobItem.id).join(Job, Job.id == JobItem.job_id)
+            .where(JobItem.ref_id == Negativation.id, Job.kind == "serasa.include",
+                   Job.state.in_([str(s) for s in ACTIVE_STATES])).exists())
+    return ((Negativation.status == S.PENDING) & (Negativation.updated_at < utcnow() - PENDING_ABANDONED_AFTER)
+            & ~held)
+
+
 def records_to_sync(agency: Agency, limit: int) -> list[Negativation]:
     """Pick the agency's records that need SOA (in flight, uncertain, exclusion due), marking expired ones."""
     today = local_today(agency.timezone)
@@ -501,5 +730,5 @@ def records_to_sync(agency: Agency, limit: int) -> list[Negativation]:
     due = (Negativation.exclusion_motive.is_not(None) & Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN)))
     return list(db.session.scalars(
         select(Negativation).where(Negativation.agency_id == agency.id,
-                                   Negativation.status.in_(SYNC_STATES) | due)
+                                   Negativation.status.in_(SYNC_STATES) | due | abandoned_pending())
         .order_by(Negativation.last_checked_at.is_not(None), Negativation.last_checked_at).limit(limit)))

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app import create_app
@@ -95,11 +96,32 @@ def live(live_database_url, smtp_server, soa_server, tmp_path):
         db.create_all()
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    from services.jobs import start_in_process
+
+    consumer = start_in_process(app, workers=4)  # a real consumer in this process's threads, as `make run`
     yield SimpleNamespace(app=app, url=f"http://127.0.0.1:{server.server_port}")
     server.shutdown()
+    consumer.stop(graceful=True)
     with app.app_context():
         reset_database()
         db.engine.dispose()
+
+
+def wait_for_jobs(app, timeout: float = 30.0) -> None:
+    """Wait until no job is queued or running (a consumer must be running)."""
+    import time
+
+    from models.job import ACTIVE_STATES, Job
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with app.app_context():
+            left = db.session.query(Job).filter(Job.state.in_([str(s) for s in ACTIVE_STATES])).count()
+            db.session.remove()
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"{left} job(s) still unfinished after {timeout} s"
+        time.sleep(0.05)
 
 
 def live_session(base_url: str, email: str):
@@ -131,6 +153,30 @@ def post_all_at_once(url: str, submissions) -> list:
     return responses
 
 
+class QueueRunningClient(FlaskClient):
+    """The screens' test client: after each request (and before following a redirect) the jobs it queued run,
+    through the queue (enqueue, dequeue, execute) but in this thread, so screen tests read the finished result.
+
+    The job layer itself is tested with real consumer threads and processes (tests/test_jobs.py), with
+    ``RUN_QUEUE_AFTER_REQUEST`` off.
+    """
+
+    def _drain(self):
+        if self.application.config.get("RUN_QUEUE_AFTER_REQUEST", True):
+            from services.jobs import run_pending
+
+            run_pending(self.application)
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        self._drain()
+        return response
+
+    def resolve_redirect(self, response, buffered=False):
+        self._drain()
+        return super().resolve_redirect(response, buffered=buffered)
+
+
 @pytest.fixture
 def app(smtp_server, soa_server, tmp_path):
     app = create_app({
@@ -152,6 +198,7 @@ def app(smtp_server, soa_server, tmp_path):
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "LOGIN_RATE_LIMIT_PER_IP": "1000 per minute",
     })
+    app.test_client_class = QueueRunningClient
     # Requests run in their own app context, as in production (fresh session, fresh ``g``); tests that
     # touch the database directly open one with ``app.app_context()``.
     with app.app_context():

@@ -18,7 +18,7 @@ from models.negativation import (
 from models.negativation import NegativationStatus as S
 from models.timeutil import local_today
 from tests import factories as f
-from tests.conftest import csrf_from, live_session, post_all_at_once
+from tests.conftest import csrf_from, live_session, post_all_at_once, wait_for_jobs
 
 BUREAU_REFUSES = "11144477735"  # the sandbox's documented test CPF that Serasa refuses
 
@@ -587,6 +587,7 @@ def test_twenty_simultaneous_inclusions_of_one_debt_reach_soa_once(live, soa):
         page = session.get(f"{live.url}/admin/debt/negativate/?rowid={debt_id}", timeout=10).text
         submissions.append((session, {"csrf_token": csrf_from(page), "rowid": debt_id, "restriction_code": "1"}))
     post_all_at_once(f"{live.url}/admin/debt/negativate/", submissions)
+    wait_for_jobs(live.app)
     assert soa.snapshot()["calls"]["include"] == 1
     assert len(soa.snapshot()["records"]) == 1
     with live.app.app_context():

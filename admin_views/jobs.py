@@ -1,0 +1,111 @@
+"""Tarefas: the jobs people started (and the schedule's), their progress, per-item results and Cancelar."""
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+
+from admin_views.base import PanelSecureForm, audit, parse_pk
+from admin_views.formatting import br_datetime
+from models import db
+from models.job import JOB_STATE_LABELS, ItemState, Job, JobItem
+from services import jobs
+from services.serasa_jobs import INCLUDE, SYNC
+
+#: Per-item results as people read them.
+RESULT_LABELS = {"incluida": "Incluída", "recusada": "Recusada", "falhou": "Falhou", "cancelada": "Não enviada",
+                 "atualizada": "Atualizada", "sem_mudanca": "Sem mudança"}
+ITEMS_PER_POLL = 200
+
+
+class CancelForm(PanelSecureForm):
+    pass
+
+
+def summary_text(job: Job) -> str:
+    """One pt-BR sentence about what the job did so far."""
+    s = job.summary or {}
+    if s.get("skipped"):
+        return s["skipped"]
+    if job.kind == INCLUDE and "batch_id" in s:
+        return (f"{s.get('incluida', 0)} incluída(s) · {s.get('recusada', 0)} recusada(s) · "
+                f"{s.get('falhou', 0)} com falha" + (f" · {s['cancelada']} não enviada(s) (cancelada)"
+                                                     if s.get("cancelada") else ""))
+    if job.kind == SYNC and s.get("counts"):
+        c = s["counts"]
+        return (f"Situação consultada no SOA: {c.get('atualizadas', 0)} atualizada(s), {c.get('sem_mudanca', 0)} "
+                f"sem mudança, {c.get('falhas', 0)} com falha.")
+    return job.error or ""
+
+
+class JobView(BaseView):
+    """Tarefas: a list of recent jobs and a page per job; consultants see only their own (Job.visible_to)."""
+
+    def is_accessible(self):
+        return current_user.is_authenticated
+
+    def inaccessible_callback(self, name, **kwargs):
+        return redirect(url_for("auth.login", next=request.full_path))
+
+    def _job(self, raw_id) -> Job:
+        job_id = parse_pk(raw_id)
+        job = db.session.scalar(Job.visible_to(current_user).where(Job.id == job_id)) if job_id else None
+        if job is None:
+            abort(404)
+        return job
+
+    @expose("/")
+    def index(self):
+        recent = db.session.scalars(Job.visible_to(current_user).order_by(Job.id.desc()).limit(50)).all()
+        return self.render("admin/jobs/list.html", jobs=recent, label_of=jobs.label_of, br_datetime=br_datetime,
+                           summary_text=summary_text)
+
+    @expose("/details/")
+    def details_view(self):
+        job = self._job(request.args.get("id"))
+        batch_id = (job.summary or {}).get("batch_id")
+        if job.kind == INCLUDE and not job.is_active and batch_id and current_user.is_admin \
+                and request.args.get("progress") is None:
+            return redirect(url_for("debt.negativate_report_view", id=batch_id))
+        items = job.items.filter(JobItem.result.is_not(None), JobItem.state == ItemState.FINISHED) \
+            .limit(ITEMS_PER_POLL).all()
+        return self.render("admin/jobs/details.html", job=job, items=items, label_of=jobs.label_of,
+                           br_datetime=br_datetime, result_labels=RESULT_LABELS, summary_text=summary_text,
+                           cancel_form=CancelForm(), state_labels=JOB_STATE_LABELS)
+
+    @expose("/status/")
+    def status_view(self):
+        """The job page's live numbers and the per-item results after ``after`` (a small JSON, polled)."""
+        job = self._job(request.args.get("id"))
+        try:
+            after = int(request.args.get("after", -1))
+        except ValueError:
+            after = -1
+        items = job.items.filter(JobItem.result.is_not(None), JobItem.state == ItemState.FINISHED,
+                                 JobItem.seq > after).limit(ITEMS_PER_POLL).all()
+        return jsonify(
+            id=job.id, state=job.state, state_label=job.state_label, active=job.is_active, total=job.total,
+            done=job.done, failed=job.failed, percent=job.percent, summary=summary_text(job),
+            items=[{"seq": i.seq, "result": i.result, "label": RESULT_LABELS.get(i.result, i.result),
+                    "reason": i.reason or "", "contract": (i.data or {}).get("contract", ""),
+                    "name": (i.data or {}).get("debtor") or (i.data or {}).get("document", ""), "key": i.key}
+                   for i in items])
+
+    @expose("/cancel/", methods=("POST",))
+    def cancel_view(self):
+        job = self._job(request.form.get("id"))
+        if not CancelForm(request.form).validate():
+            flash("Sessão expirada: recarregue a página e tente de novo.", "error")
+        elif jobs.cancel(job):
+            audit("job.cancel", target=str(job), details=job.kind)
+            db.session.commit()
+            flash("Cancelamento pedido: o que ainda não foi enviado não será enviado; o que está em andamento "
+                  "termina e é registrado.", "warning")
+        else:
+            flash("Esta tarefa já terminou.", "info")
+        return redirect(url_for(".details_view", id=job.id, progress=1))
+
+
+def active_jobs_of_user() -> list[Job]:
+    if not current_user.is_authenticated:
+        return []
+    return jobs.user_active_jobs(current_user)
