@@ -260,7 +260,8 @@ class PortfolioImportView(AccessMixin, BaseView):
                          payload={"import_id": imp.id})
         db.session.execute(update(PortfolioImport).where(PortfolioImport.id == imp.id).values(job_id=job.id))
         db.session.commit()
-        return redirect(self.get_url(".result_view", id=imp.id))
+        # The job layer's page shows the progress bar and Cancelar, and links back to the result.
+        return redirect(url_for("jobs.details_view", id=job.id))
 
     # --- 5. progress and result -----------------------------------------------------------------------------
     @expose("/result/")

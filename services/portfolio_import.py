@@ -552,7 +552,6 @@ def import_job(ctx: jobs.JobContext) -> None:
         return
     ctx.job.summary = {"import_id": imp.id, "status": imp.status_label, "criadas": imp.created,
                        "atualizadas": imp.updated, "sem_alteracao": imp.unchanged, "recusadas": imp.refused,
-                       "com_aviso": imp.warnings, "ausentes_do_arquivo": imp.missing,
-                       "resultado": f"/admin/importar-carteira/result/?id={imp.id}"}
+                       "com_aviso": imp.warnings, "ausentes_do_arquivo": imp.missing}
     if imp.status == ImportStatus.FAILED:
         ctx.job.error = imp.error

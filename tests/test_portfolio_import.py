@@ -330,14 +330,20 @@ def test_upload_mapping_preview_import_result_and_refused_download(app, world, c
     assert "<td>5</td>" in preview.text and "valor ilegível: dez reais" in preview.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Debt).where(Debt.contract_number == "C-001")) == 0
+    app.config["RUN_QUEUE_AFTER_REQUEST"] = False  # see the import waiting, then let the queue run it
     response = client.post(f"{URL}start/", data={"csrf_token": csrf_from(preview.text), "id": import_id})
-    assert response.status_code == 302
+    assert response.status_code == 302 and "/admin/jobs/details/" in response.headers["Location"]
+    job_page = client.get(response.headers["Location"])
+    assert "Importação de carteira" in job_page.text and f"result/?id={import_id}" in job_page.text
     running = client.get(f"{URL}result/?id={import_id}")
     assert 'http-equiv="refresh"' in running.text and 'id="import-progress"' in running.text
     assert jobs.run_pending(app) == 1
     result = client.get(f"{URL}result/?id={import_id}")
     assert re.search(r'id="result-created">3<', result.text) and re.search(r'id="result-refused">1<', result.text)
     assert 'http-equiv="refresh"' not in result.text
+    summary = client.get(response.headers["Location"]).text
+    assert f"Importação de carteira nº {import_id}: 3 criada(s) · 0 atualizada(s) · 0 sem alteração · 1 recusada(s)" \
+        in summary
     with app.app_context():
         assert db.session.scalar(select(Debtor.consultant_id).where(Debtor.document == "52998224725")) == \
             world.cons_a2.id
@@ -423,3 +429,24 @@ def test_the_sample_carteira_imports_with_its_warnings_and_refusals(app, world):
 
     result = do_import(app, world, SAMPLE_FILE.read_bytes())
     assert (result["created"], result["warnings"], result["refused"]) == (12, 1, 3)
+
+
+def test_an_interrupted_import_run_again_completes_without_duplicates(app, world, monkeypatch):
+    """A worker that dies mid-file: the job layer runs the import again; the upsert makes that safe."""
+    import services.portfolio_import as service
+
+    monkeypatch.setattr(service, "CHUNK", 2)
+    rows = [HEADER] + [[f"Interrompido {i}", CPF().generate(), f"I-{i}", "10,00", "01/01/2025"] for i in range(7)]
+    import_id = make_import(app, world, sample_csv(rows))
+    with app.app_context():
+        calls = iter([False, True])  # the second check between chunks says "stop": 4 lines are in
+        run_import(import_id, should_cancel=lambda: next(calls))
+        imp = db.session.get(PortfolioImport, import_id)
+        assert (imp.status, imp.rows_done) == (ImportStatus.CANCELLED, 4)
+        imp.status = ImportStatus.RUNNING  # what a resumed job finds
+        db.session.commit()
+        run_import(import_id)
+        imp = db.session.get(PortfolioImport, import_id)
+        assert (imp.status, imp.created, imp.unchanged, imp.rows_done) == (ImportStatus.DONE, 3, 4, 7)
+        assert db.session.scalar(select(func.count()).select_from(Debt).where(Debt.contract_number.like("I-%"))) == 7
+        assert db.session.scalar(select(func.count()).select_from(Debtor).where(Debtor.name.like("Interrompido %"))) == 7
