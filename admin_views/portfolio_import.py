@@ -43,7 +43,8 @@ CONSULTANT_MODES = {"nenhum": "Não atribuir consultor", "coluna": "Pela coluna 
 
 
 class UploadForm(PanelSecureForm):
-    creditor = SelectField("Credor *", validators=[DataRequired(message="Escolha o credor.")])
+    #: The choices are the agency's creditors; any other id is answered 404 (as every screen does), not a message.
+    creditor = SelectField("Credor *", validators=[DataRequired(message="Escolha o credor.")], validate_choice=False)
     file = FileField("Arquivo da carteira (CSV ou Excel .xlsx) *")
 
 
@@ -122,7 +123,7 @@ class PortfolioImportView(AccessMixin, BaseView):
 
     def _store_upload(self, form) -> PortfolioImport | None:
         creditor = db.session.get(Creditor, _parse_id(form.creditor.data))
-        if creditor.agency_id != current_user.agency_id:
+        if creditor is None or creditor.agency_id != current_user.agency_id:
             abort(404)
         upload = request.files.get("file")
         if upload is None or not upload.filename:

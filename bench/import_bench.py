@@ -98,9 +98,12 @@ def prepare_database(url: str) -> None:
         db.session.flush()
         cpf = CPF()
         now = datetime.now(UTC).replace(tzinfo=None)
+        documents: set[str] = set()
+        while len(documents) < EXISTING:
+            documents.add(cpf.generate())
         db.session.execute(db.insert(Debtor), [
-            {"agency_id": agency.id, "document": cpf.generate(), "name": f"Devedor Antigo {i}", "created_at": now,
-             "uf": "SP"} for i in range(EXISTING)])
+            {"agency_id": agency.id, "document": document, "name": f"Devedor Antigo {i}", "created_at": now,
+             "uf": "SP"} for i, document in enumerate(sorted(documents))])
         db.session.commit()
         db.engine.dispose()
 
