@@ -21,10 +21,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from admin_views.base import AccessMixin, PanelSecureForm, _parse_id, audit
 from admin_views.export import csv_response, spreadsheet_safe
 from admin_views.fields import choices
-from admin_views.formatting import br_date, brl
 from models import Creditor, User, db
 from models.agency import Role
-from models.documents import format_cep, format_document
+from models.job import Job, JobState
 from models.portfolio_import import (
     CreditorImportMapping,
     ImportProblem,
@@ -183,6 +182,12 @@ class PortfolioImportView(AccessMixin, BaseView):
                     creditor_id=imp.creditor_id, agency_id=imp.agency_id)
                 remembered.mapping = {k: normalise_header(sheet.headers[i]) for k, i in mapping.items()}
                 db.session.add(remembered)
+                imp.preview = None  # a new mapping: conferred again, off the request
+                audit("import.check", target=f"Importação de carteira nº {imp.id}",
+                      details=f"colunas={mapping}; consultor={imp.consultant_mode}")
+                db.session.commit()
+                job = jobs.start(service.CHECK_KIND, current_user.agency, current_user, payload={"import_id": imp.id})
+                imp.job_id = job.id
                 db.session.commit()
                 return redirect(self.get_url(".preview_view", id=imp.id))
             return self.render("admin/portfolio_import/mapping.html", imp=imp, form=form, sheet=sheet,
@@ -223,17 +228,19 @@ class PortfolioImportView(AccessMixin, BaseView):
         imp = self._import(request.args.get("id"))
         if imp.status != ImportStatus.UPLOADED:
             return redirect(self.get_url(".result_view", id=imp.id))
-        self._sheet(imp)
-        try:
-            result = service.preview(imp)
-        except UnreadableFile as exc:
-            flash(str(exc), "error")
+        if imp.preview is None:  # the Conferência job is on its way: its progress, the page refreshes itself
+            job = db.session.get(Job, imp.job_id) if imp.job_id else None
+            if job is None or job.state in (JobState.FAILED, JobState.CANCELLED):
+                flash("A conferência do arquivo não terminou: confira as colunas e tente de novo.", "error")
+                return redirect(self.get_url(".mapping_view", id=imp.id))
+            return self.render("admin/portfolio_import/checking.html", imp=imp, job=job,
+                               job_url=url_for("jobs.details_view", id=job.id))
+        if imp.preview.get("error"):
+            flash(imp.preview["error"], "error")
             return redirect(self.get_url(".mapping_view", id=imp.id))
-        imp.rows_total = result.total
-        db.session.commit()
-        return self.render("admin/portfolio_import/preview.html", imp=imp, result=result, fields=FIELDS,
-                           form=PanelSecureForm(), shown=_shown_value,
-                           modes=CONSULTANT_MODES, consultants={u.id: u.name for u in _consultants()})
+        return self.render("admin/portfolio_import/preview.html", imp=imp, result=imp.preview, fields=FIELDS,
+                           form=PanelSecureForm(), modes=CONSULTANT_MODES,
+                           consultants={u.id: u.name for u in _consultants()})
 
     # --- 4. import as a job ---------------------------------------------------------------------------------
     @expose("/start/", methods=("POST",))
@@ -242,6 +249,8 @@ class PortfolioImportView(AccessMixin, BaseView):
         form = PanelSecureForm(request.form)
         if not form.validate():
             flash("A página expirou: confira e importe de novo.", "error")
+            return redirect(self.get_url(".preview_view", id=imp.id))
+        if not imp.preview or imp.preview.get("error"):
             return redirect(self.get_url(".preview_view", id=imp.id))
         busy = db.session.scalar(select(PortfolioImport.id).where(
             PortfolioImport.creditor_id == imp.creditor_id, PortfolioImport.status == ImportStatus.RUNNING))
@@ -328,18 +337,3 @@ class PortfolioImportView(AccessMixin, BaseView):
         return Response(SAMPLE_FILE.read_bytes(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=exemplo-carteira.csv"})
 
-
-def _shown_value(line, name: str) -> str:
-    """A line's value as the panel will store and show it."""
-    value = line.values.get(name)
-    if value is None or value == "":
-        return ""
-    if name == "document":
-        return format_document(value)
-    if name == "amount":
-        return brl(value)
-    if name in ("due_date", "birth_date"):
-        return br_date(value)
-    if name == "cep":
-        return format_cep(value)
-    return str(value)

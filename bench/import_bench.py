@@ -191,7 +191,11 @@ def run() -> dict:
                               allow_redirects=False)
         assert response.status_code == 302, response.text[:2000]
         t1 = time.perf_counter()
-        preview = admin.get(f"{base}/admin/importar-carteira/preview/?id={import_id}", timeout=300).text
+        while True:  # the Conferência is a job: its page refreshes until the counts are there
+            preview = admin.get(f"{base}/admin/importar-carteira/preview/?id={import_id}", timeout=300).text
+            if 'id="count-total"' in preview or time.perf_counter() - t1 > 1800:
+                break
+            time.sleep(0.5)
         result["preview"] = time.perf_counter() - t1
         result["preview_counts"] = {k: re.search(rf'id="count-{k}">(\d+)<', preview).group(1)
                                     for k in ("total", "valid", "warned", "refused")}
@@ -274,7 +278,7 @@ def report(result: dict) -> str:
         "| medida | valor |",
         "|---|---|",
         f"| envio do arquivo (upload + leitura dos títulos) | {result['upload']:.1f} s |",
-        f"| conferência (validação do arquivo inteiro, na requisição) | {result['preview']:.1f} s — {p['total']} "
+        f"| conferência (validação do arquivo inteiro, uma tarefa) | {result['preview']:.1f} s — {p['total']} "
         f"linhas: {p['valid']} válidas, {p['warned']} com aviso, {p['refused']} recusadas |",
         f"| importação (tarefa, do clique em Importar até *Concluída*) | {result['import']:.1f} s — "
         f"**{result['rows'] / result['import']:.0f} linhas/s** |",

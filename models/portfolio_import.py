@@ -72,6 +72,8 @@ class PortfolioImport(db.Model):
     #: "coluna" (the file's consultant column), "rodizio" (round-robin among ``consultant_ids``) or "nenhum".
     consultant_mode: Mapped[str] = mapped_column(String(10), default="nenhum")
     consultant_ids: Mapped[list] = mapped_column(JSON, default=list)
+    #: The Conferência (whole-file validation, a job): counts, first lines as stored, problems; None until done.
+    preview: Mapped[dict | None] = mapped_column(JSON)
     #: Background job running the import (the job layer's id), when started.
     job_id: Mapped[int | None] = mapped_column(Integer)
     rows_total: Mapped[int] = mapped_column(Integer, default=0)

@@ -31,7 +31,7 @@ from models import AuditLog, Debt, Debtor, User, db
 from models.agency import Role
 from models.debt import DebtStatus
 from models.debtor import FIELD_SIZES, UFS
-from models.documents import format_document, is_valid_document, only_digits
+from models.documents import format_cep, format_document, is_valid_document, only_digits
 from models.portfolio_import import ImportProblem, ImportStatus, PortfolioImport, ProblemLevel
 from models.timeutil import utcnow
 from services import jobs
@@ -311,13 +311,15 @@ def stored_path(stored_name: str) -> Path:
     return import_dir() / Path(stored_name).name
 
 
-def preview(imp: PortfolioImport) -> Preview:
+def preview(imp: PortfolioImport, progress: Callable[[int], None] | None = None) -> Preview:
     """Validate the whole file (nothing written): counts, the first lines as stored, and the problems."""
     sheet = open_sheet(stored_path(imp.stored_name))
     validator = Validator(imp.mapping, consultant_lookup(imp.agency_id))
     result = Preview(sheet.description)
     contracts: dict[str, int] = {}
     for number, cells in sheet.rows():
+        if progress and result.total % CHUNK == 0:
+            progress(result.total)
         line = validator.line(number, cells)
         _check_repeated(line, contracts)
         result.total += 1
@@ -584,3 +586,87 @@ def import_job(ctx: jobs.JobContext) -> None:
                        "com_aviso": imp.warnings, "ausentes_do_arquivo": imp.missing}
     if imp.status == ImportStatus.FAILED:
         ctx.job.error = imp.error
+
+
+def shown_value(values: dict, name: str) -> str:
+    """A line's value as the panel will store and show it."""
+    value = values.get(name)
+    if value is None or value == "":
+        return ""
+    if name == "document":
+        return format_document(value)
+    if name == "amount":
+        return brl(value)
+    if name in ("due_date", "birth_date"):
+        return br_date(value)
+    if name == "cep":
+        return format_cep(value)
+    return str(value)
+
+
+def preview_record(result: Preview, consultants: dict[int, str]) -> dict:
+    """The preview as kept on the import (JSON): what the Conferência page shows."""
+    def status(line: Line) -> str:
+        return "recusada" if line.refused else ("aviso" if line.warnings else "ok")
+
+    def values(line: Line) -> dict:
+        shown = {name: shown_value(line.values, name) for name in FIELDS}
+        shown["consultant"] = consultants.get(line.consultant_id, "") if line.consultant_id else ""
+        return shown
+
+    return {"description": result.description, "total": result.total, "valid": result.valid,
+            "warned": result.warned, "refused": result.refused, "problems_total": result.problems_total,
+            "sample": [{"line": ln.number, "status": status(ln), "reason": ln.reason, "values": values(ln)}
+                       for ln in result.sample],
+            "problems": [{"line": ln.number, "status": status(ln), "reason": ln.reason} for ln in result.problems]}
+
+
+def estimate_lines(path: Path) -> int:
+    """About how many data lines a file has (progress of the Conferência), read in blocks."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        if head == b"PK\x03\x04":
+            from openpyxl import load_workbook
+
+            book = load_workbook(path, read_only=True)
+            try:
+                return max((book.worksheets[0].max_row or 1) - 1, 0)
+            finally:
+                book.close()
+        handle.seek(0)
+        count = 0
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return max(count - 1, 0)
+
+
+CHECK_KIND = "import.check"
+
+
+@jobs.register(CHECK_KIND, "Conferência de carteira")
+def check_job(ctx: jobs.JobContext) -> None:
+    """Validate the whole file off the request; the Conferência page shows the result kept on the import."""
+    imp = db.session.get(PortfolioImport, ctx.payload["import_id"])
+    if imp is None or imp.status != ImportStatus.UPLOADED:
+        return
+    ctx.job.total = estimate_lines(stored_path(imp.stored_name))
+    ctx.commit()
+
+    def progress(done: int) -> None:
+        ctx.job.done, ctx.job.total = done, max(ctx.job.total, done)
+        ctx.commit()
+
+    try:
+        result = preview(imp, progress)
+    except UnreadableFile as exc:
+        ctx.job.error = str(exc)
+        imp.preview = {"error": str(exc)}
+        db.session.commit()
+        return
+    consultants = dict(db.session.execute(select(User.id, User.name).where(User.agency_id == imp.agency_id)).all())
+    imp.preview = preview_record(result, consultants)
+    imp.rows_total = result.total
+    ctx.job.done = ctx.job.total = result.total
+    ctx.job.summary = {"import_id": imp.id, "linhas": result.total, "validas": result.valid,
+                       "com_aviso": result.warned, "recusadas": result.refused}
+    db.session.commit()

@@ -321,8 +321,13 @@ def test_upload_mapping_preview_import_result_and_refused_download(app, world, c
     guessed = guess_mapping(HEADER)
     for name in FIELDS:
         form[f"col_{name}"] = str(guessed[name]) if name in guessed else ""
+    app.config["RUN_QUEUE_AFTER_REQUEST"] = False  # see each job waiting, then let the queue run it
     response = client.post(f"{URL}mapping/?id={import_id}", data=form)
     assert response.status_code == 302
+    # The whole-file check is a job too (never inside the request): its page waits for it.
+    checking = client.get(f"{URL}preview/?id={import_id}")
+    assert 'id="checking"' in checking.text and 'http-equiv="refresh"' in checking.text
+    assert jobs.run_pending(app) == 1
     preview = client.get(f"{URL}preview/?id={import_id}")
     assert preview.status_code == 200
     assert re.search(r'id="count-total">4<', preview.text) and re.search(r'id="count-refused">1<', preview.text)
@@ -330,7 +335,6 @@ def test_upload_mapping_preview_import_result_and_refused_download(app, world, c
     assert "<td>5</td>" in preview.text and "valor ilegível: dez reais" in preview.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Debt).where(Debt.contract_number == "C-001")) == 0
-    app.config["RUN_QUEUE_AFTER_REQUEST"] = False  # see the import waiting, then let the queue run it
     response = client.post(f"{URL}start/", data={"csrf_token": csrf_from(preview.text), "id": import_id})
     assert response.status_code == 302 and "/admin/jobs/details/" in response.headers["Location"]
     job_page = client.get(response.headers["Location"])

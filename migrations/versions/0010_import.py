@@ -42,6 +42,7 @@ def upgrade():
         sa.Column("mapping", sa.JSON(), nullable=False),
         sa.Column("consultant_mode", sa.String(length=10), nullable=False),
         sa.Column("consultant_ids", sa.JSON(), nullable=False),
+        sa.Column("preview", sa.JSON(), nullable=True),
         sa.Column("job_id", sa.Integer(), nullable=True),
         *[sa.Column(name, sa.Integer(), nullable=False) for name in (
             "rows_total", "rows_done", "created", "updated", "unchanged", "refused", "warnings", "debtors_created",

@@ -40,7 +40,7 @@ def test_import_the_sample_carteira_from_upload_to_result(new_session, live_serv
     with page.expect_navigation():
         page.locator("#mapping-submit").click()
     # Preview: nothing written yet; counts of the whole file and the problems with their line numbers.
-    expect(page.locator("#count-total")).to_have_text("15")
+    expect(page.locator("#count-total")).to_have_text("15", timeout=30_000)  # the check job, then a refresh
     expect(page.locator("#count-valid")).to_have_text("11")
     expect(page.locator("#count-warned")).to_have_text("1")
     expect(page.locator("#count-refused")).to_have_text("3")
