@@ -74,6 +74,17 @@ def test_every_accepted_csv_is_read_with_its_accents_and_line_numbers(tmp_path, 
     assert rows[0][1][3] == "1.234,56"  # a `,` separator file keeps the decimal comma inside its quoted cell
 
 
+def test_a_quoted_cell_spanning_lines_keeps_the_following_line_numbers_true(app, world):
+    rows = lines()
+    rows[1][5] = "Rua São João\nBloco B"  # Excel writes Alt+Enter inside quotes
+    rows.append(["Ruim", "000.000.000-00", "C-009", "1,00", "01/01/2025"])
+    result = do_import(app, world, sample_csv(rows))
+    with app.app_context():
+        refused = db.session.scalar(select(ImportProblem).where(ImportProblem.import_id == result["id"],
+                                                               ImportProblem.level == "recusada"))
+    assert refused.line == 6  # header 1, José 2-3, Padaria 4, Márcia 5, this one 6
+
+
 def test_xlsx_is_read_streamed_with_typed_cells(tmp_path):
     rows = lines()
     rows[1][3], rows[1][4] = 1234.56, date(2025, 12, 31)
