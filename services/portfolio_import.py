@@ -664,6 +664,12 @@ def check_job(ctx: jobs.JobContext) -> None:
         db.session.commit()
         return
     consultants = dict(db.session.execute(select(User.id, User.name).where(User.agency_id == imp.agency_id)).all())
+    db.session.refresh(imp)
+    if imp.job_id != ctx.job.id or imp.status != ImportStatus.UPLOADED:
+        ctx.job.summary = {"import_id": imp.id, "skipped": "Colunas alteradas durante a conferência: uma nova "
+                                                          "conferência foi feita."}
+        db.session.commit()
+        return  # the columns changed meanwhile: a newer check job owns the preview
     imp.preview = preview_record(result, consultants)
     imp.rows_total = result.total
     ctx.job.done = ctx.job.total = result.total

@@ -465,3 +465,28 @@ def test_an_interrupted_import_run_again_completes_without_duplicates(app, world
         assert (imp.status, imp.created, imp.unchanged, imp.rows_done) == (ImportStatus.DONE, 3, 4, 7)
         assert db.session.scalar(select(func.count()).select_from(Debt).where(Debt.contract_number.like("I-%"))) == 7
         assert db.session.scalar(select(func.count()).select_from(Debtor).where(Debtor.name.like("Interrompido %"))) == 7
+
+
+def test_a_check_overtaken_by_a_new_mapping_does_not_overwrite_its_preview(app, world):
+    """Columns changed while the first Conferência ran: only the newest check's result is shown."""
+    from services import jobs
+    from services.portfolio_import import CHECK_KIND
+
+    import_id = make_import(app, world, sample_csv(lines()))
+    app.config["RUN_QUEUE_AFTER_REQUEST"] = False
+    with app.app_context():
+        imp = db.session.get(PortfolioImport, import_id)
+        agency, user = imp.agency_id, imp.user_id
+        first = jobs.start(CHECK_KIND, agency, user, payload={"import_id": import_id}).id
+        imp = db.session.get(PortfolioImport, import_id)
+        imp.mapping = {k: v for k, v in imp.mapping.items() if k != "amount"} | {"amount": 2}  # Contrato as Valor
+        second = jobs.start(CHECK_KIND, agency, user, payload={"import_id": import_id}).id
+        db.session.get(PortfolioImport, import_id).job_id = second
+        db.session.commit()
+        jobs.run_job(app, first)
+        db.session.expire_all()
+        assert db.session.get(PortfolioImport, import_id).preview is None
+        jobs.run_job(app, second)
+        db.session.expire_all()
+        preview = db.session.get(PortfolioImport, import_id).preview
+        assert (preview["total"], preview["refused"]) == (3, 3)  # "C-001" is no amount
