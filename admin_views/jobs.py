@@ -7,7 +7,7 @@ from flask_login import current_user
 from admin_views.base import PanelSecureForm, audit, parse_pk
 from admin_views.formatting import br_datetime
 from models import db
-from models.job import JOB_STATE_LABELS, ItemState, Job, JobItem
+from models.job import JOB_STATE_LABELS, Job, JobItem
 from services import jobs
 from services.serasa_jobs import INCLUDE, SYNC
 
@@ -77,7 +77,7 @@ class JobView(BaseView):
         if job.kind == INCLUDE and not job.is_active and batch_id and current_user.is_admin \
                 and request.args.get("progress") is None:
             return redirect(url_for("debt.negativate_report_view", id=batch_id))
-        items = job.items.filter(JobItem.result.is_not(None), JobItem.state == ItemState.FINISHED) \
+        items = job.items.filter(JobItem.finished_no.is_not(None)).order_by(None).order_by(JobItem.finished_no) \
             .limit(ITEMS_PER_POLL).all()
         return self.render("admin/jobs/details.html", job=job, items=items, label_of=jobs.label_of,
                            br_datetime=br_datetime, result_labels=RESULT_LABELS, summary_text=summary_text,
@@ -91,12 +91,14 @@ class JobView(BaseView):
             after = int(request.args.get("after", -1))
         except ValueError:
             after = -1
-        items = job.items.filter(JobItem.result.is_not(None), JobItem.state == ItemState.FINISHED,
-                                 JobItem.seq > after).limit(ITEMS_PER_POLL).all()
+        items = job.items.filter(JobItem.finished_no > after).order_by(None).order_by(JobItem.finished_no) \
+            .limit(ITEMS_PER_POLL).all()
+        db.session.refresh(job)  # read after the items: the counts never lag the results shown
         return jsonify(
             id=job.id, state=job.state, state_label=job.state_label, active=job.is_active, total=job.total,
             done=job.done, failed=job.failed, percent=job.percent, summary=summary_text(job),
-            items=[{"seq": i.seq, "result": i.result, "label": RESULT_LABELS.get(i.result, i.result),
+            items=[{"seq": i.seq, "no": i.finished_no, "result": i.result,
+                    "label": RESULT_LABELS.get(i.result, i.result),
                     "reason": i.reason or "", "contract": (i.data or {}).get("contract", ""),
                     "name": (i.data or {}).get("debtor") or (i.data or {}).get("document", ""), "key": i.key}
                    for i in items])

@@ -190,7 +190,7 @@ class NegativationView(ProtectedModelView):
         if not self.action_form().validate():
             flash("Sessão expirada: recarregue a página e tente de novo.", "error")
             return redirect(self.get_url(".index_view"))
-        return self._sync(None)
+        return self._sync(None if workflow.needs_sync(current_user.agency) else [])
 
     def _sync(self, record_ids):
         """Start the status sync as a job (the records given, or every one that needs SOA) and show its page."""

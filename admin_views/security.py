@@ -139,6 +139,10 @@ def healthz():
         return jsonify(status="erro"), 503
     from services.jobs import queue_health
 
-    queue = queue_health()
+    try:
+        queue = queue_health()
+    except Exception as exc:  # e.g. the jobs table not migrated yet: the database answers, the queue cannot tell
+        log.warning("health check: queue state unavailable (%s)", type(exc).__name__)
+        queue = {"error": "indisponível"}
     db.session.rollback()
     return jsonify(status="ok", queue=queue)

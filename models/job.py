@@ -120,7 +120,7 @@ class JobItem(db.Model):
 
     __tablename__ = "job_item"
     __table_args__ = (UniqueConstraint("job_id", "seq"), Index("ix_job_item_job_state", "job_id", "state"),
-                      Index("ix_job_item_ref", "ref_id"))
+                      Index("ix_job_item_job_finished", "job_id", "finished_no"), Index("ix_job_item_ref", "ref_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
@@ -134,6 +134,8 @@ class JobItem(db.Model):
     #: How it ended, kind-specific ("incluida", "recusada", "falhou", "atualizada"...).
     result: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
+    #: 1, 2, 3... in the order results arrived (the job page asks for those after the last it has).
+    finished_no: Mapped[int | None] = mapped_column(Integer)
     #: Display data (contract, debtor, amount...), so the job page needs no join per item.
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -13,7 +13,7 @@ from services.demo import DEMO_PASSWORD, LOGINS, load_demo_data
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to ``flask --app app``."""
-    for command in (demo_data, create_agency, create_admin, soa_sandbox, mail_catcher, dev_server, serasa):
+    for command in (demo_data, create_agency, create_admin, soa_sandbox, mail_catcher, dev_server, serasa, worker):
         app.cli.add_command(command)
 
 
@@ -109,15 +109,37 @@ def dev_server(port: int) -> None:
     click.echo(f"SOA sandbox em {sandbox.url} · servidor de e-mail local em 127.0.0.1:{app.config['MAIL_PORT']} "
                f"(mensagens salvas como .eml em {os.path.abspath(outdir)})")
     _print_logins()
+    from services.jobs import start_in_process
+
+    consumer = start_in_process(app)  # the job queue's consumer, in this process (production: flask worker)
+    click.echo(f"Fila de tarefas: consumidor interno com {consumer.workers} thread(s).")
     click.echo(f"Painel em http://127.0.0.1:{port}/")
     try:
         run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False)
     finally:
+        consumer.stop(graceful=True)
         catcher.stop()
         sandbox.stop()
 
 
 serasa = AppGroup("serasa", help="Integração com o Serasa via SOA WebServices.")
+
+
+@click.command("worker")
+@click.option("--workers", "-w", type=int, default=None, help="Threads deste consumidor (padrão: JOB_WORKERS).")
+@click.option("--no-periodic", is_flag=True, help="Não executar o agendamento (outro consumidor o faz).")
+@with_appcontext
+def worker(workers: int | None, no_periodic: bool) -> None:
+    """Run a job-queue consumer (bulk inclusions, status syncs, the schedule); run one or more beside the web."""
+    import logging
+
+    from services.jobs import consumer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()
+    backend = "Redis" if app.config.get("REDIS_URL") else "SQLite"
+    click.echo(f"Consumidor da fila ({backend}) com {workers or app.config['JOB_WORKERS']} thread(s).")
+    consumer(app, workers, periodic=not no_periodic).run()
 
 
 @serasa.command("sync")

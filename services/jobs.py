@@ -124,13 +124,17 @@ def enqueue(job_id: int, app: Flask | None = None) -> None:
 
 
 def start(kind: str, agency, user, *, total: int | None = None, payload: dict | None = None,
-          items: Iterable[tuple[str, dict]] | None = None) -> Job:
-    """Record a job (and its items), commit, enqueue it and return it at once."""
+          items: Iterable[tuple[str, dict]] | None = None, lock_key: str | None = None) -> Job:
+    """Record a job (and its items), commit, enqueue it and return it at once.
+
+    ``lock_key``: a unique key the job holds while queued (e.g. one scheduled slot): a second job with the same
+    key is refused by the database (IntegrityError, nothing recorded).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown job kind: {kind}")
     job = Job(kind=kind, agency_id=agency.id if hasattr(agency, "id") else agency,
               created_by_id=getattr(user, "id", user), state=JobState.QUEUED, payload=payload or {}, summary={},
-              total=0, done=0, failed=0, cancel_requested=False, attempts=0)
+              total=0, done=0, failed=0, cancel_requested=False, attempts=0, lock_key=lock_key)
     db.session.add(job)
     db.session.flush()
     count = _insert_items(job.id, 0, items or ())
@@ -322,7 +326,10 @@ class JobContext:
         item.state, item.result, item.reason = ItemState.FINISHED, result, reason
         if ref_id is not None:
             item.ref_id = ref_id
-        self.advance(done=0 if failed else 1, failed=1 if failed else 0, commit=commit)
+        self.advance(done=0 if failed else 1, failed=1 if failed else 0, commit=False)
+        item.finished_no = self.job.processed
+        if commit:
+            self.commit()
 
     def advance(self, done: int = 0, failed: int = 0, *, commit: bool = True) -> None:
         self.job.done += done

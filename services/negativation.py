@@ -202,26 +202,31 @@ def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop
     queue = deque(tasks)
     marked: set = set()
     in_flight: dict = {}
+    never_started: list = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while queue or in_flight:
             while queue and len(in_flight) < workers:
-                if stop is not None and stop():
-                    return [key for key, _ in queue]
+                if stop is not None and stop():  # the calls in flight still finish and are recorded below
+                    never_started.extend(key for key, _ in queue if key not in in_flight.values())
+                    queue.clear()
+                    break
                 key, call = queue.popleft()
                 if before_submit is not None and key not in marked:
                     group = [key] + [k for k, _ in list(queue)[:workers - 1] if k not in marked]
                     before_submit(group)
                     marked.update(group)
                 in_flight[pool.submit(_guarded, call)] = key
+            if not in_flight:
+                continue
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 key = in_flight.pop(future)
                 follow_up = apply(key, future.result())
-                if follow_up is not None:
+                if follow_up is not None and not never_started:
                     queue.appendleft((key, follow_up))
             calls.flush()
             db.session.commit()
-    return []
+    return never_started
 
 
 def _guarded(call):
@@ -717,6 +722,17 @@ def abandoned_pending():
                    Job.state.in_([str(s) for s in ACTIVE_STATES])).exists())
     return ((Negativation.status == S.PENDING) & (Negativation.updated_at < utcnow() - PENDING_ABANDONED_AFTER)
             & ~held)
+
+
+def needs_sync(agency: Agency) -> bool:
+    """Tell (one indexed probe, nothing changed) whether any record of the agency needs SOA now."""
+    today = local_today(agency.timezone)
+    expiring = (Negativation.expires_on <= today) & Negativation.status.in_((S.ACTIVE, S.SENT)) \
+        & Negativation.exclusion_motive.is_(None)
+    due = (Negativation.exclusion_motive.is_not(None) & Negativation.status.in_((S.ACTIVE, S.SENT, S.UNCERTAIN)))
+    return db.session.scalar(select(Negativation.id).where(
+        Negativation.agency_id == agency.id,
+        Negativation.status.in_(SYNC_STATES) | due | expiring | abandoned_pending()).limit(1)) is not None
 
 
 def records_to_sync(agency: Agency, limit: int) -> list[Negativation]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from models import Agency, AuditLog, Debt, Negativation, NegativationBatch, db
@@ -44,14 +45,15 @@ def start_inclusion(agency: Agency, user, debt_ids: list[int], restriction_code:
 
 
 def start_sync(agency: Agency, user, *, record_ids: list[int] | None = None, scope: str = "all",
-               slot: str | None = None) -> Job:
+               slot: str | None = None, lock_key: str | None = None) -> Job:
     """Record a status sync job (all records that need SOA, the given ones, or only due exclusions)."""
     payload = {"scope": scope, "limit": int(current_app.config.get("SERASA_SYNC_LIMIT", 200))}
     if record_ids is not None:
         payload["record_ids"] = list(record_ids)
     if slot:
         payload["slot"] = slot
-    return jobs.start(SYNC, agency, user, total=len(record_ids) if record_ids is not None else 0, payload=payload)
+    return jobs.start(SYNC, agency, user, total=len(record_ids) if record_ids is not None else 0, payload=payload,
+                      lock_key=lock_key)
 
 
 # --- inclusion ---------------------------------------------------------------------------------------------
@@ -303,20 +305,17 @@ def schedule(now_utc: datetime) -> list[Job]:
                 Job.created_at >= now_utc - timedelta(minutes=2)))
             if any((j.payload or {}).get("slot") == slot for j in recent):
                 continue
-            started.append(start_sync(agency, None, scope=scope, slot=slot))
+            try:  # two consumers' ticks at the same instant: the unique slot key lets one job through
+                started.append(start_sync(agency, None, scope=scope, slot=slot,
+                                          lock_key=f"slot-{agency.id}-{slot}"[:60]))
+            except IntegrityError:
+                db.session.rollback()
     db.session.commit()
     return started
 
 
 def _scheduled(now_utc: datetime) -> None:
-    huey = jobs.huey_of()
-    from huey.exceptions import TaskLockedException
-
-    try:
-        with huey.lock_task("serasa-schedule", ttl=50):
-            schedule(now_utc.replace(second=0, microsecond=0))
-    except TaskLockedException:
-        return  # another consumer's tick is scheduling this minute
+    schedule(now_utc.replace(second=0, microsecond=0))
 
 
 jobs.TICK_HOOKS.append(_scheduled)

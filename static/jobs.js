@@ -7,8 +7,8 @@
   var url = root.dataset.statusUrl;
   var table = document.querySelector('#job-items tbody');
   var after = -1;
-  document.querySelectorAll('#job-items tr[data-seq]').forEach(function (row) {
-    after = Math.max(after, parseInt(row.dataset.seq, 10));
+  document.querySelectorAll('#job-items tr[data-no]').forEach(function (row) {
+    after = Math.max(after, parseInt(row.dataset.no, 10));
   });
   var set = function (id, text) {
     var el = document.getElementById(id);
@@ -32,14 +32,14 @@
       bar.textContent = data.percent + '%';
       data.items.forEach(function (item) {
         var row = document.createElement('tr');
-        row.dataset.seq = item.seq;
+        row.dataset.no = item.no;
         [String(item.seq + 1), item.contract || item.key, item.name, item.label, item.reason].forEach(function (text) {
           var cell = document.createElement('td');
           cell.textContent = text;
           row.appendChild(cell);
         });
         table.appendChild(row);
-        after = Math.max(after, item.seq);
+        after = Math.max(after, item.no);
       });
       if (data.active) {
         window.setTimeout(poll, data.items.length ? 300 : 1000);

@@ -1,6 +1,7 @@
 """Hardening: login rate limit, security headers, secure cookies, NUL guard, the SOA password never leaking,
 the audit trail, /healthz, and production serving (make serve: gunicorn with several workers)."""
 
+import json
 import logging
 import os
 import re
@@ -361,7 +362,10 @@ def test_logins_profile_changes_and_sends_are_audited(app, client, world, auth, 
 
 def test_healthz_answers_without_login_or_session(client, world):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"status": "ok"}
+    assert response.status_code == 200 and response.json["status"] == "ok"
+    # The job queue, for a monitor: counts and ages only, no agency's data.
+    assert set(response.json["queue"]) == {"queue_reachable", "queued_messages", "jobs_waiting", "jobs_running",
+                                           "oldest_waiting_seconds", "consumer_heartbeat_seconds_ago"}
     assert "Set-Cookie" not in response.headers
 
 
@@ -445,7 +449,7 @@ def test_make_serve_runs_several_gunicorn_workers_in_production_mode(tmp_path):
                 assert server.poll() is None, server.stdout.read().decode()
                 assert time.monotonic() < deadline, "gunicorn did not answer in 30 s"
                 time.sleep(0.2)
-        assert (status, body.strip()) == (200, '{"status":"ok"}')
+        assert status == 200 and json.loads(body)["status"] == "ok"
         assert headers["Strict-Transport-Security"].startswith("max-age=")
         status, headers, body = _get(f"http://127.0.0.1:{port}/login")
         assert status == 200 and "Acesso ao painel" in body and "Secure" in headers["Set-Cookie"]

@@ -55,6 +55,7 @@ def upgrade():
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("result", sa.String(length=20), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("finished_no", sa.Integer(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], name=op.f("fk_job_item_job_id_job"), ondelete="CASCADE"),
@@ -63,6 +64,7 @@ def upgrade():
     )
     with op.batch_alter_table("job_item", schema=None) as batch_op:
         batch_op.create_index("ix_job_item_job_state", ["job_id", "state"], unique=False)
+        batch_op.create_index("ix_job_item_job_finished", ["job_id", "finished_no"], unique=False)
         batch_op.create_index("ix_job_item_ref", ["ref_id"], unique=False)
 
 
