@@ -63,7 +63,9 @@ def parse_amount(value) -> Decimal:
     """R$ 1.234,56 / 1234,56 / 1.234 (mil) / 1234.56 / a spreadsheet number → Decimal with 2 places."""
     if isinstance(value, bool):
         raise RowRefused("valor ilegível")
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, float) and abs(value - round(value, 2)) < 1e-6:
+        amount = Decimal(repr(round(value, 2)))  # a spreadsheet's binary float: 1234.5600000000002 is 1234,56
+    elif isinstance(value, int | float | Decimal):
         amount = Decimal(str(value))
     else:
         text = re.sub(r"\s", "", str(value or "")).replace("R$", "").replace("r$", "")

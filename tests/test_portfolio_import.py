@@ -116,7 +116,8 @@ def test_headers_are_recognised_as_creditors_write_them():
 
 @pytest.mark.parametrize("typed,expected", [("1.234,56", "1234.56"), ("R$ 1.234,56", "1234.56"),
                                             ("1234,5", "1234.50"), ("1.234", "1234.00"), ("1234.56", "1234.56"),
-                                            ("1,234.56", "1234.56"), ("50", "50.00"), (1234.56, "1234.56")])
+                                            ("1,234.56", "1234.56"), ("50", "50.00"), (1234.56, "1234.56"),
+                                            (0.1 + 0.2, "0.30"), (1234, "1234.00")])
 def test_brazilian_amounts(typed, expected):
     assert parse_amount(typed) == Decimal(expected)
 

@@ -600,7 +600,8 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
     expect(code.locator("option")).not_to_have_count(0)
     page.locator("#btn-confirmar-negativacao").click()
 
-    expect(page.get_by_role("heading", name="Resultado da negativação")).to_be_visible()
+    # The inclusion is a job now: its page follows it and opens the report when it ends.
+    expect(page.get_by_role("heading", name="Resultado da negativação")).to_be_visible(timeout=30_000)
     expect(page.locator("#negativate-summary")).to_contain_text("1 incluída(s) · 1 recusada(s) · 0 com falha")
     report = page.locator("#negativate-report")
     expect(report.locator("tr", has_text=pick.ok)).to_contain_text("Incluída")
@@ -620,7 +621,10 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
     expect(page.locator("table.model-list tbody tr", has_text=pick.refused)).to_have_count(0)
 
     page.locator("#btn-atualizar-situacao").click()
-    expect(page.locator(".alert-success")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)")
+    # The status sync is a job too: its page tells the outcome; then back to the list.
+    expect(page.locator("#job-summary")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)",
+                                                         timeout=30_000)
+    page.goto(page.url.split("/admin/")[0] + "/admin/negativation/")
     record = page.locator("table.model-list tbody tr", has_text=pick.ok)
     expect(record).to_contain_text("Ativa")
     screenshot(page, "09-negativacao-serasa")

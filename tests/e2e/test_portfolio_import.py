@@ -1,9 +1,8 @@
 """Cadastros > Importar carteira in Chromium: upload the demo's sample carteira → columns → preview → the job's
-progress page → the result, with a queue consumer running in this process as under `make run`."""
+progress page → the result; the live server runs a queue consumer in its process, as `make run` does."""
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -11,16 +10,7 @@ from admin_views.portfolio_import import SAMPLE_FILE
 from models import Debt, Debtor, db
 
 
-@pytest.fixture
-def consumer(live_server):
-    from services.jobs import start_in_process
-
-    worker = start_in_process(live_server.app, workers=1)
-    yield worker
-    worker.stop(graceful=True)
-
-
-def test_import_the_sample_carteira_from_upload_to_result(new_session, live_server, screenshot, consumer):
+def test_import_the_sample_carteira_from_upload_to_result(new_session, live_server, screenshot):
     session = new_session()
     page = session.login("admin@demo.com.br")
     page.get_by_role("link", name="Cadastros").click()
