@@ -89,6 +89,10 @@ class Config:
     #: Requests per client IP to a private calendar feed (Flask-Limiter syntax; empty = off).
     FEED_RATE_LIMIT = os.environ.get("FEED_RATE_LIMIT", "60 per minute")
 
+    #: Largest carteira (CSV/XLSX) an upload may have, in bytes; uploads are kept in IMPORT_DIR (instance/imports).
+    IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+    IMPORT_DIR = os.environ.get("IMPORT_DIR") or None
+
     #: The job queue (services/jobs.py): Redis when set (several consumers, several machines), else a SQLite file.
     REDIS_URL = os.environ.get("REDIS_URL") or None
     HUEY_SQLITE_FILE = os.environ.get("HUEY_SQLITE_FILE") or None  # default: instance/huey.db

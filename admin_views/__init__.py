@@ -23,6 +23,7 @@ from admin_views.jobs import JobView, active_jobs_of_user
 from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
+from admin_views.portfolio_import import PortfolioImportView
 from admin_views.profile import ProfileView
 from admin_views.serasa_status import serasa_integration_visible
 from admin_views.users import UserView
@@ -68,6 +69,8 @@ def init_admin(app) -> Admin:
     for model, view, name in ((Creditor, CreditorView, "Credores"), (Debtor, DebtorView, "Devedores"),
                               (Debt, DebtView, "Dívidas"), (Negotiation, NegotiationView, "Negociações")):
         admin.add_view(view(model, name=name, category="Cadastros"))
+    admin.add_view(PortfolioImportView(name="Importar carteira", endpoint="portfolio_import", category="Cadastros",
+                                       url="/admin/importar-carteira"))
     admin.add_view(FinanceNegotiationView(Negotiation, name="Negociações", category="Financeiro",
                                           endpoint="finance_negotiation"))
     admin.add_view(NegativationView(Negativation, name="Negativação Serasa", category="Financeiro",

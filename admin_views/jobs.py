@@ -36,6 +36,17 @@ def summary_text(job: Job) -> str:
         c = s["counts"]
         return (f"Situação consultada no SOA: {c.get('atualizadas', 0)} atualizada(s), {c.get('sem_mudanca', 0)} "
                 f"sem mudança, {c.get('falhas', 0)} com falha.")
+    if job.kind == "import.check" and "import_id" in s:  # services/portfolio_import.py
+        return (f"Conferência da importação nº {s['import_id']}: {s.get('linhas', 0)} linha(s) · "
+                f"{s.get('validas', 0)} válida(s) · {s.get('com_aviso', 0)} com aviso · "
+                f"{s.get('recusadas', 0)} recusada(s)")
+    if job.kind == "import" and "import_id" in s:  # services/portfolio_import.py
+        missing = s.get("ausentes_do_arquivo")
+        return (f"Importação de carteira nº {s['import_id']}: {s.get('criadas', 0)} criada(s) · "
+                f"{s.get('atualizadas', 0)} atualizada(s) · {s.get('sem_alteracao', 0)} sem alteração · "
+                f"{s.get('recusadas', 0)} recusada(s)" +
+                (f" · {missing} dívida(s) do credor ausente(s) do arquivo (não excluídas)" if missing else "") +
+                (f". {job.error}" if job.error else ""))
     return job.error or ""
 
 

@@ -287,7 +287,7 @@ def main() -> None:
             for r, calls in ((one, one["calls"]), (two, two["calls"] - one["calls"]))]
     table = "\n".join([header, *rows])
     section = f"""{START}
-## Fila de tarefas (Redis, consumidores em processos separados)
+## 7. Fila de tarefas (Redis, consumidores em processos separados)
 
 Gerado por `python -m bench.jobs` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (duração {total:.0f} s; banco
 {'PostgreSQL' if env.db_url.startswith('postgresql') else 'SQLite (arquivo)'}; redis-server local em 127.0.0.1

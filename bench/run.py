@@ -4,7 +4,8 @@ Environment:
 - ``BENCH_SCALE`` (default 1): multiplies the data set (0.1 for a quick run; above 1, e.g. 10, the 1× set is copied by
   set-based SQL, see bench/scale.py); the repetitions' budget is kept.
 - ``BENCH_REPS`` (default 21): timed runs of each list page (after 2 warm-ups).
-- ``BENCH_SECTIONS`` (default ``lists,clock,bulk,mail,load``): which measurements to run.
+- ``BENCH_SECTIONS`` (default ``lists,clock,bulk,mail,load,import``): which measurements to run (``import``:
+  bench/import_bench.py, a 100.000-line carteira from upload to done; ``BENCH_IMPORT_ROWS`` to change).
 - ``BENCH_BULK_CONCURRENCY`` (default ``16,32``): ``SOA_MAX_CONCURRENCY`` values measured besides the product's.
 - ``BENCH_LOAD_SECONDS`` (default 20): length of each load phase; ``BENCH_LOAD_THREADS`` (default 4).
 - ``BENCH_OUT`` (default ``bench/RESULTS.md``).
@@ -63,7 +64,7 @@ def env_float(name: str, default: float) -> float:
 SCALE = env_float("BENCH_SCALE", 1)
 REPS = int(env_float("BENCH_REPS", 21))
 WARMUP = 2
-SECTIONS = set(os.environ.get("BENCH_SECTIONS", "lists,clock,bulk,mail,load").split(","))
+SECTIONS = set(os.environ.get("BENCH_SECTIONS", "lists,clock,bulk,mail,load,import").split(","))
 
 
 # ------------------------------------------------------------------------------------------------ stats
@@ -824,6 +825,11 @@ def main() -> None:
     context["when"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md"))
     report = write_report(out, context)
+    if "import" in SECTIONS:
+        from bench import import_bench
+
+        say("== 6. importação de carteira")
+        import_bench.write(import_bench.report(import_bench.run()), out)
     say("")
     say(report)
     say(f"Escrito em {out}")

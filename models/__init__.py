@@ -29,6 +29,7 @@ from models.feed import CalendarFeed  # noqa: E402
 from models.job import Job, JobItem, JobState  # noqa: E402
 from models.meeting import Meeting, MeetingEmail, MeetingEmailRecipient, MeetingStatus  # noqa: E402
 from models.negativation import Negativation, NegativationBatch, NegativationEvent, NegativationStatus  # noqa: E402
+from models.portfolio_import import CreditorImportMapping, ImportProblem, PortfolioImport  # noqa: E402
 from models.timeutil import utcnow  # noqa: E402
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "DebtStatus", "Negotiation", "NegotiationStatus", "Meeting", "MeetingEmail", "MeetingEmailRecipient",
     "MeetingStatus", "Negativation", "NegativationBatch", "NegativationEvent", "NegativationStatus",
     "Job", "JobItem", "JobState", "format_document", "is_valid_cpf", "is_valid_cnpj", "only_digits", "utcnow",
-    "CalendarFeed",
+    "CalendarFeed", "PortfolioImport", "ImportProblem", "CreditorImportMapping",
 ]
 
 from models import portfolio  # noqa: E402,F401 -- keeps the consultant copied onto debts and records

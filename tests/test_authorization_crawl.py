@@ -67,6 +67,7 @@ PATH_SAMPLES = {
 ID_FREE = {"index_view", "create_view", "export", "ajax_lookup", "index"}
 #: Screens that need a capability to open at all (docs/rules.md: Perfil, users, audit log).
 SCREEN_CAPABILITY = {"profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
+                     "portfolio_import": Capability.MANAGE_AGENCY,
                      "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT}
 #: What a POST needs to change something, by endpoint or else by screen (None: any logged-in user, within
 #: their scope). A POST of a role without it, like any anonymous POST, must leave the database as it was.
@@ -76,7 +77,7 @@ WRITE_CAPABILITY = {
     "jobs": None,
     "creditor": Capability.MANAGE_RECORDS, "debtor": Capability.MANAGE_RECORDS, "debt": Capability.MANAGE_RECORDS,
     "debt.negativate_view": Capability.NEGATIVATE, "negativation": Capability.NEGATIVATE,
-    "profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
+    "profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY, "portfolio_import": Capability.MANAGE_AGENCY,
     "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT,
 }
 

@@ -64,6 +64,7 @@ class LiveServer:
             "SOA_CONNECT_TIMEOUT": 2.0,
             "SOA_READ_TIMEOUT": 5.0,
             "HUEY_SQLITE_FILE": str(self.tmp / "queue.db"),
+            "IMPORT_DIR": str(self.tmp / "imports"),
         })
         got_request_exception.connect(self._record_exception, self.app, weak=False)
         with self.app.app_context():
@@ -71,6 +72,10 @@ class LiveServer:
 
             upgrade()
             load_demo_data()
+        from services.jobs import start_in_process
+
+        # Long work (bulk negativation, status sync, imports) runs as jobs: a consumer in this process, as `make run`.
+        self.consumer = start_in_process(self.app, workers=2)
         self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="e2e-live-server", daemon=True)

@@ -600,7 +600,8 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
     expect(code.locator("option")).not_to_have_count(0)
     page.locator("#btn-confirmar-negativacao").click()
 
-    expect(page.get_by_role("heading", name="Resultado da negativação")).to_be_visible()
+    # The inclusion is a job now: its page follows it and opens the report when it ends.
+    expect(page.get_by_role("heading", name="Resultado da negativação")).to_be_visible(timeout=30_000)
     expect(page.locator("#negativate-summary")).to_contain_text("1 incluída(s) · 1 recusada(s) · 0 com falha")
     report = page.locator("#negativate-report")
     expect(report.locator("tr", has_text=pick.ok)).to_contain_text("Incluída")
@@ -621,7 +622,8 @@ def test_flow7_negativate_two_debts_in_bulk_sync_and_exclude(new_session, live_s
 
     page.locator("#btn-atualizar-situacao").click()
     # A job: its page fills in as the answers arrive (static jobs.js polling the status JSON).
-    expect(page.locator("#job-summary")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)")
+    expect(page.locator("#job-summary")).to_contain_text("Situação consultada no SOA: 1 atualizada(s)",
+                                                         timeout=30_000)
     expect(page.locator("#job-bar")).to_have_attribute("aria-valuenow", "100")
     expect(page.locator("#job-items tbody tr")).to_have_count(1)
     s.goto("/admin/negativation/")

@@ -44,7 +44,7 @@ def test_serasa_confirmation_shows_cost_balance_and_the_record_in_flight(new_ses
     page = s.login(ADMIN)
     s.goto(f"/admin/debt/negativate/?rowid={first_id}")
     page.locator("#btn-confirmar-negativacao").click()
-    expect(page.locator("#negativate-summary")).to_contain_text("1 incluída(s)")
+    expect(page.locator("#negativate-summary")).to_contain_text("1 incluída(s)", timeout=30_000)  # a job now
 
     # Dívidas shows the Serasa situation of the debt just sent, linking to its record.
     s.goto("/admin/debt/?search=" + first)
@@ -72,7 +72,7 @@ def test_serasa_report_exports_prints_and_reopens(new_session, live_server, scre
     page = s.login(ADMIN)
     s.goto(f"/admin/debt/negativate/?rowid={debt_id}")
     page.locator("#btn-confirmar-negativacao").click()
-    expect(page.get_by_role("heading", name=re.compile("Resultado da negativação"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("Resultado da negativação"))).to_be_visible(timeout=30_000)
     expect(page.locator("#report-print")).to_be_visible()
     report_url = page.url
     with page.expect_download() as download:
