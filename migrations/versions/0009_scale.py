@@ -1,7 +1,7 @@
 """scale: the consultant on debts and Serasa records, an index per sortable column, trigram search on PostgreSQL
 
 Revision ID: 0009_scale
-Revises: 0007_meeting_feed
+Revises: 0008_jobs
 Create Date: 2026-11-30 08:40:00
 
 - ``debt.consultant_id`` and ``negativation.consultant_id``: the debtor's consultant, copied (models/portfolio.py
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0009_scale"
-down_revision = "0007_meeting_feed"
+down_revision = "0008_jobs"
 branch_labels = None
 depends_on = None
 

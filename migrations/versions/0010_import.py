@@ -1,7 +1,7 @@
 """portfolio import: imports, their problem lines, and the column mapping remembered per creditor
 
 Revision ID: 0010_import
-Revises: 0008_jobs
+Revises: 0009_scale
 Create Date: 2026-11-30 08:10:00
 """
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010_import"
-down_revision = "0008_jobs"
+down_revision = "0009_scale"
 branch_labels = None
 depends_on = None
 
