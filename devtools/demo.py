@@ -25,6 +25,7 @@ LOGINS = [
     ("Assessoria Demo", "admin@demo.com.br", "Administrador"),
     ("Assessoria Demo", "consultor@demo.com.br", "Consultor"),
     ("Assessoria Demo", "consultora2@demo.com.br", "Consultora"),
+    ("Assessoria Demo", "supervisora@demo.com.br", "Supervisora"),
     ("Outra Assessoria", "admin@outra.com.br", "Administrador"),
 ]
 
@@ -139,6 +140,7 @@ def load_demo_data(size: int = 50, seed: int = 42) -> bool:
     admin = _user(demo, "Alice Administradora", "admin@demo.com.br", Role.ADMIN)
     c1 = _user(demo, "Carlos Consultor", "consultor@demo.com.br", Role.CONSULTANT)
     c2 = _user(demo, "Beatriz Consultora", "consultora2@demo.com.br", Role.CONSULTANT)
+    _user(demo, "Sofia Supervisora", "supervisora@demo.com.br", Role.SUPERVISOR)
     other = _agency("Outra Assessoria", "45723174000110", "contato@outra.com.br")
     other_admin = _user(other, "Otávio Administrador", "admin@outra.com.br", Role.ADMIN)
     other_consultant = _user(other, "Olga Consultora", "consultora@outra.com.br", Role.CONSULTANT)

@@ -114,3 +114,35 @@ def test_production_package_leaves_devtools_and_aiosmtpd_out():
     assert "devtools" not in project["tool"]["setuptools"]["packages"]
     assert not [d for d in project["project"]["dependencies"] if d.startswith("aiosmtpd")]
     assert [d for d in project["project"]["optional-dependencies"]["dev"] if d.startswith("aiosmtpd")]
+
+
+def test_demo_data_offers_every_role_and_its_logins_work(app, client, auth):
+    """`make run`'s demo: each login it prints opens the panel; the supervisor sees both consultants' portfolios
+    but not Serasa actions."""
+    from devtools.demo import DEMO_PASSWORD, LOGINS, load_demo_data
+    from models import Debt, User, db
+    from models.agency import Role
+
+    with app.app_context():
+        assert load_demo_data(size=10) is True
+        roles = {u.email: u.role for u in db.session.scalars(db.select(User))}
+        demo_consultants = {u.id for u in db.session.scalars(db.select(User).where(
+            User.role == Role.CONSULTANT, User.email.like("%@demo.com.br")))}
+        owners = {d.consultant_id for d in db.session.scalars(db.select(Debt).join(Debt.debtor).where(
+            Debt.consultant_id.in_(demo_consultants)))}
+    assert {Role(r) for r in roles.values()} == set(Role)
+    assert owners == demo_consultants and len(owners) == 2
+    for _agency, email, _label in LOGINS:
+        assert auth.login(email, DEMO_PASSWORD).status_code == 302, email
+        assert client.get("/admin/").status_code == 200
+        auth.logout()
+    assert roles["supervisora@demo.com.br"] == Role.SUPERVISOR
+    auth.login("supervisora@demo.com.br", DEMO_PASSWORD)
+    page = client.get("/admin/debt/")
+    assert page.status_code == 200
+    with app.app_context():
+        contracts = [d.contract_number for d in db.session.scalars(db.select(Debt).where(
+            Debt.consultant_id.in_(demo_consultants)).order_by(Debt.id))]
+    seen = [c for c in contracts if c in page.text]
+    assert seen, "the supervisor's Dívidas list shows the demo debts"
+    assert client.get("/admin/debt/negativate/").status_code == 403
