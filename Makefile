@@ -38,12 +38,20 @@ $(CHROMIUM):
 	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
 		$$SUDO apt-get update && $$SUDO apt-get install -y -o Dpkg::Use-Pty=0 chromium fonts-liberation
 
-test: $(STAMP) $(CHROMIUM)
+## The job-queue tests run on both backends: the embedded SQLite queue and Redis (a private redis-server on a
+## loopback port, started by the tests; Debian's redis-server is installed via apt-get when missing)
+REDIS_SERVER := /usr/bin/redis-server
+$(REDIS_SERVER):
+	@echo "Instalando o redis-server do Debian para os testes da fila de tarefas (apt-get)..."
+	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); export DEBIAN_FRONTEND=noninteractive; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y -o Dpkg::Use-Pty=0 redis-server
+
+test: $(STAMP) $(CHROMIUM) $(REDIS_SERVER)
 	APP_ENV=development $(PY) -m pytest
 
 ## make test-postgres: the same suite (browser tests aside: they are database-agnostic) against PostgreSQL;
 ## TEST_DATABASE_URL must point at an empty database the suite may drop and recreate tables in (see .ci/run)
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(REDIS_SERVER)
 	@test -n "$$TEST_DATABASE_URL" || (echo "TEST_DATABASE_URL não definido (ex.: postgresql+psycopg://painel:painel@127.0.0.1:5432/painel_test)"; exit 2)
 	APP_ENV=development $(PY) -m pytest --ignore=tests/e2e
 
