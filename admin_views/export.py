@@ -30,13 +30,7 @@ def spreadsheet_safe(value) -> str:
 
 def csv_text(titles, rows) -> str:
     """Titles and rows as a CSV document for Excel pt-BR (BOM, ``;``, CRLF), every cell neutralised."""
-    buffer = io.StringIO()
-    buffer.write(BOM)
-    writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
-    writer.writerow([spreadsheet_safe(t) for t in titles])
-    for row in rows:
-        writer.writerow([spreadsheet_safe(v) for v in row])
-    return buffer.getvalue()
+    return b"".join(csv_chunks(titles, rows)).decode("utf-8")
 
 
 def csv_response(titles, rows, filename: str) -> Response:
@@ -66,7 +60,8 @@ STREAM_CHUNK = 64 * 1024
 
 
 def csv_chunks(titles, rows):
-    """The CSV document of ``csv_text``, as a sequence of encoded chunks (memory bounded by ``STREAM_CHUNK``)."""
+    """The CSV document for Excel pt-BR (BOM, ``;``, CRLF, every cell neutralised) as encoded chunks; memory is
+    bounded by ``STREAM_CHUNK``."""
     buffer = io.StringIO()
     buffer.write(BOM)
     writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
