@@ -7,6 +7,7 @@ from flask_admin.model import typefmt
 from flask_login import current_user
 from markupsafe import Markup
 
+from models.display import br_date, brl
 from models.documents import format_cep, format_document
 from models.timeutil import DEFAULT_TIMEZONE, to_local
 
@@ -16,18 +17,6 @@ def user_timezone() -> str:
         return current_user.agency.timezone or DEFAULT_TIMEZONE
     except AttributeError:
         return DEFAULT_TIMEZONE
-
-
-def brl(value: Decimal | int | float | None) -> str:
-    """Format money as R$ 1.234,56."""
-    if value is None:
-        return ""
-    text = f"{Decimal(value):,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
-    return f"R$ {text}"
-
-
-def br_date(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else ""
 
 
 def br_datetime(value: datetime | None, tz_name: str | None = None) -> str:

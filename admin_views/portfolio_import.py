@@ -6,8 +6,6 @@ token, the file is kept under the instance folder (``IMPORT_DIR``) and never in 
 
 from __future__ import annotations
 
-import io
-import uuid
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, redirect, request, url_for
@@ -19,7 +17,7 @@ from wtforms.validators import DataRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin_views.base import AccessMixin, PanelSecureForm, _parse_id, audit
-from admin_views.export import csv_response, spreadsheet_safe
+from admin_views.export import csv_response, xlsx_response
 from admin_views.fields import choices
 from models import Creditor, User, db
 from models.agency import Capability, roles_with
@@ -33,7 +31,7 @@ from models.portfolio_import import (
 )
 from services import jobs
 from services import portfolio_import as service
-from services.portfolio_reader import FIELDS, REQUIRED, UnreadableFile, guess_mapping, normalise_header, open_sheet
+from services.portfolio_reader import FIELDS, REQUIRED, UnreadableFile, normalise_header, open_sheet
 
 #: The sample carteira shipped with the demo (try it on the upload page).
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "docs" / "exemplo-carteira.csv"
@@ -129,36 +127,14 @@ class PortfolioImportView(AccessMixin, BaseView):
         if upload is None or not upload.filename:
             form.file.errors = ["Escolha o arquivo da carteira."]
             return None
-        limit = current_app.config["IMPORT_MAX_BYTES"]
-        name = f"{uuid.uuid4().hex}.dat"
-        path = service.stored_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := upload.stream.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    break
-                out.write(chunk)
-        if size > limit:
-            path.unlink(missing_ok=True)
-            form.file.errors = [f"O arquivo passa do limite de {limit // (1024 * 1024)} MB."]
-            return None
         try:
-            sheet = open_sheet(path)
-        except UnreadableFile as exc:
-            path.unlink(missing_ok=True)
+            imp = service.store_upload(upload.stream, upload.filename, creditor, current_user,
+                                       current_app.config["IMPORT_MAX_BYTES"])
+        except service.UploadRefused as exc:
             form.file.errors = [str(exc)]
             return None
-        remembered = db.session.get(CreditorImportMapping, creditor.id)
-        imp = PortfolioImport(agency_id=current_user.agency_id, creditor_id=creditor.id, user_id=current_user.id,
-                              filename=(upload.filename or "carteira")[-255:], stored_name=name, size=size,
-                              mapping=guess_mapping(sheet.headers, remembered.mapping if remembered else None),
-                              consultant_mode="nenhum", consultant_ids=[])
-        db.session.add(imp)
-        db.session.flush()
         audit("import.upload", target=f"Importação de carteira nº {imp.id}",
-              details=f"credor={creditor.name}; arquivo={imp.filename}; bytes={size}")
+              details=f"credor={creditor.name}; arquivo={imp.filename}; bytes={imp.size}")
         db.session.commit()
         return imp
 
@@ -297,39 +273,15 @@ class PortfolioImportView(AccessMixin, BaseView):
         """The refused lines (the file's own columns + line + reason, to fix and resend) or the missing debts."""
         imp = self._import(request.args.get("id"))
         what, fmt = request.args.get("what"), request.args.get("format")
-        if what not in ("recusadas", "avisos", "ausentes") or fmt not in ("csv", "xlsx"):
+        if what not in service.PROBLEM_DOWNLOADS or fmt not in ("csv", "xlsx"):
             abort(404)
-        level = {"recusadas": ProblemLevel.REFUSED, "avisos": ProblemLevel.WARNING,
-                 "ausentes": ProblemLevel.MISSING}[what]
-        problems = db.session.execute(select(ImportProblem.line, ImportProblem.reason, ImportProblem.cells).where(
-            ImportProblem.import_id == imp.id, ImportProblem.level == level).order_by(ImportProblem.line,
-                                                                                    ImportProblem.id))
-        if level == ProblemLevel.MISSING:
-            header = ["Contrato", "Devedor", "CPF/CNPJ", "Valor", "Vencimento", "Situação"]
-            rows = [[*cells, "Não excluída: confira com o credor"] for _, _, cells in problems]
-        elif level == ProblemLevel.REFUSED:
-            header = [*self._sheet(imp).headers, "Linha no arquivo", "Motivo da recusa"]
-            width = len(header) - 2
-            rows = [[*(cells + [""] * width)[:width], line, reason] for line, reason, cells in problems]
-        else:
-            header = ["Linha no arquivo", "Aviso"]
-            rows = [[line, reason] for line, reason, _ in problems]
+        header, rows = service.problem_rows(imp, what, self._sheet(imp).headers)
         name = f"importacao-{imp.id}-{what}"
         audit("export", target=f"Importação de carteira nº {imp.id}", details=f"{what}; {fmt}; linhas={len(rows)}")
         db.session.commit()
         if fmt == "csv":
             return csv_response(header, rows, f"{name}.csv")
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Linhas")
-        sheet.append(header)
-        for row in rows:
-            sheet.append([spreadsheet_safe(c) for c in row])
-        out = io.BytesIO()
-        book.save(out)
-        return Response(out.getvalue(), headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return xlsx_response(header, rows, f"{name}.xlsx", sheet="Linhas")
 
     @expose("/exemplo/")
     def sample_view(self):

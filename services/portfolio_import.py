@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,16 +27,16 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import insert, select
 
-from admin_views.formatting import br_date, brl
 from models import AuditLog, Debt, Debtor, User, db
 from models.agency import Capability, roles_with
 from models.debt import DebtStatus
 from models.debtor import FIELD_SIZES, UFS
+from models.display import br_date, brl
 from models.documents import format_cep, format_document, is_valid_document, only_digits
-from models.portfolio_import import ImportProblem, ImportStatus, PortfolioImport, ProblemLevel
+from models.portfolio_import import CreditorImportMapping, ImportProblem, ImportStatus, PortfolioImport, ProblemLevel
 from models.timeutil import utcnow
 from services import jobs
-from services.portfolio_reader import FIELDS, UnreadableFile, open_sheet
+from services.portfolio_reader import FIELDS, UnreadableFile, guess_mapping, open_sheet
 
 #: Lines per committed chunk of an import.
 CHUNK = 1000
@@ -679,3 +680,62 @@ def check_job(ctx: jobs.JobContext) -> None:
     ctx.job.summary = {"import_id": imp.id, "linhas": result.total, "validas": result.valid,
                        "com_aviso": result.warned, "recusadas": result.refused}
     db.session.commit()
+
+
+# --- upload and downloads (the screens' work, without the request) ------------------------------------------
+
+class UploadRefused(ValueError):
+    """The uploaded file cannot start an import; the message is for the user (pt-BR)."""
+
+
+def store_upload(stream, filename: str, creditor, user, limit: int) -> PortfolioImport:
+    """Copy an uploaded carteira to ``IMPORT_DIR`` in 1 MiB blocks (never whole in memory), refuse it when it passes
+    ``limit`` bytes or cannot be read, and record the import with the creditor's remembered (or guessed) mapping."""
+    name = f"{uuid.uuid4().hex}.dat"
+    path = stored_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                break
+            out.write(chunk)
+    if size > limit:
+        path.unlink(missing_ok=True)
+        raise UploadRefused(f"O arquivo passa do limite de {limit // (1024 * 1024)} MB.")
+    try:
+        sheet = open_sheet(path)
+    except UnreadableFile as exc:
+        path.unlink(missing_ok=True)
+        raise UploadRefused(str(exc)) from exc
+    remembered = db.session.get(CreditorImportMapping, creditor.id)
+    imp = PortfolioImport(agency_id=creditor.agency_id, creditor_id=creditor.id, user_id=user.id,
+                          filename=(filename or "carteira")[-255:], stored_name=name, size=size,
+                          mapping=guess_mapping(sheet.headers, remembered.mapping if remembered else None),
+                          consultant_mode="nenhum", consultant_ids=[])
+    db.session.add(imp)
+    db.session.flush()
+    return imp
+
+
+#: What the result page offers to download: ?what= → the kind of problem.
+PROBLEM_DOWNLOADS = {"recusadas": ProblemLevel.REFUSED, "avisos": ProblemLevel.WARNING,
+                     "ausentes": ProblemLevel.MISSING}
+
+
+def problem_rows(imp: PortfolioImport, what: str, file_headers: list[str]) -> tuple[list, list]:
+    """Header and rows of one download: refused lines with the file's own columns + line + reason (fix and
+    resend), warnings by line, or the open debts missing from the file (never deleted)."""
+    level = PROBLEM_DOWNLOADS[what]
+    problems = db.session.execute(select(ImportProblem.line, ImportProblem.reason, ImportProblem.cells).where(
+        ImportProblem.import_id == imp.id, ImportProblem.level == level).order_by(ImportProblem.line,
+                                                                                ImportProblem.id))
+    if level == ProblemLevel.MISSING:
+        header = ["Contrato", "Devedor", "CPF/CNPJ", "Valor", "Vencimento", "Situação"]
+        return header + ["Observação"], [[*cells, "Não excluída: confira com o credor"] for _, _, cells in problems]
+    if level == ProblemLevel.REFUSED:
+        width = len(file_headers)
+        header = [*file_headers, "Linha no arquivo", "Motivo da recusa"]
+        return header, [[*(cells + [""] * width)[:width], line, reason] for line, reason, cells in problems]
+    return ["Linha no arquivo", "Aviso"], [[line, reason] for line, reason, _ in problems]
