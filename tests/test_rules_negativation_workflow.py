@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import update
 
 from app import create_app
@@ -115,6 +116,20 @@ def test_an_eligible_debt_is_sent_and_its_history_kept(ctx, soa):
     [sent] = soa.snapshot()["records"]
     assert (sent["document"], sent["contract"], sent["restriction_code"]) == (
         debt.debtor.document, debt.contract_number, "4")
+
+
+def test_a_history_entry_is_added_without_loading_the_records_history(ctx):
+    """A batch of thousands of records writes each SOA answer's history line without reading the history first."""
+    agency, admin_id, creditor = ctx
+    record = _include(agency, admin_id, [_debt(agency, creditor)], code="1").outcomes[0].negativation
+    db.session.commit()
+    db.session.expire_all()
+    record = db.session.get(Negativation, record.id)
+    record.note("Consulta ao SOA: sem mudança.", actor_id=admin_id)
+    assert "events" in sa_inspect(record).unloaded, "the history was loaded to add one line"
+    db.session.commit()
+    db.session.expire_all()
+    assert _events(db.session.get(Negativation, record.id))[-1] == (S.SENT, S.SENT, "Consulta ao SOA: sem mudança.")
 
 
 def test_an_ineligible_debt_is_refused_with_every_reason_and_nothing_reaches_soa(ctx, soa):
