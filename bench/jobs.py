@@ -238,9 +238,12 @@ def sync_run(env: Env, records: int, latency: float, consumers: int = 1) -> dict
     env.latency(0)
     client = app.test_client()
     login(client, email)
-    _, job_id = post_inclusion(client, ids)
+    from admin_views.debts import MAX_JOB_BULK
+
+    chunk = min(MAX_JOB_BULK, 10000)  # one request may start at most MAX_JOB_BULK debts (50,000 → 5 requests)
+    job_ids = [post_inclusion(client, ids[n:n + chunk])[1] for n in range(0, len(ids), chunk)]
     env.start_consumers(2)
-    wait_jobs(app, [job_id])
+    wait_jobs(app, job_ids)
     env.stop_consumers()
     env.sandbox_settings(activation_delay=0)
     env.latency(latency)
@@ -258,7 +261,55 @@ def sync_run(env: Env, records: int, latency: float, consumers: int = 1) -> dict
             "done": done, "failed": failed, "latency_ms": latency * 1000}
 
 
+def request_only(repeats: int = 7) -> None:
+    """BENCH_JOBS_ONLY=request: only the request that starts a 5,000-debt inclusion, timed ``repeats`` times.
+
+    What is timed is the server (Werkzeug form parsing, CSRF, scope check, recording the job, the redirect), the
+    form body being encoded before the clock starts; no consumer runs, each job is cancelled after its answer.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    env = Env(tmp)
+    try:
+        app = env.app()
+        _, email, ids = make_world(app, int(5000 * SCALE))
+        client = app.test_client()
+        login(client, email)
+        from models import db
+        from models.job import Job, JobItem
+        from services import jobs
+
+        answers = []
+        for _ in range(repeats):
+            answered, job_id = post_inclusion(client, ids)
+            answers.append(answered * 1000)
+            with app.app_context():
+                items = db.session.query(JobItem).filter(JobItem.job_id == job_id).count()
+                jobs.cancel(db.session.get(Job, job_id))
+        answers.sort()
+        print(f"{len(ids)} dívidas, {repeats} requisições: mínimo {answers[0]:.0f} ms, mediana "
+              f"{answers[len(answers) // 2]:.0f} ms, máximo {answers[-1]:.0f} ms; itens gravados na requisição: "
+              f"{items}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} núcleos")
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
+    if os.environ.get("BENCH_JOBS_ONLY") == "request":
+        request_only()
+        return
+    if os.environ.get("BENCH_JOBS_ONLY") == "sync":  # only the status sync of int(50000 * BENCH_JOBS_SYNC_SCALE)
+        tmp = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+        env = Env(tmp)
+        try:
+            sync = sync_run(env, int(50000 * SYNC_SCALE), float(os.environ.get("BENCH_JOBS_SYNC_LATENCY", "0.1")))
+        finally:
+            env.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(f"Atualizar situação: {sync['records']} registros, {sync['latency_ms']:.0f} ms de latência por consulta, "
+              f"1 consumidor: {sync['seconds']:.1f} s ({sync['per_second']:.0f} registros/s; {sync['done']} "
+              f"atualizados, {sync['failed']} falhas); {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        return
     debts = int(5000 * SCALE)
     sync_records = int(50000 * SYNC_SCALE)
     began = time.monotonic()

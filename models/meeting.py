@@ -325,6 +325,18 @@ class MeetingEmail(db.Model):
         return [r.address for r in self.recipients if not r.delivered]
 
 
+class RecipientState(LabelledEnum):
+    """Where one recipient of a send stands; recorded (committed) before and after its SMTP transaction."""
+
+    PENDING = "pending", "Aguardando envio"
+    SENDING = "sending", "Enviando"
+    SENT = "sent", "Entregue ao servidor"
+    FAILED = "failed", "Falhou"
+    #: The process stopped during this recipient's SMTP transaction: it may have received the message.
+    #: Never re-sent automatically (a person decides, e.g. with "Reenviar às falhas").
+    UNCERTAIN = "uncertain", "Incerto"
+
+
 class MeetingEmailRecipient(db.Model):
     __tablename__ = "meeting_email_recipient"
 
@@ -333,5 +345,7 @@ class MeetingEmailRecipient(db.Model):
     address: Mapped[str] = mapped_column(String(254))
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    #: RecipientState; NULL on rows written before it existed (read ``delivered``).
+    state: Mapped[str | None] = mapped_column(String(20))
 
     email = relationship("MeetingEmail", back_populates="recipients")

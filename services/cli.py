@@ -81,15 +81,27 @@ def worker(workers: int | None, no_periodic: bool) -> None:
 @with_appcontext
 def serasa_sync(limit: int) -> None:
     """Refresh in-flight negativations, retry due exclusions and exclude expired records (for cron)."""
+    from models.job import Job
     from models.negativation import live_records
-    from services.negativation import records_to_sync, sync_records
+    from services import jobs, serasa_jobs
 
     # The law keeps running when an agency switches the integration off: its live records are still synced
     # and removed on time.
     agencies = [a for a in db.session.scalars(db.select(Agency).order_by(Agency.id))
                 if a.serasa_enabled or (a.has_soa_credentials and live_records(a.id))]
+    app = current_app._get_current_object()
     for agency in agencies:
-        records = records_to_sync(agency, limit)
-        summary = sync_records(agency, records, None) if records else {}
-        db.session.commit()
-        click.echo(f"{agency.name}: {len(records)} registro(s) consultado(s) {summary}")
+        # The same job as the scheduled sync, run here: it takes the agency's sync lock (serasa_jobs.run_sync),
+        # so a sync already running for this agency (scheduled, manual or another cron) makes this one skip.
+        job_id = serasa_jobs.start_sync(agency, None, limit=limit, queue=False).id
+        jobs.run_job(app, job_id)
+        db.session.expire_all()
+        job = db.session.get(Job, job_id)
+        summary = job.summary or {}
+        if summary.get("skipped"):
+            click.echo(f"{agency.name}: ignorada. {summary['skipped']}")
+        elif job.error:
+            click.echo(f"{agency.name}: falhou (tarefa nº {job.id}). {job.error}")
+        else:
+            click.echo(f"{agency.name}: {job.total} registro(s) consultado(s) {summary.get('counts') or {}} "
+                       f"(tarefa nº {job.id})")

@@ -124,8 +124,12 @@ def enqueue(job_id: int, app: Flask | None = None) -> None:
 
 
 def start(kind: str, agency, user, *, total: int | None = None, payload: dict | None = None,
-          items: Iterable[tuple[str, dict]] | None = None, lock_key: str | None = None) -> Job:
+          items: Iterable[tuple[str, dict]] | None = None, lock_key: str | None = None,
+          queue: bool = True) -> Job:
     """Record a job (and its items), commit, enqueue it and return it at once.
+
+    ``queue=False``: the caller runs it itself (``run_job``), e.g. a cron command; the job still shows on the job
+    pages, and a consumer that finds it (``recover``) cannot run it twice (``_claim`` lets one through).
 
     ``lock_key``: a unique key the job holds while queued (e.g. one scheduled slot): a second job with the same
     key is refused by the database (IntegrityError, nothing recorded).
@@ -140,7 +144,8 @@ def start(kind: str, agency, user, *, total: int | None = None, payload: dict | 
     count = _insert_items(job.id, 0, items or ())
     job.total = total if total is not None else count
     db.session.commit()
-    enqueue(job.id)
+    if queue:
+        enqueue(job.id)
     return job
 
 

@@ -7,9 +7,9 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from integrations.mail import build_invite_messages, build_reminder_messages, send_batch
+from integrations.mail import BatchResult, build_invite_messages, build_reminder_messages, send_batch
 from models import AuditLog, Meeting, MeetingEmail, MeetingEmailRecipient, db
-from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, SendStatus
+from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, RecipientState, SendStatus
 from models.timeutil import utcnow
 
 
@@ -84,25 +84,88 @@ def claim(meeting: Meeting, kinds: list[str], user_id: int, idempotency_key: str
     return emails
 
 
+UNCERTAIN_REASON = ("Incerto: o envio foi interrompido durante a transação SMTP deste destinatário; ele pode ter "
+                    "recebido a mensagem. Não foi reenviado automaticamente — confirme com ele ou use "
+                    "“Reenviar às falhas”.")
+
+
 def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
-    """Send the claimed e-mail to each recipient over one SMTP connection and record every result."""
+    """Send the claimed e-mail to each recipient over one SMTP connection, exactly once per recipient.
+
+    Each recipient's row is committed before anything is sent (*pending*), right before its SMTP transaction
+    (*sending*) and right after it (*sent* / *failed*). Called again for the same send (``resume`` after the
+    process died mid-batch), it sends only to recipients without a recorded result; one left *sending* may have
+    received the message and becomes *uncertain* (shown in the send log, never re-sent automatically).
+    """
     meeting = email.meeting
-    if email.kind == EmailKind.REMINDER:
-        messages = build_reminder_messages(meeting, recipients)
-    else:  # invites (first, retried, to newcomers), updates and cancellations are calendar messages
-        method = "CANCEL" if email.kind == EmailKind.CANCEL else "REQUEST"
-        messages = build_invite_messages(meeting, recipients, method=method, update=email.kind == EmailKind.UPDATE)
-    result = send_batch(messages)
+    rows = {r.address: r for r in email.recipients}
     for address in recipients:
-        db.session.add(MeetingEmailRecipient(email=email, address=address, delivered=address in result.sent,
-                                             error=result.failed.get(address)))
-    if not result.sent:
-        email.status = SendStatus.FAILED
-        email.error = "; ".join(sorted(set(result.failed.values())))[:2000] or "Nenhum destinatário recebeu."
+        if address not in rows:
+            rows[address] = MeetingEmailRecipient(email=email, address=address, state=RecipientState.PENDING)
+            db.session.add(rows[address])
+    for row in rows.values():
+        if row.state == RecipientState.SENDING:
+            row.state, row.delivered, row.error = RecipientState.UNCERTAIN, False, UNCERTAIN_REASON
+    db.session.commit()
+    to_send = [a for a in rows if rows[a].state in (RecipientState.PENDING, RecipientState.FAILED)]
+    if to_send:
+        if email.kind == EmailKind.REMINDER:
+            messages = build_reminder_messages(meeting, to_send)
+        else:  # invites (first, retried, to newcomers), updates and cancellations are calendar messages
+            method = "CANCEL" if email.kind == EmailKind.CANCEL else "REQUEST"
+            messages = build_invite_messages(meeting, to_send, method=method,
+                                             update=email.kind == EmailKind.UPDATE)
+
+        def mark(message, state):
+            for address in [*message.recipients, *message.cc, *message.bcc]:
+                address = address[1] if isinstance(address, tuple) else address
+                if address in rows:
+                    rows[address].state = state
+            db.session.commit()
+
+        def before(message):
+            mark(message, RecipientState.SENDING)
+
+        def after(message):
+            for address in [*message.recipients, *message.cc, *message.bcc]:
+                address = address[1] if isinstance(address, tuple) else address
+                row = rows.get(address)
+                if row is None:
+                    continue
+                if address in batch.sent:
+                    row.state, row.delivered, row.error = RecipientState.SENT, True, None
+                else:
+                    row.state, row.delivered = RecipientState.FAILED, False
+                    row.error = batch.failed.get(address) or "Não enviado."
+            db.session.commit()
+
+        batch = BatchResult()
+        result = send_batch(messages, before=before, after=after, result=batch)
+        for address in to_send:  # those the batch never reached (server down, connection lost before them)
+            row = rows[address]
+            if row.state in (RecipientState.PENDING, RecipientState.SENDING):
+                row.state, row.delivered = RecipientState.FAILED, False
+                row.error = result.failed.get(address) or "Não enviado."
+    sent = [a for a in recipients if rows[a].state == RecipientState.SENT]
+    failed = {a: rows[a].error or "Não enviado." for a in recipients if rows[a].state != RecipientState.SENT}
+    if not sent:
+        email.status = SendStatus.FAILED if not any(
+            rows[a].state == RecipientState.UNCERTAIN for a in recipients) else SendStatus.PARTIAL
+        email.error = "; ".join(sorted(set(failed.values())))[:2000] or "Nenhum destinatário recebeu."
     else:
-        email.status = SendStatus.SENT if not result.failed else SendStatus.PARTIAL
+        email.status = SendStatus.SENT if not failed else SendStatus.PARTIAL
         _apply_to_meeting(meeting, email)
-    return SendOutcome(email=email, sent=result.sent, failed=result.failed)
+    return SendOutcome(email=email, sent=sent, failed=failed)
+
+
+def resume(email: MeetingEmail) -> SendOutcome | None:
+    """Finish a send whose process died mid-batch (still *Enviando*): only recipients without a recorded result
+    are sent to; one whose SMTP transaction may have happened is marked *Incerto*, never re-sent."""
+    if email.status != SendStatus.PENDING:
+        return None
+    outcome = deliver(email, [r.address for r in email.recipients])
+    db.session.commit()
+    return outcome
 
 
 def _apply_to_meeting(meeting: Meeting, email: MeetingEmail) -> None:

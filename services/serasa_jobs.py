@@ -45,15 +45,16 @@ def start_inclusion(agency: Agency, user, debt_ids: list[int], restriction_code:
 
 
 def start_sync(agency: Agency, user, *, record_ids: list[int] | None = None, scope: str = "all",
-               slot: str | None = None, lock_key: str | None = None) -> Job:
+               slot: str | None = None, lock_key: str | None = None, limit: int | None = None,
+               queue: bool = True) -> Job:
     """Record a status sync job (all records that need SOA, the given ones, or only due exclusions)."""
-    payload = {"scope": scope, "limit": int(current_app.config.get("SERASA_SYNC_LIMIT", 200))}
+    payload = {"scope": scope, "limit": int(limit or current_app.config.get("SERASA_SYNC_LIMIT", 200))}
     if record_ids is not None:
         payload["record_ids"] = list(record_ids)
     if slot:
         payload["slot"] = slot
     return jobs.start(SYNC, agency, user, total=len(record_ids) if record_ids is not None else 0, payload=payload,
-                      lock_key=lock_key)
+                      lock_key=lock_key, queue=queue)
 
 
 # --- inclusion ---------------------------------------------------------------------------------------------

@@ -788,3 +788,57 @@ def test_participants_are_not_spell_checked_and_adicionar_is_a_button(client, wo
     listing = client.get("/admin/meeting/").text
     button = re.search(r'<a class="([^"]*)"[^>]*id="btn-adicionar"', listing).group(1).split()
     assert "btn-success" in button and "nav-link" not in button
+
+
+class _ProcessDied(BaseException):
+    """Stands for the process being killed: nothing of the sender's code runs after it."""
+
+
+def test_batch_interrupted_mid_send_is_resumed_exactly_once(app, client, world, login_as, smtp):
+    """A send killed in the middle of its batch, then resumed: each recipient gets the message at most once; the
+    one whose SMTP transaction may have happened is marked *Incerto* and shown, never re-sent silently."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from models import MeetingEmailRecipient, User
+    from services import meetings as sending
+
+    addresses = [f"pessoa{n}@credor.com.br" for n in range(1, 6)]
+    in_flight = addresses[2]
+    armed = {"sending": False}
+
+    def after_flush(session, _context):
+        for obj in session.dirty:
+            if isinstance(obj, MeetingEmailRecipient) and obj.address == in_flight and obj.state == "sending":
+                armed["sending"] = True
+
+    def after_commit(_session):
+        if armed["sending"]:
+            armed["sending"] = False
+            raise _ProcessDied  # killed after recording "sending", before (or during) that SMTP transaction
+
+    event.listen(Session, "after_flush", after_flush)
+    event.listen(Session, "after_commit", after_commit)
+    try:
+        with app.app_context(), pytest.raises(_ProcessDied):
+            sending.send(db.session.get(Meeting, world.meeting_a1.id), "invite", addresses,
+                         db.session.get(User, world.admin_a.id), "chave-lote-interrompido")
+    finally:
+        event.remove(Session, "after_flush", after_flush)
+        event.remove(Session, "after_commit", after_commit)
+    assert [m.rcpt_tos for m in smtp.messages] == [(addresses[0],), (addresses[1],)]
+    with app.app_context():
+        email = db.session.scalar(db.select(MeetingEmail).where(MeetingEmail.meeting_id == world.meeting_a1.id))
+        assert email.status == "pending"
+        outcome = sending.resume(email)
+        assert outcome is not None
+        assert sorted(outcome.sent) == sorted([addresses[0], addresses[1], addresses[3], addresses[4]])
+        assert "Incerto" in outcome.failed[in_flight]
+        assert sending.resume(db.session.get(MeetingEmail, email.id)) is None  # finished: nothing more to send
+        states = {r.address: r.state for r in db.session.get(MeetingEmail, email.id).recipients}
+        assert states[in_flight] == "uncertain" and db.session.get(MeetingEmail, email.id).status == "partial"
+    received = [m.rcpt_tos[0] for m in smtp.messages]
+    assert sorted(received) == sorted([addresses[0], addresses[1], addresses[3], addresses[4]])  # each once
+    login_as(world.admin_a)
+    page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
+    assert in_flight in page and "Incerto: o envio foi interrompido" in page

@@ -519,6 +519,40 @@ def test_five_year_limit_excludes_by_itself(app, client, world, login_as, serasa
     assert record.status == S.EXCLUSION_REQUESTED and record.exclusion_motive == "prazo_5_anos"
 
 
+def test_cron_sync_skips_an_agency_whose_sync_is_running(app, client, world, login_as, serasa):
+    """`serasa sync` takes the same per-agency lock as the scheduled sync: never two syncs of one agency at once."""
+    from models.job import Job, JobState
+    from models.timeutil import utcnow
+    from services.serasa_jobs import SYNC, sync_lock_key
+
+    login_as(world.admin_a)
+    _, record = _active_record(app, client, world, serasa)
+    with app.app_context():
+        row = db.session.get(Negativation, record.id)
+        row.expires_on = local_today("America/Sao_Paulo")
+        holder = Job(kind=SYNC, agency_id=row.agency_id,
+                     state=JobState.RUNNING, heartbeat_at=utcnow(), started_at=utcnow(), payload={}, summary={},
+                     total=0, done=0, failed=0, attempts=1, lock_key=sync_lock_key(row.agency_id))
+        db.session.add(holder)
+        db.session.commit()
+        holder_id = holder.id
+    result = app.test_cli_runner().invoke(args=["serasa", "sync"])
+    assert result.exit_code == 0, result.output
+    assert f"atualização desta assessoria está em andamento (tarefa nº {holder_id})" in result.output
+    [record] = _records(app)
+    assert record.status == S.ACTIVE  # nothing was sent to SOA for this agency
+    with app.app_context():
+        holder = db.session.get(Job, holder_id)
+        holder.state, holder.lock_key, holder.finished_at = JobState.DONE, None, utcnow()
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["serasa", "sync"])
+    assert result.exit_code == 0, result.output
+    [record] = _records(app)
+    assert record.status == S.EXCLUSION_REQUESTED and record.exclusion_motive == "prazo_5_anos"
+    with app.app_context():  # the cron run is a job like the scheduled one, and it let the lock go
+        assert db.session.scalar(db.select(Job).where(Job.lock_key == sync_lock_key(record.agency_id))) is None
+
+
 # --- the screen ----------------------------------------------------------------------------------------------
 
 

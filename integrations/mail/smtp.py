@@ -6,6 +6,7 @@ import logging
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,14 +111,19 @@ def _connection_lost(connection: SmtpConnection, exc: BaseException) -> bool:
     return not isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException, BadHeaderError))
 
 
-def send_batch(messages: list[Message]) -> BatchResult:
+def send_batch(messages: list[Message], *, before: Callable[[Message], None] | None = None,
+               after: Callable[[Message], None] | None = None, result: BatchResult | None = None) -> BatchResult:
     """Send messages over one SMTP connection and report the result per address; never raise on SMTP errors.
+
+    ``before(message)`` runs right before a message's SMTP transaction, ``after(message)`` right after its result
+    is in ``result`` (the caller records both durably: a process that dies in between leaves the proof that this
+    message's transaction may have happened).
 
     A refused recipient or rejected message fails only that message. If the connection drops, the
     message in flight and all later ones are reported as failed (no reconnect: the in-flight one may
     or may not have been delivered, and a retry is the user's "resend to failures" decision).
     """
-    result = BatchResult()
+    result = result if result is not None else BatchResult()
     if not messages:
         return result
     state = mail_state()
@@ -150,6 +156,8 @@ def send_batch(messages: list[Message]) -> BatchResult:
                     for address in addresses:
                         result._mark_failed(address, "Remetente não configurado (MAIL_DEFAULT_SENDER).")
                     continue
+                if before is not None:
+                    before(message)
                 try:
                     connection.send(message)
                 except smtplib.SMTPRecipientsRefused as exc:
@@ -162,10 +170,14 @@ def send_batch(messages: list[Message]) -> BatchResult:
                         for address in addresses:
                             result._mark_failed(address, reason)
                     if _connection_lost(connection, exc):
+                        if after is not None:
+                            after(message)
                         _fail_rest(result, messages[index + 1 :], exc)
                         break
                 else:
                     result._mark_sent(message)
+                if after is not None:
+                    after(message)
     finally:
         connection.close_quietly()
     return result
