@@ -19,7 +19,7 @@ from admin_views.base import (
     scoped_choices,
     user_can,
 )
-from admin_views.export import csv_response, xlsx_response
+from admin_views.export import spreadsheet_response
 from admin_views.fields import BrDateField, MoneyField, choices, positive_amount
 from admin_views.formatting import br_date, brl, choice_formatter, document_formatter
 from admin_views.jobs import remember_started
@@ -210,9 +210,7 @@ class DebtView(SerasaColumnMixin, ProtectedModelView):
         name = f"negativacao-relatorio-{batch.id}"
         audit("export", target=f"Negativar no Serasa: relatório nº {batch.id}", details=f"{fmt}; linhas={len(rows)}")
         db.session.commit()
-        if fmt == "csv":
-            return csv_response(header, rows, f"{name}.csv")
-        return xlsx_response(header, rows, f"{name}.xlsx", sheet="Relatório")
+        return spreadsheet_response(fmt, header, rows, name, sheet="Relatório")
 
     def _scoped_debts(self, ids):
         if not ids:

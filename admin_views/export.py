@@ -55,6 +55,13 @@ def xlsx_response(titles, rows, filename: str, sheet: str) -> Response:
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
+def spreadsheet_response(fmt: str, titles, rows, name: str, sheet: str) -> Response:
+    """A small report as ``name``.csv or ``name``.xlsx (``fmt`` already checked to be one of them)."""
+    if fmt == "csv":
+        return csv_response(titles, rows, f"{name}.csv")
+    return xlsx_response(titles, rows, f"{name}.xlsx", sheet=sheet)
+
+
 #: Bytes buffered before a chunk of a streamed CSV is handed to the server.
 STREAM_CHUNK = 64 * 1024
 

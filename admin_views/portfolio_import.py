@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin_views.base import AccessMixin, PanelSecureForm, _parse_id, audit
-from admin_views.export import csv_response, xlsx_response
+from admin_views.export import spreadsheet_response
 from admin_views.fields import choices
 from models import Creditor, User, db
 from models.agency import Capability, roles_with
@@ -279,9 +279,7 @@ class PortfolioImportView(AccessMixin, BaseView):
         name = f"importacao-{imp.id}-{what}"
         audit("export", target=f"Importação de carteira nº {imp.id}", details=f"{what}; {fmt}; linhas={len(rows)}")
         db.session.commit()
-        if fmt == "csv":
-            return csv_response(header, rows, f"{name}.csv")
-        return xlsx_response(header, rows, f"{name}.xlsx", sheet="Linhas")
+        return spreadsheet_response(fmt, header, rows, name, sheet="Linhas")
 
     @expose("/exemplo/")
     def sample_view(self):
