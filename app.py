@@ -62,6 +62,8 @@ class Config:
     #: Meeting e-mails (one per recipient) a user may send per hour, and an agency per 24 h (0 = no limit).
     MAIL_LIMIT_PER_USER_HOUR = int(os.environ.get("MAIL_LIMIT_PER_USER_HOUR", "100"))
     MAIL_LIMIT_PER_AGENCY_DAY = int(os.environ.get("MAIL_LIMIT_PER_AGENCY_DAY", "1000"))
+    #: A meeting send still "pending" with no sign of life for this long was interrupted: a consumer resumes it.
+    MAIL_RESUME_AFTER_SECONDS = float(os.environ.get("MAIL_RESUME_AFTER_SECONDS", "300"))
 
     SOA_URL_PRODUCAO = os.environ.get("SOA_URL_PRODUCAO", SOA_BASE_URLS["producao"])
     SOA_URL_HOMOLOGACAO = os.environ.get("SOA_URL_HOMOLOGACAO", SOA_BASE_URLS["homologacao"])
@@ -148,6 +150,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_security(app)
     init_feed(app)
     jobs.init_app(app)
+    import services.meetings  # noqa: F401  (registers the resumption of interrupted meeting e-mails)
     import services.serasa_jobs  # noqa: F401  (registers the Serasa job kinds and their schedule)
     register_commands(app)
     return app

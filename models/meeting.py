@@ -302,6 +302,9 @@ class MeetingEmail(db.Model):
         Index("uq_meeting_email_once_per_sequence", "meeting_id", "kind", "sequence", unique=True,
               sqlite_where=text("kind IN ('update', 'cancel') AND status != 'failed'"),
               postgresql_where=text("kind IN ('update', 'cancel') AND status != 'failed'")),
+        # The tick's look for interrupted sends reads only the few still pending.
+        Index("ix_meeting_email_pending_active", "active_at", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -312,6 +315,9 @@ class MeetingEmail(db.Model):
     sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
+    #: Last sign of life of the process sending it (claim, and before/after each recipient): a send still *pending*
+    #: with no sign of life for MAIL_RESUME_AFTER_SECONDS was interrupted, and the consumer's tick resumes it.
+    active_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
     #: One-time token of the send form: a re-submitted form is recognised and not sent twice.
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 

@@ -1,16 +1,17 @@
 """Sending a meeting's e-mails: claim the send in the database, send over one connection, record each result."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.mail import BatchResult, build_invite_messages, build_reminder_messages, send_batch
 from models import AuditLog, Meeting, MeetingEmail, MeetingEmailRecipient, db
 from models.meeting import EMAIL_KIND_LABELS, EmailKind, MeetingNotAllowed, RecipientState, SendStatus
 from models.timeutil import utcnow
+from services import jobs
 
 
 class SendLimitReached(MeetingNotAllowed):
@@ -121,6 +122,7 @@ def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
                 address = address[1] if isinstance(address, tuple) else address
                 if address in rows:
                     rows[address].state = state
+            email.active_at = utcnow()
             db.session.commit()
 
         def before(message):
@@ -137,6 +139,7 @@ def deliver(email: MeetingEmail, recipients: list[str]) -> SendOutcome:
                 else:
                     row.state, row.delivered = RecipientState.FAILED, False
                     row.error = batch.failed.get(address) or "Não enviado."
+            email.active_at = utcnow()
             db.session.commit()
 
         batch = BatchResult()
@@ -163,9 +166,48 @@ def resume(email: MeetingEmail) -> SendOutcome | None:
     are sent to; one whose SMTP transaction may have happened is marked *Incerto*, never re-sent."""
     if email.status != SendStatus.PENDING:
         return None
+    if not email.recipients:  # died between the claim and recording its recipients: nothing went out
+        email.status, email.error = SendStatus.FAILED, "O envio foi interrompido antes de começar: nada foi enviado."
+        db.session.commit()
+        return SendOutcome(email=email, sent=[], failed={})
     outcome = deliver(email, [r.address for r in email.recipients])
     db.session.commit()
     return outcome
+
+
+def resume_after() -> timedelta:
+    """How long a *pending* send may show no sign of life before it counts as interrupted: longer than one SMTP
+    transaction can take (a live send records each recipient before and after its transaction)."""
+    return timedelta(seconds=float(current_app.config.get("MAIL_RESUME_AFTER_SECONDS", 300)))
+
+
+def resume_interrupted(now: datetime | None = None) -> list[SendOutcome]:
+    """Resume every send left *pending* by a process that died (run by the consumer's tick, every minute).
+
+    Each send is taken with one conditional UPDATE of its sign of life, so two consumers' ticks (or a tick and
+    the still-running sender) never deliver the same send at once; the resumption is audited as its sender's.
+    """
+    now = now or utcnow()
+    cutoff = now - resume_after()
+    stale = db.session.scalars(select(MeetingEmail.id).where(
+        MeetingEmail.status == SendStatus.PENDING, MeetingEmail.active_at < cutoff).order_by(MeetingEmail.id)).all()
+    outcomes = []
+    for email_id in stale:
+        taken = db.session.execute(update(MeetingEmail).where(
+            MeetingEmail.id == email_id, MeetingEmail.status == SendStatus.PENDING, MeetingEmail.active_at < cutoff,
+        ).values(active_at=now).execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        if not taken:
+            continue
+        email = db.session.get(MeetingEmail, email_id)
+        outcome = resume(email)
+        AuditLog.record(f"meeting.{email.kind}", agency_id=email.meeting.agency_id, user_id=email.sent_by_id,
+                        target=f"meeting #{email.meeting_id}",
+                        details=f"retomado após interrupção: enviados={', '.join(outcome.sent) or '-'}; "
+                                f"falhas={', '.join(outcome.failed) or '-'}")
+        db.session.commit()
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _apply_to_meeting(meeting: Meeting, email: MeetingEmail) -> None:
@@ -245,3 +287,6 @@ def send(meeting: Meeting, kind: str, recipients: list[str], user, idempotency_k
 
 def max_recipients() -> int:
     return int(current_app.config.get("MAIL_MAX_RECIPIENTS", 30))
+
+
+jobs.TICK_HOOKS.append(resume_interrupted)

@@ -84,8 +84,8 @@ def queue(request, tmp_path, soa):
             jobs.huey_of(app).flush()
     processes = []
 
-    def consumer(workers=2, concurrency=4):
-        env = dict(os.environ, APP_ENV="development", SECRET_KEY="jobs", CREDENTIALS_KEY=KEY, DATABASE_URL=db_url,
+    def consumer(workers=2, concurrency=4, **extra_env):
+        env = dict(os.environ, **extra_env, APP_ENV="development", SECRET_KEY="jobs", CREDENTIALS_KEY=KEY, DATABASE_URL=db_url,
                    SOA_URL_SANDBOX=soa.url, JOB_STALE_SECONDS="2", SOA_MAX_CONCURRENCY=str(concurrency),
                    SOA_READ_TIMEOUT="10", SERASA_SYNC_TIMES="", SERASA_EXCLUSION_RETRY_MINUTES="0",
                    PYTHONPATH=str(ROOT), **{k: str(v) for k, v in queue_config.items()})
@@ -201,6 +201,86 @@ def test_consumer_killed_mid_batch_resumes_without_duplicates_at_soa(queue, soa)
         assert sorted(i.result for i in items) == ["incluida"] * 24
         assert db.session.query(AuditLog).filter_by(action="serasa.include").count() == 1
         assert db.session.query(SoaCall).filter_by(operation="include").count() >= 24 - interrupted
+
+
+def _interrupted_send(app, addresses, states, idle=timedelta(minutes=10)):
+    """A meeting invite as a process killed mid-batch leaves it: *pending*, each recipient's recorded state, and no
+    sign of life for ``idle``."""
+    from models import MeetingEmail, MeetingEmailRecipient
+
+    with app.app_context():
+        agency = f.make_agency()
+        admin = f.make_user(agency, Role.ADMIN)
+        meeting = f.make_meeting(admin, f.make_creditor(agency), participants="\n".join(addresses))
+        email = MeetingEmail(meeting=meeting, kind="invite", status="pending", sequence=meeting.sequence,
+                             sent_by_id=admin.id, active_at=utcnow() - idle)
+        db.session.add(email)
+        for address, state in zip(addresses, states, strict=True):
+            db.session.add(MeetingEmailRecipient(email=email, address=address, state=state,
+                                                 delivered=state == "sent"))
+        db.session.commit()
+        return SimpleNamespace(email_id=email.id, meeting_id=meeting.id, admin_id=admin.id)
+
+
+def _email_state(app, email_id):
+    from models import MeetingEmail
+
+    with app.app_context():
+        email = db.session.get(MeetingEmail, email_id)
+        state = SimpleNamespace(status=email.status, recipients={r.address: r.state for r in email.recipients})
+        db.session.remove()
+        return state
+
+
+def test_meeting_send_interrupted_by_a_dead_process_is_finished_by_the_consumer_exactly_once(queue, smtp):
+    """The web process died mid-send: two invites went out, the third was in its SMTP transaction, two were never
+    tried. A real consumer's tick finishes the send: only the two never tried get it now, the one in flight is
+    *Incerto* (never re-sent), the meeting shows the invite as sent and the resumption is audited."""
+    addresses = [f"pessoa{n}@credor.com.br" for n in range(1, 6)]
+    sent = _interrupted_send(queue.app, addresses, ["sent", "sent", "sending", "pending", "pending"])
+    queue.consumer(workers=1, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp.port), MAIL_RESUME_AFTER_SECONDS="300")
+    deadline = time.monotonic() + 30
+    while _email_state(queue.app, sent.email_id).status == "pending":
+        assert time.monotonic() < deadline, f"the send was not resumed\n{queue.diagnose()}"
+        time.sleep(0.1)
+    state = _email_state(queue.app, sent.email_id)
+    assert state.status == "partial"
+    assert state.recipients == {addresses[0]: "sent", addresses[1]: "sent", addresses[2]: "uncertain",
+                                addresses[3]: "sent", addresses[4]: "sent"}
+    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [addresses[3], addresses[4]]  # nobody twice
+    with queue.app.app_context():
+        from models import Meeting
+
+        assert db.session.get(Meeting, sent.meeting_id).invite_sent_at is not None
+        resumed = db.session.query(AuditLog).filter_by(action="meeting.invite").one()
+        assert resumed.user_id == sent.admin_id and "retomado" in resumed.details
+        assert addresses[3] in resumed.details and addresses[2] in resumed.details.split("falhas=")[1]
+
+
+def test_a_send_still_alive_is_left_to_its_sender(app, smtp):
+    """A send whose process recorded a sign of life recently is still being sent by it: the tick leaves it alone
+    (two senders would deliver twice); so does a second tick once another consumer has taken it."""
+    from services import meetings
+
+    addresses = ["ana@credor.com.br", "bia@credor.com.br"]
+    alive = _interrupted_send(app, addresses, ["sent", "pending"], idle=timedelta(seconds=30))
+    with app.app_context():
+        assert meetings.resume_interrupted() == []
+    assert _email_state(app, alive.email_id).status == "pending" and smtp.messages == []
+    with app.app_context():
+        later = utcnow() + timedelta(minutes=6)
+        assert len(meetings.resume_interrupted(later)) == 1
+        assert meetings.resume_interrupted(later + timedelta(minutes=6)) == []
+    assert [m.rcpt_tos for m in smtp.messages] == [("bia@credor.com.br",)]
+
+
+def test_a_send_interrupted_before_recording_its_recipients_is_closed_as_failed(app, smtp):
+    from services import meetings
+
+    lost = _interrupted_send(app, [], [])
+    with app.app_context():
+        meetings.resume_interrupted()
+    assert _email_state(app, lost.email_id).status == "failed" and smtp.messages == []
 
 
 def test_cancel_stops_sending_what_was_not_sent(queue, soa):
