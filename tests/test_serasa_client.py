@@ -586,3 +586,20 @@ def test_client_configuration_and_sandbox_share_one_soa_table():
     for environment in ("producao", "homologacao", "sandbox"):
         key = f"SOA_URL_{environment.upper()}"
         assert getattr(Config, key) == os.environ.get(key, BASE_URLS[environment])
+
+
+def test_the_environment_proxy_and_ca_bundle_still_apply(monkeypatch, tmp_path):
+    """The client reads HTTPS_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE once (not on every call): an agency behind a
+    corporate proxy still reaches SOA through it, and a host listed in NO_PROXY is reached directly."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.assessoria.local:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = SerasaClient("https://soa.exemplo.com.br/api", "a@b.com.br", "segredo")
+    assert client.session.proxies.get("https") == "http://proxy.assessoria.local:3128"
+    assert client.session.verify == str(bundle)
+    monkeypatch.setenv("NO_PROXY", "soa.exemplo.com.br")
+    direct = SerasaClient("https://soa.exemplo.com.br/api", "a@b.com.br", "segredo")
+    assert "https" not in direct.session.proxies
