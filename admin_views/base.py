@@ -12,7 +12,7 @@ from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import SecureForm
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
 from flask_login import current_user
-from sqlalchemy import Unicode, cast, false, or_
+from sqlalchemy import Unicode, and_, cast, false, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import String
 from wtforms import HiddenField
@@ -29,7 +29,10 @@ from admin_views.flask_admin_compat import (  # noqa: F401 -- the Flask-Admin ov
     PanelModelConverter,
     PanelQuerySelectField,
     RowCount,
+    add_index_lookup,
     column_input,
+    index_clause,
+    read_by_hint,
 )
 from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
 from admin_views.labels import LABELS
@@ -198,13 +201,24 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         offset = min(max(offset or 0, 0), MAX_OFFSET)
         limit = min(max(limit or most, 1), most)
         query = self.get_query()
+        sqlite = db.session.get_bind().dialect.name == "sqlite"
+        driver = None
         for word in [t for t in (term or "").split(" ") if t][:MAX_SEARCH_TERMS]:
             clauses = []
+            lookups = {} if sqlite else None  # SQLite: the full-text index, as the lists' search
             for field in self._cached_fields:
                 pattern = search_pattern(field, word)
                 if pattern is not None:
                     clauses.append(cast(field, Unicode).ilike(pattern, escape=LIKE_ESCAPE))
-            query = query.filter(or_(*clauses) if clauses else false())
+                    if lookups is not None:
+                        lookups = add_index_lookup(self.model, lookups, field, [], search_text(field, word))
+            index = index_clause(db.session, lookups, FlaskAdminCompat.search_index_limit)
+            if index is not None and driver is None:
+                driver = next(iter(lookups))[0]
+            query = query.filter(and_(index, or_(*clauses)) if index is not None and clauses else
+                                 or_(*clauses) if clauses else false())
+        if driver is not None and read_by_hint(self.model, driver):
+            query = query.with_hint(self.model, read_by_hint(self.model, driver), "sqlite")
         if self.order_by:
             query = query.order_by(self.order_by)
         return query.offset(offset).limit(limit).all()

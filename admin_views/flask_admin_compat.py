@@ -278,6 +278,64 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 
 
 
+# --- search: SQLite's full-text index (models/search_index.py) --------------------------------------------------
+
+
+def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
+    """Add "``field`` contains ``text``" to one word's index lookups, grouped by the column that leads to the
+    searched row (its own id, or the foreign key of a related row); None when the index cannot serve it (a short
+    word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE alone."""
+    from sqlalchemy.orm import RelationshipDirection
+
+    from models.search_index import SEARCH_INDEXES, indexable
+
+    columns = getattr(getattr(field, "property", None), "columns", None)  # a mapped attribute: its column
+    if columns:
+        field = columns[0]
+    table_name = getattr(getattr(field, "table", None), "name", None)
+    if not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ()):
+        return None
+    if not path:
+        if field.table is not model.__table__:
+            return None
+        via = model.__table__.c.id
+    else:
+        relation = path[0].property if len(path) == 1 else None
+        if (relation is None or relation.direction is not RelationshipDirection.MANYTOONE
+                or len(relation.local_columns) != 1 or relation.mapper.local_table is not field.table
+                or [c.name for c in relation.remote_side] != ["id"]):
+            return None
+        via = next(iter(relation.local_columns))
+    lookups.setdefault((via, table_name), []).append((field.name, text))
+    return lookups
+
+
+def index_clause(session, lookups: dict | None, limit: int):
+    """One word's ``id IN (SELECT rowid … MATCH …)`` (OR per related table), or None when it has no lookup or the
+    index finds it in more than ``limit`` rows (a common word: the LIKE in the list's order finds a page sooner)."""
+    from models.search_index import candidates
+
+    if not lookups:
+        return None
+    found = [(via, candidates(table_name, parts)) for (via, table_name), parts in lookups.items()]
+    for _, rows in found:
+        if session.execute(select(func.count()).select_from(rows.limit(limit + 1).subquery())).scalar() > limit:
+            return None
+    return or_(*(via.in_(rows) for via, rows in found))
+
+
+def read_by_hint(model, column) -> str | None:
+    """The SQLite table hint that makes a query read ``model``'s table by the ids (or foreign keys) the index
+    found, instead of walking the scope's index and testing every row (what SQLite, without statistics, prefers)."""
+    table = model.__table__
+    if column is table.c.id:
+        return "NOT INDEXED"
+    for index in sorted(table.indexes, key=lambda i: len(i.columns)):
+        if list(index.columns)[0] is column:
+            return f"INDEXED BY {index.name}"
+    return None
+
+
 class FlaskAdminCompat:
     """Mixin placed before ``flask_admin.contrib.sqla.ModelView``: the overrides of its internals."""
 
@@ -375,15 +433,15 @@ class FlaskAdminCompat:
                     column = field if count_alias is None else getattr(count_alias, field.key)
                     count_clauses.append(self._search_clause(column, pattern, sqlite))
                 if lookups is not None:
-                    lookups = self._add_index_lookup(lookups, field, path, search_text(field, term))
-            index = self._index_clause(query.session, lookups)
+                    lookups = add_index_lookup(self.model, lookups, field, path, search_text(field, term))
+            index = index_clause(query.session, lookups, self.search_index_limit)
             if index is not None and driver is None and len(lookups) == 1:
                 driver = next(iter(lookups))[0]
             query = query.filter(self._word_clause(index, clauses))
             if count_query is not None:
                 count_query = count_query.filter(self._word_clause(index, count_clauses))
         if driver is not None:
-            hint = self._read_by(driver)
+            hint = read_by_hint(self.model, driver)
             if hint:
                 query = query.with_hint(self.model, hint, "sqlite")
                 if count_query is not None:
@@ -395,55 +453,6 @@ class FlaskAdminCompat:
         if not clauses:
             return false()
         return or_(*clauses) if index is None else and_(index, or_(*clauses))
-
-    def _add_index_lookup(self, lookups: dict, field, path, text) -> dict | None:
-        """Add "``field`` contains ``text``" to the word's index lookups, grouped by the row id that leads to the
-        list's row (its own id, or the foreign key of a related row); None when the index cannot serve it (a
-        short word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE."""
-        from sqlalchemy.orm import RelationshipDirection
-
-        from models.search_index import SEARCH_INDEXES, indexable
-
-        table_name = getattr(getattr(field, "table", None), "name", None)
-        if not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ()):
-            return None
-        if not path:
-            if field.table is not self.model.__table__:
-                return None
-            via = self.model.__table__.c.id
-        else:
-            relation = path[0].property if len(path) == 1 else None
-            if (relation is None or relation.direction is not RelationshipDirection.MANYTOONE
-                    or len(relation.local_columns) != 1 or relation.mapper.local_table is not field.table
-                    or [c.name for c in relation.remote_side] != ["id"]):
-                return None
-            via = next(iter(relation.local_columns))
-        lookups.setdefault((via, table_name), []).append((field.name, text))
-        return lookups
-
-    def _index_clause(self, session, lookups: dict | None):
-        """The word's ``id IN (SELECT rowid … MATCH …)`` (OR per related table), or None when the index has no
-        lookup for it or finds it in more than ``search_index_limit`` rows."""
-        from models.search_index import candidates
-
-        if not lookups:
-            return None
-        found = [(via, candidates(table_name, parts)) for (via, table_name), parts in lookups.items()]
-        limit = self.search_index_limit
-        for _, rows in found:
-            if session.execute(select(func.count()).select_from(rows.limit(limit + 1).subquery())).scalar() > limit:
-                return None
-        return or_(*(via.in_(rows) for via, rows in found))
-
-    def _read_by(self, column) -> str | None:
-        """The SQLite table hint that makes the list read its table by the ids (or foreign keys) the index found."""
-        table = self.model.__table__
-        if column is table.c.id:
-            return "NOT INDEXED"
-        for index in sorted(table.indexes, key=lambda i: len(i.columns)):
-            if list(index.columns)[0] is column:
-                return f"INDEXED BY {index.name}"
-        return None
 
     @staticmethod
     def _search_clause(column, pattern: str, sqlite: bool):

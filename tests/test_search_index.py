@@ -253,3 +253,27 @@ def test_no_typed_search_breaks_a_list(app, client, searchable, login_as, role):
             assert response.status_code == expected, (endpoint, search, response.status_code)
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(Debtor)) == len(DEBTORS) + 4
+
+
+#: (form's endpoint, picker, list whose rows and searched columns it offers)
+PICKERS = [("negotiation", "debtor", "debtor"), ("debt", "debtor", "debtor"), ("negotiation", "debts", "debt")]
+
+
+def test_the_pickers_find_the_same_rows_from_the_index(app, client, searchable, login_as, queries):
+    """The debtor and debt pickers of the forms (select2 lookups) search like the lists: the expected rows (up to
+    the picker's page of 10), read from the index on SQLite for words of 3 characters or more."""
+    login_as(searchable.admin_a)
+    failures = []
+    for endpoint, name, listed in PICKERS:
+        for search in SEARCHES:
+            with queries() as seen:
+                found = client.get(f"/admin/{endpoint}/ajax/lookup/", query_string={"name": name, "query": search})
+            assert found.status_code == 200, (endpoint, name, search)
+            with app.app_context():
+                expected = _expected(listed, searchable.a.id, search)
+            ids = {row[0] for row in found.json}
+            if ids != expected if len(expected) <= 10 else not ids <= expected or len(ids) != 10:
+                failures.append(f"{endpoint}/{name} {search!r}: {sorted(ids)}, expected {sorted(expected)}")
+            if not ON_POSTGRES and search in ("João", "Silva", "796.668.098-34", "CT-2024/001"):
+                assert any("_search MATCH" in s for s in seen.statements), (endpoint, name, search)
+    assert not failures, "\n".join(failures)
