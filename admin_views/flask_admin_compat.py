@@ -35,6 +35,7 @@ and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date, datetime
 
 from flask import flash
@@ -45,7 +46,7 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import FormOpts
 from flask_admin.model import filters as base_filters
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
-from sqlalchemy import Unicode, and_, cast, false, func, literal_column, or_, select
+from sqlalchemy import Unicode, and_, bindparam, cast, false, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
 from wtforms.validators import ValidationError
@@ -311,17 +312,22 @@ def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
 
 
 def index_clause(session, lookups: dict | None, limit: int):
-    """One word's ``id IN (SELECT rowid … MATCH …)`` (OR per related table), or None when it has no lookup or the
-    index finds it in more than ``limit`` rows (a common word: the LIKE in the list's order finds a page sooner)."""
+    """One word's rows as the index finds them: ``id IN (<their ids>)`` (OR per related table), or None when it
+    has no lookup or the index finds it in more than ``limit`` rows (a common word: the LIKE in the list's order
+    finds a page sooner). The ids are read once (``SELECT rowid … MATCH … LIMIT``) and passed as one JSON array
+    (``SELECT value FROM json_each(?)``), so the page and its count do not search the index again."""
     from models.search_index import candidates
 
     if not lookups:
         return None
-    found = [(via, candidates(table_name, parts)) for (via, table_name), parts in lookups.items()]
-    for _, rows in found:
-        if session.execute(select(func.count()).select_from(rows.limit(limit + 1).subquery())).scalar() > limit:
+    found = []
+    for (via, table_name), parts in lookups.items():
+        ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
+        if len(ids) > limit:
             return None
-    return or_(*(via.in_(rows) for via, rows in found))
+        found.append((via, ids))
+    return or_(*(via.in_(select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(ids)))))
+                 for via, ids in found))
 
 
 def read_by_hint(model, column) -> str | None:
@@ -406,12 +412,12 @@ class FlaskAdminCompat:
         A ``%`` or ``_`` in a word is that character (the patterns are escaped).
 
         SQLite: a word of 3 characters or more that the FTS5 trigram index of the searched columns finds in at
-        most ``search_index_limit`` rows is read from it (``id IN (SELECT rowid FROM <table>_search WHERE …
-        MATCH …)``, through the foreign key for a related table's column), and the LIKE then decides on those
-        candidates only: the rows found are the LIKE's, read from the index instead of the whole scope. The
-        table is then read by those ids (``NOT INDEXED`` / ``INDEXED BY`` the foreign key's index: without
-        statistics SQLite would rather walk the scope's index and test every row). Shorter or common words keep
-        the LIKE alone.
+        most ``search_index_limit`` rows is read from it (``SELECT rowid FROM <table>_search WHERE … MATCH …``,
+        once; the list and its count take those ids, ``id IN (SELECT value FROM json_each(?))``, through the
+        foreign key for a related table's column), and the LIKE then decides on those candidates only: the rows
+        found are the LIKE's, read from the index instead of the whole scope. The table is read by those ids
+        (``NOT INDEXED`` / ``INDEXED BY`` the foreign key's index: without statistics SQLite would rather walk
+        the scope's index and test every row). Shorter or common words keep the LIKE alone.
         """
         from admin_views.base import search_pattern, search_terms, search_text
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 from flask_login import login_user
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from admin_views.base import MAX_SEARCH_TERMS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
@@ -121,8 +121,20 @@ def _view(app, endpoint):
 
 
 def _found(view, search) -> tuple[set[int], int, str]:
-    query, count_query = view._list_queries(None, False, search, None)
+    """The ids and count of the list searched, and its SQL (with ``MATCH`` first when the index was read)."""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        query, count_query = view._list_queries(None, False, search, None)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
     statement = str(query.statement.compile(dialect=db.engine.dialect))
+    if any("_search MATCH" in sql for sql in seen) and "json_each" in statement:  # the ids found are the candidates
+        statement = "_search MATCH " + statement
     ids = {row[0] for row in query.with_entities(view.model.id)}
     return ids, count_query.scalar(), statement
 
