@@ -16,8 +16,10 @@ Why each override exists:
   (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
   beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them.
 - **Search** (``_apply_search``): every word in any searched column like upstream, documents compared as digits,
-  and a predicate the indexes can serve (SQLite: ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE,
-  served by the ``pg_trgm`` indexes of migration 0009).
+  and a predicate the indexes can serve (SQLite: the FTS5 trigram index of models/search_index.py finds the
+  candidates, then ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE, served by the ``pg_trgm``
+  indexes of migration 0009). SQLAlchemy's SQLite compiler drops table hints; models/search_index.py lets it
+  render the ``NOT INDEXED`` / ``INDEXED BY`` the search gives.
 - **Exports** (``export_query``): the list's query (scope, search, filters, sort) streamed in batches, instead of
   upstream's ``get_list(page_size=export_max_rows)`` that loads every row in memory.
 - **Forms** (``render``): a copy of the widget arguments per render (upstream's macro mutates them).
