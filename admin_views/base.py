@@ -9,11 +9,10 @@ from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
-from flask_admin.contrib.sqla.tools import parse_like_term
 from flask_admin.form import SecureForm
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
 from flask_login import current_user
-from sqlalchemy import Unicode, cast, false, or_
+from sqlalchemy import Unicode, and_, cast, false, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import String
 from wtforms import HiddenField
@@ -30,7 +29,10 @@ from admin_views.flask_admin_compat import (  # noqa: F401 -- the Flask-Admin ov
     PanelModelConverter,
     PanelQuerySelectField,
     RowCount,
+    add_index_lookup,
     column_input,
+    index_clause,
+    read_by_hint,
 )
 from admin_views.formatting import DETAIL_FORMATTERS, EXPORT_FORMATTERS, TYPE_FORMATTERS
 from admin_views.labels import LABELS
@@ -123,13 +125,34 @@ def search_terms(search: str) -> list[str]:
     return terms[:MAX_SEARCH_TERMS]
 
 
-def search_pattern(column, term: str) -> str | None:
-    """The LIKE pattern of one word for one column: a document column compares digits (``796.668.098-34`` finds
-    ``79666809834``); a word that cannot be part of a document matches no document (None)."""
+#: The escape character of the search's LIKE patterns: a ``%`` or ``_`` the user types is that character, not a
+#: wildcard.
+LIKE_ESCAPE = "\\"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def search_text(column, term: str) -> str | None:
+    """The text one word requires in one column: the word (without the leading ``^``, starts with, or ``=``, is
+    exactly, of Flask-Admin's search), the digits of a document typed with punctuation for a document column, or
+    None when the word cannot be part of a document and the column holds one."""
     if column_input(column):
-        digits = document_term(term)
-        return parse_like_term(digits) if digits else None
-    return parse_like_term(term)
+        return document_term(term) or None
+    return term[1:] if term[:1] in ("^", "=") else term
+
+
+def search_pattern(column, term: str) -> str | None:
+    """The LIKE pattern (escaped with ``LIKE_ESCAPE``) of one word for one column: contains the word (``^word``:
+    starts with it, ``=word``: is exactly it); a document column compares digits (``796.668.098-34`` finds
+    ``79666809834``); a word that cannot be part of a document matches no document (None)."""
+    text = search_text(column, term)
+    if text is None:
+        return None
+    kind = "" if column_input(column) else term[:1]
+    literal = _like_literal(text)
+    return {"^": f"{literal}%", "=": literal}.get(kind, f"%{literal}%")
 
 
 class AccessMixin:
@@ -178,13 +201,24 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         offset = min(max(offset or 0, 0), MAX_OFFSET)
         limit = min(max(limit or most, 1), most)
         query = self.get_query()
+        sqlite = db.session.get_bind().dialect.name == "sqlite"
+        driver = None
         for word in [t for t in (term or "").split(" ") if t][:MAX_SEARCH_TERMS]:
             clauses = []
+            lookups = {} if sqlite else None  # SQLite: the full-text index, as the lists' search
             for field in self._cached_fields:
                 pattern = search_pattern(field, word)
                 if pattern is not None:
-                    clauses.append(cast(field, Unicode).ilike(pattern))
-            query = query.filter(or_(*clauses) if clauses else false())
+                    clauses.append(cast(field, Unicode).ilike(pattern, escape=LIKE_ESCAPE))
+                    if lookups is not None:
+                        lookups = add_index_lookup(self.model, lookups, field, [], search_text(field, word))
+            index = index_clause(db.session, lookups, FlaskAdminCompat.search_index_limit)
+            if index is not None and driver is None:
+                driver = next(iter(lookups))[0]
+            query = query.filter(and_(index, or_(*clauses)) if index is not None and clauses else
+                                 or_(*clauses) if clauses else false())
+        if driver is not None and read_by_hint(self.model, driver):
+            query = query.with_hint(self.model, read_by_hint(self.model, driver), "sqlite")
         if self.order_by:
             query = query.order_by(self.order_by)
         return query.offset(offset).limit(limit).all()

@@ -16,8 +16,10 @@ Why each override exists:
   (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
   beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them.
 - **Search** (``_apply_search``): every word in any searched column like upstream, documents compared as digits,
-  and a predicate the indexes can serve (SQLite: ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE,
-  served by the ``pg_trgm`` indexes of migration 0009).
+  and a predicate the indexes can serve (SQLite: the FTS5 trigram index of models/search_index.py finds the
+  candidates, then ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE, served by the ``pg_trgm``
+  indexes of migration 0009). SQLAlchemy's SQLite compiler drops table hints; models/search_index.py lets it
+  render the ``NOT INDEXED`` / ``INDEXED BY`` the search gives.
 - **Exports** (``export_query``): the list's query (scope, search, filters, sort) streamed in batches, instead of
   upstream's ``get_list(page_size=export_max_rows)`` that loads every row in memory.
 - **Forms** (``render``): a copy of the widget arguments per render (upstream's macro mutates them).
@@ -35,6 +37,7 @@ and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date, datetime
 
 from flask import flash
@@ -45,7 +48,7 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import FormOpts
 from flask_admin.model import filters as base_filters
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
-from sqlalchemy import Unicode, cast, false, func, literal_column, or_
+from sqlalchemy import Unicode, and_, bindparam, cast, false, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
 from wtforms.validators import ValidationError
@@ -278,6 +281,69 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 
 
 
+# --- search: SQLite's full-text index (models/search_index.py) --------------------------------------------------
+
+
+def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
+    """Add "``field`` contains ``text``" to one word's index lookups, grouped by the column that leads to the
+    searched row (its own id, or the foreign key of a related row); None when the index cannot serve it (a short
+    word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE alone."""
+    from sqlalchemy.orm import RelationshipDirection
+
+    from models.search_index import SEARCH_INDEXES, indexable
+
+    columns = getattr(getattr(field, "property", None), "columns", None)  # a mapped attribute: its column
+    if columns:
+        field = columns[0]
+    table_name = getattr(getattr(field, "table", None), "name", None)
+    if not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ()):
+        return None
+    if not path:
+        if field.table is not model.__table__:
+            return None
+        via = model.__table__.c.id
+    else:
+        relation = path[0].property if len(path) == 1 else None
+        if (relation is None or relation.direction is not RelationshipDirection.MANYTOONE
+                or len(relation.local_columns) != 1 or relation.mapper.local_table is not field.table
+                or [c.name for c in relation.remote_side] != ["id"]):
+            return None
+        via = next(iter(relation.local_columns))
+    lookups.setdefault((via, table_name), []).append((field.name, text))
+    return lookups
+
+
+def index_clause(session, lookups: dict | None, limit: int):
+    """One word's rows as the index finds them: ``id IN (<their ids>)`` (OR per related table), or None when it
+    has no lookup or the index finds it in more than ``limit`` rows (a common word: the LIKE in the list's order
+    finds a page sooner). The ids are read once (``SELECT rowid … MATCH … LIMIT``) and passed as one JSON array
+    (``SELECT value FROM json_each(?)``), so the page and its count do not search the index again."""
+    from models.search_index import candidates
+
+    if not lookups:
+        return None
+    found = []
+    for (via, table_name), parts in lookups.items():
+        ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
+        if len(ids) > limit:
+            return None
+        found.append((via, ids))
+    return or_(*(via.in_(select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(ids)))))
+                 for via, ids in found))
+
+
+def read_by_hint(model, column) -> str | None:
+    """The SQLite table hint that makes a query read ``model``'s table by the ids (or foreign keys) the index
+    found, instead of walking the scope's index and testing every row (what SQLite, without statistics, prefers)."""
+    table = model.__table__
+    if column is table.c.id:
+        return "NOT INDEXED"
+    for index in sorted(table.indexes, key=lambda i: len(i.columns)):
+        if list(index.columns)[0] is column:
+            return f"INDEXED BY {index.name}"
+    return None
+
+
 class FlaskAdminCompat:
     """Mixin placed before ``flask_admin.contrib.sqla.ModelView``: the overrides of its internals."""
 
@@ -334,18 +400,34 @@ class FlaskAdminCompat:
         found = count_query.session.query(func.count()).select_from(inner).scalar()
         return RowCount(limit, capped=True) if found > limit else RowCount(found)
 
+    #: SQLite: a word found in at most this many rows by the full-text index (models/search_index.py) is read
+    #: from the index; a word in more rows keeps the LIKE over the scope in the list's order, which finds a page
+    #: of them (and the capped count) after a few rows anyway. 0: never use the index.
+    search_index_limit = 5_000
+
     def _apply_search(self, query, count_query, joins, count_joins, search):
         """Search like Flask-Admin (every term in any searchable column), with a predicate the indexes can serve.
 
         Upstream compares ``lower(CAST(col AS VARCHAR)) LIKE lower(term)``. On SQLite both ``lower()`` and
         ``LIKE`` fold ASCII case only, so ``col LIKE term`` matches exactly the same rows, at a fraction of the
         cost per row; other databases keep the upstream ILIKE (which the trigram indexes serve on PostgreSQL).
+        A ``%`` or ``_`` in a word is that character (the patterns are escaped).
+
+        SQLite: a word of 3 characters or more that the FTS5 trigram index of the searched columns finds in at
+        most ``search_index_limit`` rows is read from it (``SELECT rowid FROM <table>_search WHERE … MATCH …``,
+        once; the list and its count take those ids, ``id IN (SELECT value FROM json_each(?))``, through the
+        foreign key for a related table's column), and the LIKE then decides on those candidates only: the rows
+        found are the LIKE's, read from the index instead of the whole scope. The table is read by those ids
+        (``NOT INDEXED`` / ``INDEXED BY`` the foreign key's index: without statistics SQLite would rather walk
+        the scope's index and test every row). Shorter or common words keep the LIKE alone.
         """
-        from admin_views.base import search_pattern, search_terms
+        from admin_views.base import search_pattern, search_terms, search_text
 
         sqlite = query.session.get_bind().dialect.name == "sqlite"
+        driver = None
         for term in search_terms(search):
             clauses, count_clauses = [], []
+            lookups: dict | None = {} if sqlite and self.search_index_limit > 0 else None
             for field, path in self._search_fields:
                 pattern = search_pattern(field, term)
                 if pattern is None:
@@ -358,16 +440,35 @@ class FlaskAdminCompat:
                                                                                    inner_join=False)
                     column = field if count_alias is None else getattr(count_alias, field.key)
                     count_clauses.append(self._search_clause(column, pattern, sqlite))
-            query = query.filter(or_(*clauses) if clauses else false())
+                if lookups is not None:
+                    lookups = add_index_lookup(self.model, lookups, field, path, search_text(field, term))
+            index = index_clause(query.session, lookups, self.search_index_limit)
+            if index is not None and driver is None and len(lookups) == 1:
+                driver = next(iter(lookups))[0]
+            query = query.filter(self._word_clause(index, clauses))
             if count_query is not None:
-                count_query = count_query.filter(or_(*count_clauses) if count_clauses else false())
+                count_query = count_query.filter(self._word_clause(index, count_clauses))
+        if driver is not None:
+            hint = read_by_hint(self.model, driver)
+            if hint:
+                query = query.with_hint(self.model, hint, "sqlite")
+                if count_query is not None:
+                    count_query = count_query.with_hint(self.model, hint, "sqlite")
         return query, count_query, joins, count_joins
 
     @staticmethod
+    def _word_clause(index, clauses):
+        if not clauses:
+            return false()
+        return or_(*clauses) if index is None else and_(index, or_(*clauses))
+
+    @staticmethod
     def _search_clause(column, pattern: str, sqlite: bool):
+        from admin_views.base import LIKE_ESCAPE
+
         if sqlite and isinstance(getattr(column, "type", None), String):
-            return column.like(pattern)
-        return cast(column, Unicode).ilike(pattern)
+            return column.like(pattern, escape=LIKE_ESCAPE)
+        return cast(column, Unicode).ilike(pattern, escape=LIKE_ESCAPE)
 
     # --- exports ------------------------------------------------------------------------------------
     def export_titles(self) -> list[str]:

@@ -89,6 +89,16 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
+    # SQLite's full-text search tables (models/search_index.py, migration 0012) are not models: autogenerate must
+    # not offer to drop them.
+    def include_object(obj, name, type_, reflected, compare_to):
+        from models.search_index import is_search_table
+
+        return not (type_ == "table" and reflected and compare_to is None and is_search_table(name))
+
+    if conf_args.get("include_object") is None:
+        conf_args["include_object"] = include_object
+
     connectable = get_engine()
 
     with connectable.connect() as connection:

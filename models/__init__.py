@@ -40,4 +40,5 @@ __all__ = [
     "CalendarFeed", "PortfolioImport", "ImportProblem", "CreditorImportMapping",
 ]
 
-from models import portfolio  # noqa: E402,F401 -- keeps the consultant copied onto debts and records
+# portfolio keeps the consultant copied onto debts and records; search_index: SQLite's full-text search tables
+from models import portfolio, search_index  # noqa: E402,F401

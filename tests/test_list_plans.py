@@ -2,17 +2,20 @@
 every filter — none reads a big table without an index, and a sorted page takes its order from an index.
 
 SQLite: ``EXPLAIN QUERY PLAN`` must not say ``SCAN <big table>`` without an index, and an unfiltered sorted page
-must not ``USE TEMP B-TREE FOR ORDER BY`` (sorting the whole table for 20 rows). PostgreSQL: ``EXPLAIN`` with
+must not ``USE TEMP B-TREE FOR ORDER BY`` (sorting the whole table for 20 rows); a search reads the full-text
+index (``SCAN <table>_search VIRTUAL TABLE INDEX 0:M…``, once per word) and then the table by the ids (or foreign
+keys) found there, never the user's whole scope through an ``agency_id`` index. PostgreSQL: ``EXPLAIN`` with
 ``enable_seqscan = off`` (so a ``Seq Scan`` means that no index can serve the query at all, whatever the table's
 size in the test), and with ``enable_sort = off`` an unfiltered sorted page must have no ``Sort`` node (one means
 that no index gives that order).
 """
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from flask_login import login_user
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from models import Agency, User, db
 from tests.conftest import ON_POSTGRES
@@ -66,8 +69,16 @@ def _plan(statement) -> list[str]:
     return [r[-1] for r in rows]
 
 
-def _problems(plan: list[str], sorted_page: bool) -> list[str]:
+def _problems(plan: list[str], sorted_page: bool, searched_table: str | None = None) -> list[str]:
     found = []
+    if searched_table and not ON_POSTGRES:
+        if not any(re.match(rf"SEARCH {searched_table} USING (INTEGER PRIMARY KEY|INDEX \w+ \(debtor_id=\?\))",
+                            line.strip()) for line in plan):
+            found.append("search not read by the ids the index found: " + " | ".join(plan))
+        for line in plan:
+            if re.match(rf"SEARCH {searched_table} USING (COVERING )?INDEX \w+ \((agency_id|owner_id|consultant_id)=",
+                        line.strip()):
+                found.append(f"search walks the scope: {line.strip()}")
     for line in plan:
         if ON_POSTGRES:
             scan = re.search(r"Seq Scan on (\w+)", line)
@@ -82,6 +93,35 @@ def _problems(plan: list[str], sorted_page: bool) -> list[str]:
             if sorted_page and "USE TEMP B-TREE FOR ORDER BY" in line:
                 found.append(line.strip())
     return found
+
+
+@contextmanager
+def _executed():
+    """The statements (and parameters) sent while building a list's queries: the search's index lookups."""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _index_problems(lookups) -> list[str]:
+    """SQLite: each searched word was looked up in a full-text table, by its trigram index (``INDEX 0:M``)."""
+    matches = [(sql, params) for sql, params in lookups if "_search MATCH" in sql]
+    if not matches:
+        return ["no full-text lookup"]
+    connection = db.session.connection()
+    problems = []
+    for sql, params in matches:
+        plan = [r[-1] for r in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()]
+        if not any(re.match(r"SCAN \w+_search VIRTUAL TABLE INDEX 0:M", line) for line in plan):
+            problems.append(" | ".join(plan))
+    return problems
 
 
 @pytest.mark.parametrize("role", ["admin_a", "cons_a1"])
@@ -100,11 +140,16 @@ def test_no_list_query_reads_a_big_table_without_an_index(app, world, role):
                 if not view.is_accessible():
                     continue
                 for name, column, desc, search, filters in _variants(view):
-                    query, count_query = view._list_queries(column, desc, search, filters)
+                    with _executed() as lookups:
+                        query, count_query = view._list_queries(column, desc, search, filters)
+                    if search and not ON_POSTGRES:
+                        checked += 1
+                        failures += [f"{view.endpoint} [{role}] {name} (índice): {p}" for p in _index_problems(lookups)]
                     page = query.with_entities(view.model.id).limit(view.page_size).offset(0)
                     sorted_page = search is None and filters is None
                     for kind, statement in (("página", page.statement), ("total", count_query.statement)):
-                        problems = _problems(_plan(statement), sorted_page and kind == "página")
+                        problems = _problems(_plan(statement), sorted_page and kind == "página",
+                                             view.model.__tablename__ if search else None)
                         checked += 1
                         if problems:
                             failures.append(f"{view.endpoint} [{role}] {name} ({kind}): {problems}")

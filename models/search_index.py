@@ -1,0 +1,117 @@
+"""SQLite: a full-text trigram index (FTS5) of the columns the lists search, kept in sync by triggers.
+
+A list's search is "every typed word in some searched column" (``admin_views/flask_admin_compat.py``), a
+``LIKE '%word%'`` that no B-tree index can serve: SQLite reads every row in the user's scope, and a search takes
+10× longer on 10× data. PostgreSQL answers the same ``ILIKE`` from the ``pg_trgm`` GIN indexes of migration 0009.
+
+On SQLite each searched table has an FTS5 table ``<table>_search`` with the ``trigram`` tokenizer (SQLite ≥ 3.34):
+``<table>_search MATCH 'column : "word"'`` finds the rows whose column contains ``word`` (3 characters or more,
+case folded) from the index, whatever the table's size. The list asks it for candidates
+(``id IN (SELECT rowid FROM <table>_search WHERE … MATCH …)``) and keeps the ``LIKE`` on those candidates, so the
+rows found are exactly the ones the ``LIKE`` alone finds.
+
+**External content** (``content='<table>'``): the index holds only the trigrams, the text stays in the table once
+(a contentless table would also need the old values to delete a row, and could not be rebuilt from the table);
+``INSERT INTO <table>_search(<table>_search) VALUES('rebuild')`` rebuilds it from the table. The triggers keep it
+true on every write, the app's and any SQL's (``INSERT … SELECT`` included): insert, delete, and an update of a
+searched column (delete the old text, insert the new one).
+
+The same DDL runs after ``db.create_all()`` creates the table (tests, ``bench/``, a dev database) and in migration
+0012_search_index (``flask db upgrade``), which also fills the index from the rows already there.
+**A migration that rebuilds one of these tables** (Alembic's ``batch_alter_table`` on SQLite copies the table and
+drops the old one, and its triggers with it) **must create the triggers again** (``create_statements``);
+tests/test_migrations.py compares the migrated schema's triggers with the models'.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import DDL, bindparam, event, literal_column, select, table
+
+#: Table → the text columns its lists search (``column_searchable_list``, also through a relationship: the
+#: negotiations search the debtor's name and document). tests/test_list_plans.py fails when a list's search is
+#: not served by these.
+SEARCH_INDEXES: dict[str, tuple[str, ...]] = {
+    "meeting": ("subject",),
+    "debt": ("contract_number",),
+    "debtor": ("name", "document"),
+    "negativation": ("document", "contract_number"),
+}
+
+#: The trigram tokenizer matches substrings of 3 characters or more; a shorter word keeps the plain LIKE.
+MIN_WORD = 3
+
+
+def fts_table(table: str) -> str:
+    return f"{table}_search"
+
+
+def create_statements(table: str, columns) -> list[str]:
+    """The FTS5 table over ``columns`` of ``table`` and the three triggers that keep it in sync (SQLite)."""
+    fts = fts_table(table)
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"
+    delete = f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});"
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='id', "
+        f"tokenize='trigram case_sensitive 0', columnsize=0)",
+        f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN {insert} END",
+        f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN {delete} END",
+        f"CREATE TRIGGER {fts}_update AFTER UPDATE OF id, {cols} ON {table} BEGIN {delete} {insert} END",
+    ]
+
+
+def indexable(text: str | None) -> bool:
+    """Whether the index can find the rows containing ``text`` (3 characters or more)."""
+    return text is not None and len(text) >= MIN_WORD and "\x00" not in text
+
+
+def phrase(text: str) -> str:
+    """``text`` as one FTS5 string: whatever the user typed (quotes, ``*``, ``OR``, ``NEAR(``…) is a literal."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def match_expression(parts) -> str:
+    """The FTS5 query "column A contains text a, or column B contains text b…" of ``parts``: (column, text)."""
+    return " OR ".join(f"({column} : {phrase(text)})" for column, text in parts)
+
+
+def candidates(table_name: str, parts):
+    """``SELECT rowid FROM <table>_search WHERE <table>_search MATCH …``: the ids of the rows of ``table_name``
+    where some column of ``parts`` contains its text (case folded: a superset of the LIKE's rows)."""
+    fts = fts_table(table_name)
+    return (select(literal_column("rowid")).select_from(table(fts))
+            .where(literal_column(fts).op("MATCH")(bindparam(None, match_expression(parts)))))
+
+
+def is_search_table(name: str) -> bool:
+    """Whether a table of the database is one of these FTS5 tables or their shadow tables (``_data``, ``_idx``…),
+    which the models do not describe (for schema comparisons)."""
+    return any(name == fts_table(t) or name.startswith(fts_table(t) + "_") for t in SEARCH_INDEXES)
+
+
+def _sqlite_table_hints() -> None:
+    """Let SQLite render a table hint given with ``with_hint(table, "NOT INDEXED", "sqlite")`` (SQLAlchemy's SQLite
+    compiler drops every table hint: ``get_from_hint_text`` returns None). Only the lists' search gives one."""
+    from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+
+    def get_from_hint_text(self, table, text):
+        return text
+
+    SQLiteCompiler.get_from_hint_text = get_from_hint_text
+
+
+def _install() -> None:
+    from models import db
+
+    for table_name, columns in SEARCH_INDEXES.items():
+        table = db.metadata.tables[table_name]
+        for statement in create_statements(table_name, columns):
+            event.listen(table, "after_create", DDL(statement).execute_if(dialect="sqlite"))
+        event.listen(table, "before_drop",
+                     DDL(f"DROP TABLE IF EXISTS {fts_table(table_name)}").execute_if(dialect="sqlite"))
+
+
+_install()
+_sqlite_table_hints()

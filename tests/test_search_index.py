@@ -1,0 +1,295 @@
+"""The lists' search: every typed word in some searched column, the same rows whether SQLite reads them from the
+full-text trigram index (models/search_index.py) or with the LIKE over the whole scope, on data written through
+the app; the index follows every insert, update and delete; no typed text breaks it.
+
+Semantics (both databases): a word is contained in a column, case-insensitively as the database folds case
+(SQLite: ASCII letters only, PostgreSQL: all letters), accents as typed; ``%``, ``_``, quotes and full-text
+operators are plain characters; a document column (CPF/CNPJ) compares the digits of a word typed as (part of) a
+document; ``^word`` starts with, ``=word`` is exactly.
+"""
+
+import re
+import string
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from flask_login import login_user
+from sqlalchemy import event, select
+
+from admin_views.base import MAX_SEARCH_TERMS
+from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
+from models.documents import only_digits
+from tests import factories as f
+from tests.conftest import ON_POSTGRES
+
+CPF_JOAO = "79666809834"
+CNPJ_LOJA = "11222333000181"
+
+DEBTORS = [("João da Silva", CPF_JOAO), ("JOÃO SANTOS", "52998224725"), ("Joana Souza", "11144477735"),
+           ('Pedro "Pé" Alves', "39053344705"), ("Ana_Clara Ribeiro", "15350946056"),
+           ("Ana Clara Ribeiro", "99796463814"), ("Estrela*Cadente Lima", "86288366757"),
+           ("Loja 100% Móveis Ltda", CNPJ_LOJA), ("Orestes NEAR(Costa) Oliveira", "47433549358"),
+           ("Maria Conceição d'Ávila", "07068093868")]
+CONTRACTS = ["CT-2024/001", "CT-2024/002", "ab%cd-1", "abXcd-2", "ab_cd-3", 'Q"7*OR-9', "NEAR(55)", "2024-CT/9",
+             "ab\\cd-4"]
+SUBJECTS = ["Renegociação João", "Acordo 50% à vista", "Pauta_semanal", 'Reunião "urgente"', "Revisão NEAR(prazo)",
+            "Prestação de contas OR metas", "Alinhamento Joana"]
+
+#: What people type in a list's search box.
+SEARCHES = [
+    "João", "joão", "JOÃO", "joao", "Silva", "da Silva", "silva joão", "jo", "ão", "Jo ão", "Joa", "oão da",
+    "796.668.098-34", "79666809834", "668.098", "098-34", "796", "11.222.333/0001-81", "11222333", "0001-81",
+    "CT-2024/001", "2024/0", "CT-2024", "ct-2024", "2024", "ab%cd", "ab_cd", "abXcd", "%", "_", "50%", "100%",
+    '"', '"Pé"', 'Pé"', '""', "*", "Estrela*", "*Cadente", "OR", "or", "Costa OR", "OR-9", 'Q"7*OR', "NEAR(",
+    "NEAR(Costa", "NEAR(55)", "AND", "NOT", "Ana_Clara", "Ana Clara", "Clara_", "^João", "^joão", "=João",
+    "^CT-2024", "=CT-2024/001", "=ab%cd-1", "Riberio", "zzzqqq", "\\", "ab\\cd", "Renegociação", "renegociacao",
+    "semanal", "Pauta_", "{name}:João", "name:João", "subject:Pauta", "-João", "+João", "Ávila", "d'Ávila", "'",
+    "Conceição", "CONCEIÇÃO", "à vista", "Móveis", "1-2", "1.1", "0001", "Joana 11144477735", "a b c d e f",
+]
+
+#: list endpoint → (model, searched columns as (path to the value, is a document)).
+LISTS = {
+    "meeting": (Meeting, [(("subject",), False)]),
+    "debt": (Debt, [(("contract_number",), False)]),
+    "debtor": (Debtor, [(("name",), False), (("document",), True)]),
+    "negotiation": (Negotiation, [(("debtor", "name"), False), (("debtor", "document"), True)]),
+    "negativation": (Negativation, [(("document",), True), (("contract_number",), False)]),
+}
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_DOCUMENT_WORD = re.compile(r"[0-9][0-9.\-/]*")
+
+
+def _fold(text: str) -> str:
+    return text.lower() if ON_POSTGRES else text.translate(_ASCII_LOWER)
+
+
+def _word_in(word: str, value: str | None, document: bool) -> bool:
+    """The expected semantics, written out (not the code's helpers)."""
+    if document:
+        return bool(_DOCUMENT_WORD.fullmatch(word)) and only_digits(word) in (value or "")
+    kind, text = (word[0], word[1:]) if word[0] in "^=" else ("", word)
+    value, text = _fold(value or ""), _fold(text)
+    return value.startswith(text) if kind == "^" else value == text if kind == "=" else text in value
+
+
+def _value(row, path):
+    for key in path:
+        row = getattr(row, key)
+    return row
+
+
+def _expected(endpoint: str, agency_id: int, search: str) -> set[int]:
+    model, columns = LISTS[endpoint]
+    words = [w for w in search.split(" ") if w][:MAX_SEARCH_TERMS]
+    rows = db.session.scalars(select(model).where(model.agency_id == agency_id)).all()
+    return {row.id for row in rows
+            if all(any(_word_in(w, _value(row, path), doc) for path, doc in columns) for w in words)}
+
+
+@pytest.fixture
+def searchable(app, world):
+    """Agency A's rows with the names, documents, contracts and subjects people search for, written through the
+    models (agency B has a João da Silva too, never found from A)."""
+    with app.app_context():
+        a = db.session.get(Agency, world.a.id)
+        a.serasa_enabled = True
+        cons = db.session.get(User, world.cons_a1.id)
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        debtors = [f.make_debtor(a, cons, name=name, document=doc) for name, doc in DEBTORS]
+        for i, contract in enumerate(CONTRACTS):
+            debtor = debtors[i % len(debtors)]
+            debt = f.make_debt(debtor, creditor, contract_number=contract)
+            f.make_negotiation(debtor, creditor, debts=[debt])
+            db.session.add(Negativation(agency_id=a.id, debt_id=debt.id, debtor_id=debtor.id,
+                                        creditor_id=creditor.id, document=debtor.document,
+                                        contract_number=contract, amount=Decimal("100.00"),
+                                        due_date=date(2025, 1, 10), expires_on=date(2025, 1, 10) + timedelta(1826)))
+        for subject in SUBJECTS:
+            f.make_meeting(cons, creditor, subject=subject)
+        b = db.session.get(Agency, world.b.id)
+        other = f.make_debtor(b, None, name="João da Silva", document="41593888686")
+        f.make_debt(other, db.session.get(Creditor, world.creditor_b.id), contract_number="CT-2024/001")
+        f.make_meeting(db.session.get(User, world.cons_b.id), db.session.get(Creditor, world.creditor_b.id),
+                       subject="Renegociação João")
+        db.session.commit()
+    return world
+
+
+def _view(app, endpoint):
+    return next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", None) == endpoint)
+
+
+def _found(view, search) -> tuple[set[int], int, str]:
+    """The ids and count of the list searched, and its SQL (with ``MATCH`` first when the index was read)."""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        query, count_query = view._list_queries(None, False, search, None)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    statement = str(query.statement.compile(dialect=db.engine.dialect))
+    if any("_search MATCH" in sql for sql in seen) and "json_each" in statement:  # the ids found are the candidates
+        statement = "_search MATCH " + statement
+    ids = {row[0] for row in query.with_entities(view.model.id)}
+    return ids, count_query.scalar(), statement
+
+
+def test_every_list_search_finds_the_same_rows_from_the_index_as_without_it(app, searchable, monkeypatch):
+    """For each list and each typed search: the rows found (and the count) are exactly the expected ones, whether
+    SQLite reads the words from the trigram index (the default), only some of them (a word in more rows than
+    ``search_index_limit`` keeps the LIKE), or none (the LIKE over the scope, as before the index)."""
+    failures, served = [], 0
+    with app.app_context():
+        admin = db.session.get(User, searchable.admin_a.id)
+        for endpoint in LISTS:
+            view = _view(app, endpoint)
+            with app.test_request_context(f"/admin/{endpoint}/"):
+                login_user(admin)
+                for search in SEARCHES:
+                    expected = _expected(endpoint, searchable.a.id, search)
+                    for limit in (view.search_index_limit, 1, 0):
+                        monkeypatch.setattr(view, "search_index_limit", limit)
+                        ids, count, statement = _found(view, search)
+                        if ids != expected or count != len(expected):
+                            failures.append(f"{endpoint} {search!r} limit={limit}: {sorted(ids)} (total {count}), "
+                                            f"expected {sorted(expected)}")
+                        if limit and not ON_POSTGRES and "_search MATCH" in statement:
+                            served += 1
+                    monkeypatch.undo()
+    assert not failures, "\n".join(failures)
+    if not ON_POSTGRES:
+        assert served > 100  # the index did serve the searches (more than 3 letters, in few rows)
+
+
+def test_a_word_of_three_characters_or_more_is_read_from_the_index_shorter_ones_by_like(app, searchable):
+    """SQLite: the trigram index serves words of 3 characters or more; PostgreSQL: ILIKE (its pg_trgm indexes)."""
+    with app.app_context():
+        admin = db.session.get(User, searchable.admin_a.id)
+        for endpoint in LISTS:
+            view = _view(app, endpoint)
+            with app.test_request_context(f"/admin/{endpoint}/"):
+                login_user(admin)
+                if ON_POSTGRES:
+                    statement = _found(view, "Joa")[2]
+                    assert "ILIKE" in statement and "MATCH" not in statement, endpoint
+                    continue
+                assert "_search MATCH" in _found(view, "Joa")[2], endpoint
+                assert "MATCH" not in _found(view, "Jo")[2], endpoint
+                documents = any(doc for _, doc in LISTS[endpoint][1])
+                # "1-2" is 3 characters, but its digits "12" (what a CPF/CNPJ column compares) are 2: LIKE alone
+                assert ("MATCH" in _found(view, "1-2")[2]) is not documents, endpoint
+
+
+def _page_names(client, endpoint, search) -> str:
+    response = client.get(f"/admin/{endpoint}/", query_string={"search": search})
+    assert response.status_code == 200, (endpoint, search, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def _integrity_check():
+    for table in ("meeting", "debt", "debtor", "negativation"):
+        db.session.execute(db.text(f"INSERT INTO {table}_search({table}_search, rank) VALUES ('integrity-check', 1)"))
+
+
+def test_rows_written_through_the_app_are_found_and_no_longer_found(app, client, searchable, login_as):
+    """A debtor added, renamed, given another document and deleted; debts copied by ``INSERT … SELECT`` (as the
+    benchmark and bulk loads do) and deleted by SQL: the list's search follows each write (SQLite: the triggers
+    keep the index; it stays consistent with its table)."""
+    login_as(searchable.admin_a)
+    with app.app_context():
+        a = db.session.get(Agency, searchable.a.id)
+        debtor = f.make_debtor(a, db.session.get(User, searchable.cons_a1.id), name="Zuleica Tavares",
+                               document="04735209905")
+        db.session.commit()
+        debtor_id = debtor.id
+    assert "Zuleica Tavares" in _page_names(client, "debtor", "zuleica")
+    assert "Zuleica Tavares" in _page_names(client, "debtor", "047.352.099-05")
+
+    with app.app_context():
+        debtor = db.session.get(Debtor, debtor_id)
+        debtor.name = "Zuleica Moraes"
+        debtor.document = "05802354160"
+        f.make_negotiation(debtor, db.session.get(Creditor, searchable.creditor_a.id))
+        db.session.commit()
+    assert "Zuleica Moraes" in _page_names(client, "debtor", "Moraes")
+    assert "Zuleica" not in _page_names(client, "debtor", "Tavares")
+    assert "Zuleica" not in _page_names(client, "debtor", "047.352.099-05")
+    assert "Zuleica Moraes" in _page_names(client, "debtor", "058.023.541-60")
+    assert "Zuleica Moraes" in _page_names(client, "negotiation", "zuleica moraes")
+
+    with app.app_context():
+        db.session.execute(db.delete(Negotiation).where(Negotiation.debtor_id == debtor_id))
+        db.session.delete(db.session.get(Debtor, debtor_id))
+        db.session.commit()
+    assert "Zuleica" not in _page_names(client, "debtor", "Moraes")
+    assert "Zuleica" not in _page_names(client, "debtor", "058.023.541-60")
+
+    with app.app_context():
+        db.session.execute(db.text(
+            "INSERT INTO debt (agency_id, debtor_id, creditor_id, consultant_id, contract_number, amount, due_date, "
+            "status, created_at) SELECT agency_id, debtor_id, creditor_id, consultant_id, "
+            "'COPIA-' || contract_number, amount, due_date, status, created_at FROM debt WHERE contract_number "
+            "LIKE 'CT-2024/%' AND agency_id = :a"), {"a": searchable.a.id})
+        db.session.commit()
+    page = _page_names(client, "debt", "copia-ct-2024")
+    assert "COPIA-CT-2024/001" in page and "COPIA-CT-2024/002" in page
+    with app.app_context():
+        db.session.execute(db.text("UPDATE debt SET contract_number = 'RENOMEADO-1' "
+                                   "WHERE contract_number = 'COPIA-CT-2024/001'"))
+        db.session.execute(db.text("DELETE FROM debt WHERE contract_number = 'COPIA-CT-2024/002'"))
+        db.session.commit()
+    page = _page_names(client, "debt", "copia-ct-2024")
+    assert "COPIA-CT-2024" not in page
+    assert "RENOMEADO-1" in _page_names(client, "debt", "renomeado")
+    if not ON_POSTGRES:
+        with app.app_context():
+            _integrity_check()  # an index out of step with its table fails here ("database disk image is malformed")
+
+
+#: Text that is syntax to FTS5 (quotes, operators, column filters, prefixes), to LIKE, or just odd.
+ODD_SEARCHES = ['"', '""', '"""', '" OR "', "*", "**", "abc*", "^", "=", "^*", "NEAR(", "NEAR(a b", "NEAR(abc, 2)",
+                "OR", "AND", "NOT", "AND NOT", "abc OR", "OR abc", "(abc", "abc)", "{name}:abc", "name:abc",
+                "document : 123", "-abc", "+abc", "%%%", "___", "\\\\\\", "a" * 500, "abc\x00def", "\x00\x00\x00",
+                "😀😀😀", "ção" * 20, "'; DROP TABLE debtor; --", "1" * 40, "./-", "0.0.0.0",
+                " ".join(["palavra"] * (MAX_SEARCH_TERMS + 3))]
+
+
+@pytest.mark.parametrize("role", ["admin_a", "cons_a1"])
+def test_no_typed_search_breaks_a_list(app, client, searchable, login_as, role):
+    login_as(getattr(searchable, role))
+    for endpoint in LISTS:
+        for search in ODD_SEARCHES:
+            response = client.get(f"/admin/{endpoint}/", query_string={"search": search})
+            expected = 400 if "\x00" in search else 200  # the app refuses a NUL character in any request
+            assert response.status_code == expected, (endpoint, search, response.status_code)
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Debtor)) == len(DEBTORS) + 4
+
+
+#: (form's endpoint, picker, list whose rows and searched columns it offers)
+PICKERS = [("negotiation", "debtor", "debtor"), ("debt", "debtor", "debtor"), ("negotiation", "debts", "debt")]
+
+
+def test_the_pickers_find_the_same_rows_from_the_index(app, client, searchable, login_as, queries):
+    """The debtor and debt pickers of the forms (select2 lookups) search like the lists: the expected rows (up to
+    the picker's page of 10), read from the index on SQLite for words of 3 characters or more."""
+    login_as(searchable.admin_a)
+    failures = []
+    for endpoint, name, listed in PICKERS:
+        for search in SEARCHES:
+            with queries() as seen:
+                found = client.get(f"/admin/{endpoint}/ajax/lookup/", query_string={"name": name, "query": search})
+            assert found.status_code == 200, (endpoint, name, search)
+            with app.app_context():
+                expected = _expected(listed, searchable.a.id, search)
+            ids = {row[0] for row in found.json}
+            if ids != expected if len(expected) <= 10 else not ids <= expected or len(ids) != 10:
+                failures.append(f"{endpoint}/{name} {search!r}: {sorted(ids)}, expected {sorted(expected)}")
+            if not ON_POSTGRES and search in ("João", "Silva", "796.668.098-34", "CT-2024/001"):
+                assert any("_search MATCH" in s for s in seen.statements), (endpoint, name, search)
+    assert not failures, "\n".join(failures)
