@@ -153,9 +153,15 @@ class MeetingView(MeetingExtrasMixin, ProtectedModelView):
     def can_delete(self):
         return True  # consultants: own meetings without an invite (checked in on_model_delete)
 
+    list_buttons_class = "list-buttons-column text-nowrap"
+
     def get_list_row_actions(self):
-        return [TemplateLinkRowAction("meeting_rows.vis", "Vis"), TemplateLinkRowAction("meeting_rows.alt", "Alt"),
-                TemplateLinkRowAction("meeting_rows.delete", "Del")]
+        actions = [TemplateLinkRowAction("meeting_rows.vis", "Vis")]
+        if self.can_edit:
+            actions.append(TemplateLinkRowAction("meeting_rows.alt", "Alt"))
+        if self.can_delete:
+            actions.append(TemplateLinkRowAction("meeting_rows.delete", "Del"))
+        return actions
 
     def scaffold_form(self):
         form_class = super().scaffold_form()
