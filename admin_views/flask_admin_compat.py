@@ -35,6 +35,7 @@ and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from datetime import date, datetime
 
 from flask import flash
@@ -45,6 +46,7 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import FormOpts
 from flask_admin.model import filters as base_filters
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
+from flask_babel import get_locale
 from sqlalchemy import Unicode, cast, false, func, literal_column, or_
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
@@ -52,6 +54,7 @@ from wtforms.validators import ValidationError
 
 from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
 from admin_views.formatting import user_timezone
+from admin_views.page_cache import page_gettext
 from models.documents import document_term
 from models.timeutil import to_utc
 
@@ -328,6 +331,18 @@ class FlaskAdminCompat:
             rows = [by_id[i] for i in ids if i in by_id]
         return count, rows
 
+    def _get_filter_groups(self):
+        """Flask-Admin's filters for the page's "Adicionar filtro" menu, their texts translated once per language
+        (upstream translates every operation of every filter on every request); each request gets its own copy."""
+        if not self._filter_groups:
+            return None
+        cache = self.__dict__.setdefault("_panel_filter_groups", {})
+        locale = str(get_locale())
+        groups = cache.get(locale)
+        if groups is None:
+            groups = cache[locale] = super()._get_filter_groups()
+        return OrderedDict((label, [dict(item) for item in items]) for label, items in groups.items())
+
     def _capped_count(self, count_query, offset: int) -> RowCount:
         limit = offset + COUNT_CAP
         inner = count_query.with_entities(literal_column("1")).limit(limit + 1).subquery()
@@ -412,4 +427,7 @@ class FlaskAdminCompat:
         if isinstance(form_opts, FormOpts):
             kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
                                            form_rules=form_opts.form_rules)
+        # The templates translate the same few texts many times per page (a list: once per column header):
+        # each looked up once per render.
+        self._template_args.setdefault("_gettext", page_gettext())
         return super().render(template, **kwargs)
