@@ -37,8 +37,9 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from datetime import date, datetime
+from urllib.parse import urlencode
 
-from flask import flash
+from flask import flash, g
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
@@ -50,6 +51,7 @@ from flask_babel import get_locale
 from sqlalchemy import Unicode, cast, false, func, literal_column, or_
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
+from werkzeug.datastructures import iter_multi_items
 from wtforms.validators import ValidationError
 
 from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
@@ -330,6 +332,22 @@ class FlaskAdminCompat:
             by_id = {row.id: row for row in found}
             rows = [by_id[i] for i in ids if i in by_id]
         return count, rows
+
+    def _get_list_url(self, view_args) -> str:
+        """Upstream's list URL (page, sort, search, filters...), with the list's path routed once per request: a
+        list page links to itself a score of times (each column's sort, the pager, the page sizes)."""
+        kwargs = dict(page=view_args.page or None, sort=view_args.sort, desc=1 if view_args.sort_desc else None,
+                      search=view_args.search)
+        kwargs.update(view_args.extra_args)
+        kwargs["page_size"] = self.get_safe_page_size(view_args.page_size)
+        kwargs.update(self._get_filters(view_args.filters))
+        paths = g.setdefault("panel_list_paths", {})
+        path = paths.get(self.endpoint)
+        if path is None:
+            path = paths[self.endpoint] = self.get_url(".index_view")
+        # What url_for appends for arguments the route does not take (werkzeug.urls._urlencode).
+        query = urlencode([item for item in iter_multi_items(kwargs) if item[1] is not None], safe="!$'()*,/:;?@")
+        return f"{path}?{query}" if query else path
 
     def _get_filter_groups(self):
         """Flask-Admin's filters for the page's "Adicionar filtro" menu, their texts translated once per language
