@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, request, url_for
 from flask_admin import babel
+from flask_babel import get_locale
 from markupsafe import Markup
 
 #: Bound of each cache (keys are few: endpoints × script roots, menus × roles × active screens).
@@ -70,7 +71,7 @@ def cached_menu(layout, admin_view, links: bool = False) -> Markup:
     which depends on nothing else, is reused."""
     admin = admin_view.admin
     items = admin.menu_links() if links else admin.menu()
-    key = (links, request.script_root, id(admin), _menu_key(items, admin_view))
+    key = (links, request.script_root, str(get_locale()), id(admin), _menu_key(items, admin_view))
     cache = _cache("menus")
     html = cache.get(key)
     if html is None:
