@@ -118,3 +118,29 @@ def test_list_rows_keep_their_buttons_and_values(app, client, world, login_as):
         records = db.session.query(Negativation).filter_by(agency_id=world.a.id).all()
     for record in records:  # the Serasa column: each debt's badge links to its own record
         assert f'serasa-status" href="/admin/negativation/details/?id={record.id}">' in page
+
+
+def _menu(page: str) -> str:
+    return page[page.index('id="admin-navbar-collapse"'):page.index('id="current-user"')]
+
+
+def test_the_menu_follows_the_user_and_the_agency_on_every_request(app, client, auth, world, login_as):
+    """The menu's HTML is reused, but which items it shows is decided per request: by the role, by the agency's
+    settings as they are now, and the active item by the screen."""
+    login_as(world.admin_a)
+    admin_menu = _menu(client.get("/admin/debt/").text)
+    assert 'href="/admin/user/"' in admin_menu and 'href="/admin/meeting/"' in admin_menu
+    assert '<a class="dropdown-item active  " href="/admin/debt/"' in admin_menu
+    assert '<a class="dropdown-item active  " href="/admin/debtor/"' in _menu(client.get("/admin/debtor/").text)
+    auth.logout()
+    login_as(world.cons_a1)
+    consultant_menu = _menu(client.get("/admin/debt/").text)
+    assert 'href="/admin/user/"' not in consultant_menu and 'href="/admin/meeting/"' in consultant_menu
+    with app.app_context():
+        db.session.get(Agency, world.a.id).meetings_enabled = False
+        db.session.commit()
+    assert 'href="/admin/meeting/"' not in _menu(client.get("/admin/debt/").text)
+    auth.logout()
+    login_as(world.admin_a)
+    menu = _menu(client.get("/admin/debt/").text)
+    assert 'href="/admin/meeting/"' not in menu and 'href="/admin/user/"' in menu
