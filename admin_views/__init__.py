@@ -23,6 +23,7 @@ from admin_views.jobs import JobView, active_jobs_of_user
 from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
+from admin_views.page_cache import cached_menu, fixed_url
 from admin_views.portfolio_import import PortfolioImportView
 from admin_views.profile import ProfileView
 from admin_views.serasa_status import serasa_integration_visible
@@ -87,6 +88,7 @@ def init_admin(app) -> Admin:
     def panel_context():
         return {"Capability": Capability, "todays_meetings_count": todays_meetings_count, "br_datetime": br_datetime,
                 "serasa_visible": serasa_integration_visible, "active_jobs": active_jobs_of_user,
-                "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token}
+                "logout_csrf_token": lambda: LogoutForm().csrf_token.current_token,
+                "fixed_url": fixed_url, "cached_menu": cached_menu}
 
     return admin

@@ -11,7 +11,10 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.form import SecureForm
 from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
+from flask_admin.tools import rec_getattr
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 from sqlalchemy import Unicode, and_, cast, false, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import String
@@ -344,6 +347,79 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
             path, _, query = base.partition("?")
             parts = cache[(endpoint, return_url)] = (path, f"&{query}" if query else "")
         return f"{parts[0]}?{key}={row_id}{parts[1]}"
+
+    #: The row buttons (macros of the list templates) whose HTML depends on the row's id only: each is rendered
+    #: once per page and the rows only put their id in. A macro that reads anything else of the row (e.g. the
+    #: meeting's Del, whose confirmation names the subject) is rendered per row.
+    ID_ONLY_ROW_ACTIONS = frozenset({"row_actions.view_row", "row_actions.edit_row", "row_actions.delete_row",
+                                     "meeting_rows.vis", "meeting_rows.alt", "debt_rows.negativate"})
+    #: CSS classes of the list's buttons column.
+    list_buttons_class = "list-buttons-column"
+
+    @pass_context
+    def list_page(self, context, actions):
+        """What the list template does for every row, prepared once per page: ``(cells, buttons)``.
+
+        ``cells(row)`` is the row's (CSS class, displayed value) per column, the value as Flask-Admin's
+        ``get_list_value`` makes it (column formatter or attribute, choices, then the first matching type
+        formatter, looked up once per value type);
+        ``buttons(row)`` is the HTML of its row actions."""
+        return self._list_cells(context), self._list_buttons(context, actions)
+
+    def _list_cells(self, context):
+        choices_maps = self._column_choices_map
+        type_formatters = list(self.column_type_formatters.items())
+        by_type: dict = {}
+
+        def type_formatter(kind):
+            if kind not in by_type:
+                by_type[kind] = next((fmt for typeobj, fmt in type_formatters if issubclass(kind, typeobj)), None)
+            return by_type[kind]
+
+        def getter(name, column_fmt):
+            if column_fmt is not None:
+                return lambda row: column_fmt(self, context, row, name)
+            if "." in name:
+                return lambda row: rec_getattr(row, name)
+            return lambda row: getattr(row, name, None)
+
+        plan = []
+        for name, _ in self._list_columns:
+            choices_map = choices_maps.get(name)
+            plan.append((name, f"col-{name}", getter(name, self.column_formatters.get(name)), choices_map or None))
+
+        def cells(row):
+            values = []
+            for name, css, get, choices_map in plan:
+                value = get(row)
+                if choices_map is not None:
+                    values.append((css, choices_map.get(value) or value))
+                    continue
+                fmt = type_formatter(type(value))
+                values.append((css, value if fmt is None else fmt(self, value, name)))
+            return values
+        return cells
+
+    _ROW_ID = "panelrowid7f3c9e"  # letters and digits: untouched by escaping and URL quoting
+
+    def _list_buttons(self, context, actions):
+        parts = []  # constant HTML (split where the id goes) or, for a per-row action, the action itself
+        for row_action in actions:
+            if getattr(row_action, "template_name", None) in self.ID_ONLY_ROW_ACTIONS:
+                parts.append(str(row_action.render(context, self._ROW_ID, None)).split(self._ROW_ID))
+            else:
+                parts.append(row_action)
+
+        def buttons(row):
+            pk = self.get_pk_value(row)
+            html = []
+            for part in parts:
+                if isinstance(part, list):
+                    html.append(str(escape(pk)).join(part))
+                else:
+                    html.append(str(part.render(context, pk, row)))
+            return Markup("\n".join(html))
+        return buttons
 
     # --- scoping -----------------------------------------------------------------------------------
     def scope(self, query):

@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import OrderedDict
 from datetime import date, datetime
+from urllib.parse import urlencode
 
-from flask import flash
+from flask import flash, g
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.fields import QuerySelectField
@@ -48,13 +50,16 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import FormOpts
 from flask_admin.model import filters as base_filters
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
+from flask_babel import get_locale
 from sqlalchemy import Unicode, and_, bindparam, cast, false, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
+from werkzeug.datastructures import iter_multi_items
 from wtforms.validators import ValidationError
 
 from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
 from admin_views.formatting import user_timezone
+from admin_views.page_cache import page_gettext
 from models.documents import document_term
 from models.timeutil import to_utc
 
@@ -394,6 +399,34 @@ class FlaskAdminCompat:
             rows = [by_id[i] for i in ids if i in by_id]
         return count, rows
 
+    def _get_list_url(self, view_args) -> str:
+        """Upstream's list URL (page, sort, search, filters...), with the list's path routed once per request: a
+        list page links to itself a score of times (each column's sort, the pager, the page sizes)."""
+        kwargs = dict(page=view_args.page or None, sort=view_args.sort, desc=1 if view_args.sort_desc else None,
+                      search=view_args.search)
+        kwargs.update(view_args.extra_args)
+        kwargs["page_size"] = self.get_safe_page_size(view_args.page_size)
+        kwargs.update(self._get_filters(view_args.filters))
+        paths = g.setdefault("panel_list_paths", {})
+        path = paths.get(self.endpoint)
+        if path is None:
+            path = paths[self.endpoint] = self.get_url(".index_view")
+        # What url_for appends for arguments the route does not take (werkzeug.urls._urlencode).
+        query = urlencode([item for item in iter_multi_items(kwargs) if item[1] is not None], safe="!$'()*,/:;?@")
+        return f"{path}?{query}" if query else path
+
+    def _get_filter_groups(self):
+        """Flask-Admin's filters for the page's "Adicionar filtro" menu, their texts translated once per language
+        (upstream translates every operation of every filter on every request); each request gets its own copy."""
+        if not self._filter_groups:
+            return None
+        cache = self.__dict__.setdefault("_panel_filter_groups", {})
+        locale = str(get_locale())
+        groups = cache.get(locale)
+        if groups is None:
+            groups = cache[locale] = super()._get_filter_groups()
+        return OrderedDict((label, [dict(item) for item in items]) for label, items in groups.items())
+
     def _capped_count(self, count_query, offset: int) -> RowCount:
         limit = offset + COUNT_CAP
         inner = count_query.with_entities(literal_column("1")).limit(limit + 1).subquery()
@@ -513,4 +546,7 @@ class FlaskAdminCompat:
         if isinstance(form_opts, FormOpts):
             kwargs["form_opts"] = FormOpts(widget_args=copy.deepcopy(form_opts.widget_args),
                                            form_rules=form_opts.form_rules)
+        # The templates translate the same few texts many times per page (a list: once per column header):
+        # each looked up once per render.
+        self._template_args.setdefault("_gettext", page_gettext())
         return super().render(template, **kwargs)

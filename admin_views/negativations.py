@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
@@ -74,7 +74,9 @@ def _status_formatter(view, context, model, name):
            S.UNCERTAIN: "badge-warning", S.EXCLUDED: "badge-success",
            S.EXCLUSION_REQUESTED: "badge-primary"}.get(model.status, "badge-light")
     html = f'<span class="badge {css}">{escape(label)}</span>'
-    flag = model.deadline_flag(local_today(current_user.agency.timezone))
+    if "negativation_list_today" not in g:  # once per page, not per row
+        g.negativation_list_today = local_today(current_user.agency.timezone)
+    flag = model.deadline_flag(g.negativation_list_today)
     if flag:
         flag_css, flag_label = FLAG_LABELS[flag]
         html += f' <span class="badge {flag_css} deadline-flag" title="{flag_label}">{flag_label}</span>'

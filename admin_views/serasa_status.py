@@ -1,6 +1,6 @@
 """The Serasa situation of debts where people look (Dívidas, Devedores, Negociações): column, filter, links."""
 
-from flask import g, has_request_context, url_for
+from flask import g, has_request_context
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_login import current_user
@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from admin_views.formatting import br_date
+from admin_views.page_cache import fixed_url
 from models import Negativation, db
 from models.debt import negotiation_debt
 from models.negativation import (
@@ -69,7 +70,8 @@ def debt_badge(debt_id: int, today=None) -> Markup:
         return Markup('<span class="text-muted">Não negativada</span>')
     label = escape(DEBT_SERASA_LABELS.get(record.status, record.status))
     css = _BADGES.get(record.status, "badge-light")
-    html = (f'<a class="badge {css} serasa-status" href="{url_for("negativation.details_view", id=record.id)}">'
+    # The record's URL: the details path routed once (fixed_url), its id put in (what url_for builds).
+    html = (f'<a class="badge {css} serasa-status" href="{fixed_url("negativation.details_view")}?id={record.id}">'
             f'{label}</a>')
     if record.removal_pending:
         today = today or local_today(current_user.agency.timezone)
