@@ -392,12 +392,18 @@ class FlaskAdminCompat:
             query = query.options(selectinload(relation))
         return query.yield_per(EXPORT_BATCH)
 
-    def export_count(self) -> int:
+    def export_count(self, limit: int | None = None) -> int:
+        """The export's rows (scope, search, filters); with ``limit``, counted only up to it
+        (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``): the request decides stream or job without reading a big
+        list whole."""
         args = self._get_list_extra_args()
         _, count_query = self._list_queries(None, False, args.search, args.filters)
         if count_query is None:
             count_query = self.get_count_query()
-        return count_query.scalar()
+        if limit is None:
+            return count_query.scalar()
+        inner = count_query.with_entities(literal_column("1")).limit(limit).subquery()
+        return count_query.session.query(func.count()).select_from(inner).scalar()
 
     def export_batch_loaded(self, rows) -> None:
         """Hook: a batch of exported rows is about to be formatted (load what its formatters read, per batch)."""
