@@ -29,8 +29,12 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
     (requests, job heartbeats and progress) for its whole duration, as the default rollback journal does."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database answers "memory" and stays as it is
-        cursor.close()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database answers "memory" and stays as it is
+        except sqlite3.OperationalError:  # another connection holds a lock right now: the next connection sets it
+            pass
+        finally:
+            cursor.close()
 
 from models.agency import Agency, Role, SoaEnvironment, User  # noqa: E402
 from models.audit import AuditLog, SoaCall  # noqa: E402
