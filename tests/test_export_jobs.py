@@ -217,7 +217,7 @@ def test_a_big_list_export_is_a_job_whose_file_has_exactly_the_users_rows(bed):
 
 def test_a_consumer_killed_mid_write_never_offers_a_half_file_and_the_job_rewrites_it(bed):
     w = bed.world
-    total = 30_000
+    total = 20_000
     with bed.app.app_context():
         _add_debtors(w.a, total, name="Devedor", city="Campinas")
         db.session.commit()
@@ -246,7 +246,7 @@ def test_a_consumer_killed_mid_write_never_offers_a_half_file_and_the_job_rewrit
 def test_cancel_stops_the_export_and_leaves_no_file(bed):
     w = bed.world
     with bed.app.app_context():
-        _add_debtors(w.a, 30_000, name="Devedor", city="Campinas")
+        _add_debtors(w.a, 20_000, name="Devedor", city="Campinas")
         db.session.commit()
     admin = bed.client("admin_a")
     job_id = _request_export(admin, "")
