@@ -106,10 +106,10 @@ class JobView(BaseView):
         state = self._export_file_state(job)
         if state is None:
             abort(404)
-        if state == "expirado":
+        path = exports.ready_file(job) if state == "pronto" else None
+        if path is None:  # expired (maybe deleted by the tick a moment ago)
             flash("O arquivo desta exportação expirou e foi apagado: exporte a lista de novo.", "warning")
             return redirect(url_for(".details_view", id=job.id))
-        path = exports.ready_file(job)
         name = job.summary.get("filename") or path.name
         audit("export.download", target=str(job),
               details=f"{job.summary.get('screen', '')}; arquivo {name}; linhas: {job.summary.get('rows', 0)}")
