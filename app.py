@@ -94,6 +94,12 @@ class Config:
     #: Largest carteira (CSV/XLSX) an upload may have, in bytes; uploads are kept in IMPORT_DIR (instance/imports).
     IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
     IMPORT_DIR = os.environ.get("IMPORT_DIR") or None
+    #: A list export of more rows than this is written to a file by a job (services/exports.py) instead of being
+    #: streamed by the request: the request counts at most this many rows + 1, never the whole list.
+    EXPORT_JOB_THRESHOLD = int(os.environ.get("EXPORT_JOB_THRESHOLD", "20000"))
+    #: Where the export jobs write their files (default instance/exports), and how long a file is kept.
+    EXPORT_DIR = os.environ.get("EXPORT_DIR") or None
+    EXPORT_RETENTION_DAYS = float(os.environ.get("EXPORT_RETENTION_DAYS", "7"))
 
     #: The job queue (services/jobs.py): Redis when set (several consumers, several machines), else a SQLite file.
     REDIS_URL = os.environ.get("REDIS_URL") or None
@@ -150,6 +156,7 @@ def create_app(config: dict | None = None) -> Flask:
     init_security(app)
     init_feed(app)
     jobs.init_app(app)
+    import services.exports  # noqa: F401  (registers the export job kind and the files' expiry)
     import services.meetings  # noqa: F401  (registers the resumption of interrupted meeting e-mails)
     import services.serasa_jobs  # noqa: F401  (registers the Serasa job kinds and their schedule)
     register_commands(app)

@@ -299,15 +299,45 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
 
     @expose("/export/<export_type>/")
     def export(self, export_type):
-        """The list as CSV for Excel pt-BR (admin_views/export.py), audited: who, which screen, filter, rows."""
+        """The list as CSV for Excel pt-BR (admin_views/export.py), audited: who, which screen, filter, rows.
+
+        The rows are counted up to ``EXPORT_JOB_THRESHOLD`` + 1 only (a big list is never counted whole before the
+        first byte): up to the threshold the CSV streams at once; above it a job writes the file
+        (services/exports.py) and the user is sent to its page at once.
+        """
         if export_type not in self.export_types:
             abort(404)
         if not self.can_export:
             abort(403)
-        count = self.export_count()
+        threshold = int(current_app.config.get("EXPORT_JOB_THRESHOLD", 20_000))
+        count = self.export_count(limit=threshold + 1)
+        if count > threshold:
+            return self._export_as_job(threshold)
         audit("export", target=self.endpoint[:120], details=self._export_description(count))
         db.session.commit()
         return csv_stream_response(self.export_titles(), self.export_rows(), self.get_export_name("csv"))
+
+    def _export_as_job(self, threshold: int):
+        """Record the export job of a big list (the user's query string: filters, search, sort) and go to its page."""
+        from admin_views.jobs import remember_started
+        from services.exports import start_export
+
+        many = f"{threshold:,}".replace(",", ".")
+        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+            # A link on another site must not start work for the user: the export starts from the panel's button.
+            flash(f"A lista tem mais de {many} linhas: use o botão Exportar da própria lista para gerar o arquivo.",
+                  "warning")
+            return redirect(self.get_url(".index_view", **request.args.to_dict(flat=False)))
+        job = start_export(self, current_user, request.query_string.decode("utf-8", "replace"),
+                           self._export_filters_description())
+        audit("export.requested", target=self.endpoint[:120],
+              details=f"{self._export_description(f'mais de {many}')}; arquivo preparado pela tarefa nº {job.id}")
+        db.session.commit()
+        remember_started()
+        flash(f"A lista tem mais de {many} linhas: o arquivo está sendo preparado em segundo plano. Pode continuar "
+              "usando o painel; quando a tarefa terminar, o botão “Baixar arquivo (CSV)” aparece nesta página.",
+              "info")
+        return redirect(url_for("jobs.details_view", id=job.id))
 
     def export_rows(self):
         """The exported rows' cells, batch by batch (see ``FlaskAdminCompat.export_query``).
@@ -326,15 +356,17 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
                 db.session.remove()
         return rows()
 
-    def _export_description(self, count: int) -> str:
+    def _export_description(self, count) -> str:
+        return f"{self._export_filters_description()}; linhas: {count}"
+
+    def _export_filters_description(self) -> str:
         args = self._get_list_extra_args()
         screen = f"{self.category} > {self.name}" if self.category else str(self.name)
         filters = []
         for index, name, value in args.filters or []:
             flt = self._filters[index]
             filters.append(f"{name} {flt.operation()} {value}".strip())
-        return (f"Tela: {screen}; filtros: {'; '.join(filters) or 'nenhum'}; busca: {args.search or 'nenhuma'}; "
-                f"linhas: {count}")
+        return f"Tela: {screen}; filtros: {'; '.join(filters) or 'nenhum'}; busca: {args.search or 'nenhuma'}"
 
     # --- the list page: built once per page, not once per row ------------------------------------------------
     def row_url(self, endpoint: str, row_id, return_url: str | None = None, key: str = "id") -> str:

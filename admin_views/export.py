@@ -121,18 +121,42 @@ def csv_stream_response(titles, rows, filename: str) -> Response:
                              "Content-Type": "text/csv; charset=utf-8"})
 
 
-def export_to_file(app, endpoint: str, query_string: str, user_id: int, out) -> int:
+def export_to_file(app, endpoint: str, query_string: str, user_id: int, out, *, on_start=None, on_rows=None,
+                   every: int = 2000) -> int:
     """Run a list's CSV export outside a request (a background job): the same rows, scope, search, filters, order
     and cells as the download ``/admin/<endpoint>/export/csv/?<query_string>`` by that user, written into the
-    binary file ``out``. Returns the bytes written. The caller audits it (the job records who asked)."""
+    binary file ``out``. Returns the rows written. The caller audits it (the job records who asked).
+
+    It runs in an application context of its own (its own database session, closed at the end), so the caller's
+    session keeps its objects. ``on_start(view)`` is called once the user's list is known, ``on_rows(n)`` every
+    ``every`` rows written (either may raise to stop). A user who no longer exists, is inactive or may not export
+    that list raises ``PermissionError``.
+    """
     from flask_login import login_user
 
     from models import User, db
 
-    with app.test_request_context(f"/admin/{endpoint}/export/csv/", query_string=query_string):
+    with app.app_context(), app.test_request_context(f"/admin/{endpoint}/export/csv/", query_string=query_string):
         user = db.session.get(User, user_id)
-        login_user(user)
-        view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
-        if not (view.is_accessible() and view.can_export):
+        if user is None or not user.is_active:
             raise PermissionError(endpoint)
-        return write_export(out, view.export_titles(), view.export_rows())
+        login_user(user)
+        view = next((v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint), None)
+        if view is None or not (view.is_accessible() and view.can_export):
+            raise PermissionError(endpoint)
+        if on_start is not None:
+            on_start(view)
+        written = 0
+
+        def counted(rows):
+            nonlocal written
+            try:
+                for row in rows:
+                    yield row
+                    written += 1
+                    if on_rows is not None and written % every == 0:
+                        on_rows(written)
+            finally:
+                rows.close()  # its sessions are closed here, in this application context, even when stopped
+        write_export(out, view.export_titles(), counted(view.export_rows()))
+        return written

@@ -1,6 +1,6 @@
 """Tarefas: the jobs people started (and the schedule's), their progress, per-item results and Cancelar."""
 
-from flask import abort, flash, g, jsonify, redirect, request, session, url_for
+from flask import abort, flash, g, jsonify, redirect, request, send_file, session, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from admin_views.formatting import br_datetime
 from models import db
 from models.agency import Capability
 from models.job import JOB_STATE_LABELS, Job, JobItem
-from services import jobs
+from services import exports, jobs
 from services.serasa_jobs import INCLUDE, SYNC
 
 #: Per-item results as people read them.
@@ -36,6 +36,10 @@ def summary_text(job: Job) -> str:
         c = s["counts"]
         return (f"Situação consultada no SOA: {c.get('atualizadas', 0)} atualizada(s), {c.get('sem_mudanca', 0)} "
                 f"sem mudança, {c.get('falhas', 0)} com falha.")
+    if job.kind == exports.EXPORT_KIND and "rows" in s:
+        if s.get("cancelled"):
+            return f"Exportação cancelada após {s['rows']:,} linha(s); nenhum arquivo foi gerado.".replace(",", ".")
+        return f"{s['rows']:,} linha(s) exportada(s) · {s.get('screen', '')}".replace(",", ".")
     if job.kind == "import.check" and "import_id" in s:  # services/portfolio_import.py
         return (f"Conferência da importação nº {s['import_id']}: {s.get('linhas', 0)} linha(s) · "
                 f"{s.get('validas', 0)} válida(s) · {s.get('com_aviso', 0)} com aviso · "
@@ -84,7 +88,36 @@ class JobView(BaseView):
             .limit(ITEMS_PER_POLL).all()
         return self.render("admin/jobs/details.html", job=job, items=items, label_of=jobs.label_of,
                            br_datetime=br_datetime, result_labels=RESULT_LABELS, summary_text=summary_text,
-                           cancel_form=CancelForm(), state_labels=JOB_STATE_LABELS)
+                           cancel_form=CancelForm(), state_labels=JOB_STATE_LABELS,
+                           export_file=self._export_file_state(job),
+                           export_retention_days=exports.retention().days)
+
+    @staticmethod
+    def _export_file_state(job: Job) -> str | None:
+        """The export's file as this user may see it: "pronto", "expirado", or None (no file, or not theirs to get)."""
+        if job.agency_id != current_user.agency_id or not current_user.can(Capability.EXPORT_PERSONAL_DATA):
+            return None
+        return exports.file_state(job)
+
+    @expose("/download/")
+    def download_view(self):
+        """The export job's CSV, to who sees the job and may export (else 404, like a job that does not exist)."""
+        job = self._job(request.args.get("id"))
+        state = self._export_file_state(job)
+        if state is None:
+            abort(404)
+        path = exports.ready_file(job) if state == "pronto" else None
+        if path is None:  # expired (maybe deleted by the tick a moment ago)
+            flash("O arquivo desta exportação expirou e foi apagado: exporte a lista de novo.", "warning")
+            return redirect(url_for(".details_view", id=job.id))
+        name = job.summary.get("filename") or path.name
+        audit("export.download", target=str(job),
+              details=f"{job.summary.get('screen', '')}; arquivo {name}; linhas: {job.summary.get('rows', 0)}")
+        db.session.commit()
+        response = send_file(path, mimetype="text/csv", as_attachment=True, download_name=name, max_age=0)
+        response.headers["Content-Type"] = "text/csv; charset=utf-8"
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @expose("/status/")
     def status_view(self):

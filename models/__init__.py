@@ -1,7 +1,10 @@
 """Data model of the panel: one module per aggregate, all sharing ``db``."""
 
+import sqlite3
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -18,6 +21,20 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_wal(dbapi_connection, _record) -> None:
+    """SQLite files in WAL mode: a long read (an export job streaming a million rows) never blocks the writers
+    (requests, job heartbeats and progress) for its whole duration, as the default rollback journal does."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database answers "memory" and stays as it is
+        except sqlite3.OperationalError:  # another connection holds a lock right now: the next connection sets it
+            pass
+        finally:
+            cursor.close()
 
 from models.agency import Agency, Role, SoaEnvironment, User  # noqa: E402
 from models.audit import AuditLog, SoaCall  # noqa: E402

@@ -65,10 +65,12 @@ PATH_SAMPLES = {
 }
 #: Flask-Admin endpoints that never read an object id (everything else gets the id variants).
 ID_FREE = {"index_view", "create_view", "export", "ajax_lookup", "index"}
-#: Screens that need a capability to open at all (docs/rules.md: Perfil, users, audit log).
+#: Screens (or single endpoints) that need a capability to open at all (docs/rules.md: Perfil, users, audit log,
+#: an export job's file).
 SCREEN_CAPABILITY = {"profile": Capability.MANAGE_AGENCY, "user": Capability.MANAGE_AGENCY,
                      "portfolio_import": Capability.MANAGE_AGENCY,
-                     "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT}
+                     "audit": Capability.SEE_AUDIT, "soa_call": Capability.SEE_AUDIT,
+                     "jobs.download_view": Capability.EXPORT_PERSONAL_DATA}
 #: What a POST needs to change something, by endpoint or else by screen (None: any logged-in user, within
 #: their scope). A POST of a role without it, like any anonymous POST, must leave the database as it was.
 #: A screen that takes POSTs and is not listed here fails the crawl until it is classified.
@@ -356,7 +358,8 @@ def _check_common(result: Result, forbidden: dict[str, set[str]], failures: Fail
         return
     if probe.role == "anonymous":
         _check_anonymous(result, failures)
-    elif (not can(probe.role, SCREEN_CAPABILITY.get(probe.endpoint.partition(".")[0]))
+    elif (not can(probe.role, SCREEN_CAPABILITY.get(probe.endpoint,
+                                                    SCREEN_CAPABILITY.get(probe.endpoint.partition(".")[0])))
           and result.status not in (403, 404)):
         failures.add((probe.role, probe.endpoint, "capability"),
                      f"{probe.role} got {result.status} on a screen their role may not open: {probe}")
