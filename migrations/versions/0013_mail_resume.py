@@ -1,15 +1,15 @@
 """meeting e-mails interrupted mid-send are resumed by the consumer: the send's last sign of life
 
-Revision ID: 0012_mail_resume
-Revises: 0011_mail_once
+Revision ID: 0013_mail_resume
+Revises: 0012_search_index
 Create Date: 2026-11-30 11:40:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0012_mail_resume"
-down_revision = "0011_mail_once"
+revision = "0013_mail_resume"
+down_revision = "0012_search_index"
 branch_labels = None
 depends_on = None
 
