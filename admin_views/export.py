@@ -122,10 +122,11 @@ def csv_stream_response(titles, rows, filename: str) -> Response:
 
 
 def export_to_file(app, endpoint: str, query_string: str, user_id: int, out, *, on_start=None, on_rows=None,
-                   every: int = 2000) -> int:
+                   every: int = 2000, stats: dict | None = None) -> int:
     """Run a list's CSV export outside a request (a background job): the same rows, scope, search, filters, order
     and cells as the download ``/admin/<endpoint>/export/csv/?<query_string>`` by that user, written into the
-    binary file ``out``. Returns the rows written. The caller audits it (the job records who asked).
+    binary file ``out``. Returns the bytes written (``stats["rows"]``: the rows). The caller audits it (the job
+    records who asked).
 
     It runs in an application context of its own (its own database session, closed at the end), so the caller's
     session keeps its objects. ``on_start(view)`` is called once the user's list is known, ``on_rows(n)`` every
@@ -158,5 +159,7 @@ def export_to_file(app, endpoint: str, query_string: str, user_id: int, out, *, 
                         on_rows(written)
             finally:
                 rows.close()  # its sessions are closed here, in this application context, even when stopped
-        write_export(out, view.export_titles(), counted(view.export_rows()))
-        return written
+        size = write_export(out, view.export_titles(), counted(view.export_rows()))
+        if stats is not None:
+            stats["rows"] = written
+        return size

@@ -119,11 +119,11 @@ def export_job(ctx: jobs.JobContext) -> None:
         if own_connection and _save(job_id, done=rows):
             raise ExportCancelled
 
-    started_at = time.monotonic()
+    started_at, stats = time.monotonic(), {}
     try:
         with open(part, "wb") as out:  # "wb": a job taken over after a crash writes the file from the start
-            written = export_to_file(current_app._get_current_object(), payload["endpoint"], payload["query"],
-                                     user_id, out, on_start=started, on_rows=wrote, every=PROGRESS_ROWS)
+            export_to_file(current_app._get_current_object(), payload["endpoint"], payload["query"], user_id, out,
+                           on_start=started, on_rows=wrote, every=PROGRESS_ROWS, stats=stats)
             out.flush()
             os.fsync(out.fileno())
     except PermissionError:
@@ -140,6 +140,7 @@ def export_job(ctx: jobs.JobContext) -> None:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, final)
+    written = stats["rows"]
     db.session.refresh(job)
     job.total = job.done = written
     job.summary = {"rows": written, "file": final.name, "filename": payload.get("filename"),

@@ -62,6 +62,7 @@ def test_an_export_has_every_row_beyond_the_databases_parameter_limit(app, clien
             raw.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_TEST_PARAMETER_LIMIT)
             raw.close()
         _bulk_debts(world, count)
+    app.config["EXPORT_JOB_THRESHOLD"] = count + 10  # streamed by the request (above the threshold: a job's file)
     login_as(world.admin_a)
     response = client.get("/admin/debt/export/csv/")
     assert response.status_code == 200
