@@ -493,17 +493,18 @@ def _bold(value: float, limit: float) -> str:
 def _section_load(runs: dict, database: str, section: str) -> str:
     before, after = runs["meta"].get((database, section), ((), ()))
     loads = runs[section][database].get("loads") or [0]
-    return (f"load average (1/5/15 min) antes {fmt_load(before)}, depois {fmt_load(after)}; 1 min ao longo da "
-            f"seção: {min(loads):.1f} a {max(loads):.1f}, mediana {statistics.median(loads):.1f}").replace(".", ",")
+    code = runs["meta"].get((database, section, "code"))
+    return ((f"Código medido: {code}. " if code else "")
+            + f"Load average (1/5/15 min) antes {fmt_load(before)}, depois {fmt_load(after)}; 1 min ao longo da "
+            + f"seção: {min(loads):.1f} a {max(loads):.1f}, mediana {statistics.median(loads):.1f}".replace(".", ","))
 
 
 def report(runs: dict) -> str:
     """runs: {"data": {(db, scale): info}, "lists": {db: …}, "first": {db: …}, "export": {(db, scale): …},
     "meta": {"code": …, (db, section): (load before, load after)}}"""
-    meta = runs["meta"]
     lines = [MARK_BEGIN, "", "## 6. Escala: listas e exportações de 1× a 10× (SQLite e PostgreSQL)", "",
              f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({os.cpu_count()} núcleos "
-             "compartilhados com outras sessões); código medido: " + meta.get("code", "?") + ". Mediana de "
+             "compartilhados com outras sessões). Mediana de "
              f"{REPS} repetições após 1 de aquecimento, em ms, **intercaladas**: cada conjunto de dados é servido por "
              "um processo próprio e, para cada operação, as requisições alternam entre 1× e 10× (e, na tabela da "
              "1ª página, entre a nossa, a de fábrica e a escrita à mão), de modo que a carga da máquina pesa igual "
@@ -636,6 +637,7 @@ def measure(database: str, sets: dict, runs: dict, sections: set, log=print) -> 
             before = load()
             runs[section][database] = bench(workers, FIRST_REPS if section == "first" else REPS, log=log)
             runs["meta"][(database, section)] = (before, load())
+            runs["meta"][(database, section, "code")] = runs["meta"].get("code", "?")
             save(runs)
     finally:
         for worker in workers.values():
