@@ -126,7 +126,13 @@ def _reset_schema(url: str) -> None:
             raise SystemExit(f"Recusado: o banco PostgreSQL {name!r} não está vazio e o nome não contém 'bench'. "
                              "Use um banco só para o benchmark (ou BENCH_PG_FORCE=1).")
         db.drop_all()
-    db.create_all()
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    # The schema the app migrates to (`flask db upgrade`), not create_all(): a data file made now can be upgraded by
+    # a later migration (which then fills whatever it adds, e.g. a search index, once) and measured with that code.
+    from flask_migrate import upgrade
+
+    upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
 
 
 def generate(url: str, sizes: Sizes, seed: int = 7, log=print) -> dict:

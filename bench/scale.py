@@ -1,15 +1,24 @@
-"""Lists and exports at 1× and N× data, on SQLite and PostgreSQL (``make bench-scale``; section of bench/RESULTS.md).
+"""Lists and exports at 1× and 10× data, on SQLite and PostgreSQL (``make bench-scale``; section 6 of RESULTS.md).
 
-    BENCH_SCALES=1,10 python -m bench.scale                 # SQLite files in instance/
-    BENCH_PG_URL=postgresql+psycopg://…/painel_bench python -m bench.scale   # PostgreSQL too (its name has "bench")
+    make bench-scale                                        # SQLite 1× and 10× (files in BENCH_DATA_DIR)
+    BENCH_DATA_DIR=/work/benchdata BENCH_SCALE_REUSE=1 make bench-scale          # measure again, same files
+    BENCH_SQLITE=0 BENCH_PG_URL=postgresql+psycopg://…/painel_bench BENCH_SCALE_REUSE=1 make bench-scale
+    python -m bench.scale report a.pickle b.pickle         # one section from runs made apart (SQLite, PostgreSQL)
 
-The 1× data set is bench/datagen.py's (row by row, realistic); N× multiplies it with set-based SQL
-(``INSERT … SELECT`` of every big table, ids and foreign keys shifted, unique texts suffixed), which takes minutes
-instead of the hour a row-by-row 10× would need on a small machine. Every list operation a user can trigger —
-first page, the deepest page the list offers, each sortable column, the search, a filter — is timed as admin and
-as consultant (median of ``BENCH_SCALE_REPS``); the first pages also against stock Flask-Admin and a hand-written
-Flask + Jinja page of the same rows; the debts CSV export is streamed in a child process that reports its peak
-memory (``ru_maxrss``) and its first byte.
+Data: the 1× set is bench/datagen.py's (row by row, realistic, on the schema ``flask db upgrade`` builds); the 10×
+set is a copy of the 1× file multiplied with set-based SQL (one ``INSERT … SELECT`` per table for all 9 copies, ids
+and foreign keys shifted, unique texts suffixed; indexes dropped during the copy and rebuilt once), minutes instead
+of the hour a row-by-row 10× would take. Before measuring, every data file (and the PostgreSQL database) is
+migrated with ``flask db upgrade`` (timed): a migration newer than the data — e.g. a search index — is filled once,
+as in production. A database made by an older bench with ``create_all()`` (no ``alembic_version``) is adopted first:
+missing tables and nullable columns added, stamped ``BENCH_ADOPT_REVISION``.
+
+Measurement is made robust to a loaded machine: each data set is served by its own worker process (Flask test
+client, the time measured inside the worker), and the requests are **interleaved** — for every operation the 1× and
+the 10× worker answer alternately, rep after rep, so load hits both sides alike; the first-page table interleaves
+ours, stock Flask-Admin and the hand-written page at every scale. Every operation a user can trigger — first page,
+the deepest page the list offers, each sortable column, the search, a filter — as admin and as consultant, median
+of ``BENCH_SCALE_REPS`` (≥ 7) after a warm-up. The load average is recorded before and after each section.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ import json
 import os
 import pickle
 import resource
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,14 +40,20 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALES = [float(s) for s in os.environ.get("BENCH_SCALES", "1,10").split(",")]
-REPS = int(os.environ.get("BENCH_SCALE_REPS", "7"))
-#: The scale generated row by row; bigger scales are copies of it (``BENCH_SCALE_BASE=0.1`` on a busy machine).
+#: The scales measured side by side: ``BENCH_SCALES=1,10`` (default), or ``BENCH_SCALE=10`` for 1 and 10.
+SCALES = sorted(float(s) for s in os.environ.get("BENCH_SCALES", f"1,{os.environ.get('BENCH_SCALE', '10')}").split(","))
+REPS = max(7, int(os.environ.get("BENCH_SCALE_REPS", "7")))
+#: The first-page table: stock Flask-Admin's page counts every row (seconds at 10×), so REPS rounds by default.
+FIRST_REPS = max(7, int(os.environ.get("BENCH_FIRST_REPS", str(REPS))))
+#: The scale generated row by row; bigger scales are copies of it.
 BASE = float(os.environ.get("BENCH_SCALE_BASE", "1"))
+#: Where the SQLite data files live (several GB at 10×: outside the worktree is fine).
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "instance"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_SCALES = [float(s) for s in os.environ.get("BENCH_PG_SCALES", "1").split(",")]
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md"))
-PICKLE = Path(os.environ.get("BENCH_SCALE_PICKLE", ROOT / "instance" / "bench_scale_runs.pickle"))
+PICKLE = Path(os.environ.get("BENCH_SCALE_PICKLE", DATA_DIR / "bench_scale_runs.pickle"))
+ADOPT_REVISION = os.environ.get("BENCH_ADOPT_REVISION", "0011_mail_once")
 MARK_BEGIN = "<!-- scale:begin (bench/scale.py) -->"
 MARK_END = "<!-- scale:end -->"
 RATIO_TARGET = 1.5
@@ -44,15 +61,29 @@ HAND_TARGET = 4.0
 STOCK_TARGET = 0.3
 EXPORT_MB_TARGET = 150
 FIRST_BYTE_TARGET = 1.0
+BIG_TABLES = ("meeting", "debtor", "debt", "negotiation", "negativation", "negativation_event")
+
+
+def load() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def fmt_load(values) -> str:
+    return " / ".join(f"{v:.1f}".replace(".", ",") for v in values)
+
 
 # --------------------------------------------------------------------------------------------- data
 
 
+def sqlite_path(scale: float) -> Path:
+    return (DATA_DIR / f"bench_scale_{scale:g}.db").resolve()
+
+
 def sqlite_url(scale: float) -> str:
-    return "sqlite:///" + str((ROOT / "instance" / f"bench_scale_{scale:g}.db").resolve())
+    return "sqlite:///" + str(sqlite_path(scale))
 
 
-#: Big tables, in insertion order: (table, {column: SQL expression of the copy k}).
+#: Big tables, in insertion order: (table, {column: SQL expression of the copy number K}).
 def _copies(dialect: str) -> list[tuple[str, dict[str, str]]]:
     def pad(expr: str, width: int) -> str:
         if dialect == "postgresql":
@@ -60,49 +91,91 @@ def _copies(dialect: str) -> list[tuple[str, dict[str, str]]]:
         return f"substr('{'0' * width}' || ({expr}), -{width})"
 
     def suffix(column: str) -> str:
-        return f"{column} || '-' || :k" if dialect != "postgresql" else f"{column} || '-' || CAST(:k AS text)"
+        return f"{column} || '-' || K" if dialect != "postgresql" else f"{column} || '-' || CAST(K AS text)"
 
     return [
-        ("debtor", {"id": "id + :k * :debtor", "document": pad("id + :k * :debtor", 11)}),
-        ("debt", {"id": "id + :k * :debt", "debtor_id": "debtor_id + :k * :debtor",
+        ("debtor", {"id": "id + K * :debtor", "document": pad("id + K * :debtor", 11)}),
+        ("debt", {"id": "id + K * :debt", "debtor_id": "debtor_id + K * :debtor",
                   "contract_number": suffix("contract_number")}),
-        ("negotiation", {"id": "id + :k * :negotiation", "debtor_id": "debtor_id + :k * :debtor"}),
-        ("negotiation_debt", {"negotiation_id": "negotiation_id + :k * :negotiation",
-                              "debt_id": "debt_id + :k * :debt"}),
-        ("meeting", {"id": "id + :k * :meeting", "uid": suffix("uid")}),
-        ("negativation", {"id": "id + :k * :negativation", "debt_id": "debt_id + :k * :debt",
-                          "debtor_id": "debtor_id + :k * :debtor", "document": pad("id + :k * :debtor", 11),
+        ("negotiation", {"id": "id + K * :negotiation", "debtor_id": "debtor_id + K * :debtor"}),
+        ("negotiation_debt", {"negotiation_id": "negotiation_id + K * :negotiation",
+                              "debt_id": "debt_id + K * :debt"}),
+        ("meeting", {"id": "id + K * :meeting", "uid": suffix("uid")}),
+        # the copy's document is its (copied) debtor's, as in the 1× set
+        ("negativation", {"id": "id + K * :negativation", "debt_id": "debt_id + K * :debt",
+                          "debtor_id": "debtor_id + K * :debtor", "document": pad("debtor_id + K * :debtor", 11),
                           "unique_id": suffix("unique_id")}),
-        ("negativation_event", {"id": "id + :k * :negativation_event",
-                                "negativation_id": "negativation_id + :k * :negativation"}),
+        ("negativation_event", {"id": "id + K * :negativation_event",
+                                "negativation_id": "negativation_id + K * :negativation"}),
     ]
 
 
-def multiply(url: str, factor: int, log=print) -> None:
-    """Make the 1× data set ``factor`` times bigger with one INSERT … SELECT per table and copy."""
+def multiply_sqlite(path: Path, factor: int, log=print) -> None:
+    """Make the SQLite file ``factor`` times bigger: per table one INSERT … SELECT of all the copies, with the
+    table's indexes dropped before and rebuilt once after (as a bulk load would)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4000000", "temp_store=MEMORY",
+                   "locking_mode=EXCLUSIVE"):
+        con.execute(f"PRAGMA {pragma}")
+    tables = [t for t, _ in _copies("sqlite")]
+    size = {t: con.execute(f"SELECT max(id) FROM {t}").fetchone()[0] or 0 for t in tables if t != "negotiation_debt"}
+    marks = ",".join("?" * len(tables))
+    indexes = con.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                          f"AND tbl_name IN ({marks})", tables).fetchall()
+    con.execute("BEGIN")
+    for name, _ in indexes:
+        con.execute(f'DROP INDEX "{name}"')
+    for table, changed in _copies("sqlite"):
+        started = time.perf_counter()
+        columns = [row[1] for row in con.execute(f'PRAGMA table_info("{table}")')]
+        select = ", ".join(changed.get(c, f't."{c}"') for c in columns).replace("K", "ks.k")
+        for name, value in sorted(size.items(), key=lambda item: -len(item[0])):  # negativation_event first
+            select = select.replace(f":{name}", str(value))
+        where = f"t.id <= {size[table]}" if table in size else f"t.negotiation_id <= {size['negotiation']}"
+        con.execute(f"WITH RECURSIVE ks(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM ks WHERE k < {factor - 1}) "
+                    f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM ks CROSS JOIN {table} AS t "
+                    f"WHERE {where} ORDER BY ks.k, t.rowid")
+        log(f"    {factor - 1} cópias: {table} ({time.perf_counter() - started:.1f} s)")
+    started = time.perf_counter()
+    for _, sql in indexes:
+        con.execute(sql)
+    log(f"    {len(indexes)} índices refeitos ({time.perf_counter() - started:.1f} s)")
+    con.execute("COMMIT")
+    con.close()
+
+
+def multiply_postgres(url: str, factor: int, log=print) -> None:
+    """PostgreSQL: one INSERT … SELECT per table and copy (indexes kept), then VACUUM ANALYZE."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        tables = {t: [c["name"] for c in _columns(conn, t)] for t, _ in _copies(conn.dialect.name)}
+        tables = {t: [c["name"] for c in _columns(conn, t)] for t, _ in _copies("postgresql")}
         size = {t: conn.execute(text(f"SELECT max(id) FROM {t}")).scalar() or 0
                 for t in tables if t != "negotiation_debt"}
         for k in range(1, factor):
-            for table, changed in _copies(conn.dialect.name):
+            for table, changed in _copies("postgresql"):
                 started = time.perf_counter()
-                columns = tables[table]
-                select = ", ".join(changed.get(c, c) for c in columns)
+                select = ", ".join(changed.get(c, c) for c in tables[table]).replace("K", ":k")
                 where = f" WHERE id <= {size[table]}" if table in size else \
                     f" WHERE negotiation_id <= {size['negotiation']}"
-                conn.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {table}{where}"),
-                             {"k": k, **size})
+                conn.execute(text(f"INSERT INTO {table} ({', '.join(tables[table])}) SELECT {select} FROM {table}"
+                                  f"{where}"), {"k": k, **size})
                 log(f"    cópia {k}: {table} ({time.perf_counter() - started:.1f} s)")
-        if conn.dialect.name == "postgresql":
-            for table in size:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM "
-                                  f"{table}))"))
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        for table in size:
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM "
+                              f"{table}))"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
+
+
+def multiply(url: str, factor: int, log=print) -> None:
+    """Make the data at ``url`` ``factor`` times bigger (``BENCH_SCALE=10 make bench`` uses it too)."""
+    from sqlalchemy import make_url
+
+    if make_url(url).get_backend_name() == "sqlite":
+        multiply_sqlite(Path(make_url(url).database), factor, log)
+    else:
+        multiply_postgres(url, factor, log)
 
 
 def _columns(conn, table: str):
@@ -111,21 +184,13 @@ def _columns(conn, table: str):
     return inspect(conn).get_columns(table)
 
 
-def build(url: str, scale: float, log=print) -> dict:
-    from bench.datagen import Sizes, generate
-
-    started = time.perf_counter()
-    base = min(scale, BASE)
-    info = generate(url, Sizes().scaled(base), log=log)
-    if scale > base:
-        multiply(url, round(scale / base), log=log)
+def counts(url: str) -> dict:
     engine = create_engine(url)
     with engine.connect() as conn:
-        info["counts"] = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                          for t in ("meeting", "debtor", "debt", "negotiation", "negativation")}
+        found = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                 for t in ("meeting", "debtor", "debt", "negotiation", "negativation")}
     engine.dispose()
-    info["seconds"] = time.perf_counter() - started
-    return info
+    return found
 
 
 def reuse(url: str) -> dict:
@@ -138,10 +203,77 @@ def reuse(url: str) -> dict:
                                  {"a": agency_id}).all()
             agencies.append({"id": agency_id, "admin": next(e for e, r in users if r == "admin"),
                              "consultants": [e for e, r in users if r != "admin"]})
-        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                  for t in ("meeting", "debtor", "debt", "negotiation", "negativation")}
     engine.dispose()
-    return {"agencies": agencies, "counts": counts, "seconds": float("nan")}
+    return {"agencies": agencies, "counts": counts(url), "seconds": None}
+
+
+def prepare_sqlite(scale: float, log=print) -> dict:
+    """The SQLite file of ``scale``: reused, generated row by row (the base) or the base copied and multiplied."""
+    path, url = sqlite_path(scale), sqlite_url(scale)
+    if os.environ.get("BENCH_SCALE_REUSE") == "1" and path.exists():
+        return reuse(url)
+    from bench.datagen import Sizes, generate
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if scale <= BASE:
+        info = generate(url, Sizes().scaled(scale), log=log)
+        how = "linha a linha (`bench/datagen.py`)"
+    else:
+        base = sqlite_path(BASE)
+        if not base.exists():
+            prepare_sqlite(BASE, log)
+        info = reuse(sqlite_url(BASE))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(base, path)
+        multiply_sqlite(path, round(scale / BASE), log)
+        how = f"cópia do {BASE:g}× multiplicada por SQL"
+    info["counts"] = counts(url)
+    info["seconds"] = time.perf_counter() - started
+    info["how"] = how
+    log(f"  {path.name}: {info['counts']} — {how} em {info['seconds']:.0f} s")
+    return info
+
+
+def migrate(url: str, log=print) -> dict:
+    """``flask db upgrade`` on existing data (timed); a create_all() database is adopted first (see the module)."""
+    from alembic.migration import MigrationContext
+    from flask_migrate import stamp, upgrade
+    from sqlalchemy import inspect
+
+    from app import create_app
+    from models import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    directory = str(ROOT / "migrations")
+    adopted = []
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+        if "alembic_version" not in tables and "meeting" in tables:
+            db.create_all()  # only the missing tables
+            inspector = inspect(db.engine)
+            with db.engine.begin() as conn:
+                for table in db.metadata.sorted_tables:
+                    have = {c["name"] for c in inspector.get_columns(table.name)}
+                    for column in table.columns:
+                        if column.name not in have and column.nullable and column.server_default is None:
+                            kind = column.type.compile(dialect=conn.dialect)
+                            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                            adopted.append(f"{table.name}.{column.name}")
+            adopted += sorted(set(inspect(db.engine).get_table_names()) - tables)
+            stamp(directory=directory, revision=ADOPT_REVISION)
+        with db.engine.connect() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+        started = time.perf_counter()
+        upgrade(directory=directory)
+        seconds = time.perf_counter() - started
+        with db.engine.connect() as conn:
+            after = MigrationContext.configure(conn).get_current_revision()
+        db.engine.dispose()
+    result = {"from": before, "to": after, "seconds": seconds, "adopted": adopted}
+    log(f"  migração {before} → {after}: {seconds:.1f} s" + (f" (adotado: {', '.join(adopted)})" if adopted else ""))
+    return result
 
 
 # --------------------------------------------------------------------------------------------- lists
@@ -186,66 +318,127 @@ def fixed_terms(app) -> dict:
         }
 
 
-def time_get(client, url: str) -> float:
-    started = time.perf_counter()
-    response = client.get(url)
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 200, (url, response.status_code)
-    return elapsed
-
-
-def median_ms(client, url: str, reps: int) -> float:
-    time_get(client, url)
-    return statistics.median(time_get(client, url) for _ in range(reps)) * 1000
-
-
-def bench_lists(url: str, info: dict, reps: int, log=print) -> dict:
+def worker_main(url: str, agency_id: int, admin: str, consultant: str) -> None:
+    """A data set's own process: answers ``["get", client, path]`` with the seconds the request took (measured here,
+    so the pipe is not timed) and ``["variants"]`` with every list operation; one JSON line each."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything the app prints goes to stderr, not into the protocol
     from bench.run import SCREENS, login, panel_app
 
-    agency = info["agencies"][0]
     app = panel_app(url)
-    terms = fixed_terms(app)
     clients = {}
-    for role, email in (("admin", agency["admin"]), ("consultor", agency["consultants"][0])):
+    for role, email in (("admin", admin), ("consultor", consultant)):
         clients[role] = app.test_client()
         login(clients[role], email)
-    results = {}
+
+    def baseline(kind: str):
+        if kind not in clients:
+            if kind == "fábrica":
+                from bench.stock import create_stock_app
+
+                clients[kind] = create_stock_app(url).test_client()
+            else:
+                from bench.handwritten import create_handwritten_app
+
+                clients[kind] = create_handwritten_app(url, agency_id).test_client()
+        return clients[kind]
+
+    for line in sys.stdin:
+        command = json.loads(line)
+        try:
+            if command[0] == "variants":
+                terms = fixed_terms(app)
+                answer = [[screen, label, query] for screen in SCREENS
+                          for label, query in list_variants(app, screen, terms)]
+            else:
+                _, kind, path = command
+                client = baseline(kind) if kind in ("fábrica", "à mão") else clients[kind]
+                started, cpu = time.perf_counter(), time.process_time()
+                response = client.get(path)
+                answer = [time.perf_counter() - started, time.process_time() - cpu]
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code}")
+            out.write(json.dumps({"ok": answer}) + "\n")
+        except Exception as error:  # noqa: BLE001 -- reported to the parent, which stops
+            out.write(json.dumps({"error": f"{type(error).__name__}: {error}"}) + "\n")
+
+
+class Worker:
+    def __init__(self, url: str, info: dict):
+        agency = info["agencies"][0]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.scale", "worker", url, str(agency["id"]), agency["admin"],
+             agency["consultants"][0]], cwd=ROOT, env=dict(os.environ, APP_ENV="development"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def ask(self, *command):
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker ended ({self.process.wait()})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["ok"]
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(60)
+
+
+def interleaved(calls: list, reps: int) -> list[tuple[float, float]]:
+    """Warm each call once, then ``reps`` rounds alternating their order; the median (wall ms, CPU ms) of each call.
+
+    The CPU time is the worker process's own (``time.process_time``; SQLite runs inside it): unlike the wall time it
+    hardly moves with the machine's load, so it tells real growth from a busy machine (not PostgreSQL's server time).
+    """
+    for call in calls:
+        call()
+    times = [[] for _ in calls]
+    for rep in range(reps):
+        order = list(range(len(calls)))
+        order = order[rep % len(order):] + order[:rep % len(order)]
+        for i in order:
+            times[i].append(calls[i]())
+    return [(statistics.median(w for w, _ in t) * 1000, statistics.median(c for _, c in t) * 1000) for t in times]
+
+
+def bench_lists(workers: dict, reps: int, log=print) -> dict:
+    """Every list operation, as admin and consultant, on every scale of ``workers`` ({scale: Worker}), interleaved."""
+    scales = sorted(workers)
+    variants = workers[scales[0]].ask("variants")
+    rows, cpu, loads = {}, {}, []
+    for screen, label, query in variants:
+        path = f"/admin/{screen}/" + (f"?{query}" if query else "")
+        for role in ("admin", "consultor"):
+            loads.append(load()[0])
+            medians = interleaved([lambda w=workers[s], r=role, p=path: w.ask("get", r, p) for s in scales], reps)
+            rows[(screen, label, role)] = {s: m[0] for s, m in zip(scales, medians, strict=True)}
+            cpu[(screen, label, role)] = {s: m[1] for s, m in zip(scales, medians, strict=True)}
+        log(f"  {screen:13s} {label:40s} " + "  ".join(
+            f"{r} " + " → ".join(f"{rows[(screen, label, r)][s]:7.1f}" for s in scales)
+            for r in ("admin", "consultor")))
+    return {"scales": scales, "rows": rows, "cpu": cpu, "loads": loads}
+
+
+def bench_first_pages(workers: dict, reps: int, log=print) -> dict:
+    """Our first page (admin) next to stock Flask-Admin and the hand-written page, at every scale, interleaved."""
+    from bench.run import SCREENS
+
+    scales = sorted(workers)
+    kinds = {"nosso": ("admin", "/admin/{}/"), "fábrica": ("fábrica", "/stock/{}/"), "à mão": ("à mão", "/hand/{}/")}
+    rows, cpu, loads = {}, {}, []
     for screen in SCREENS:
-        for label, query in list_variants(app, screen, terms):
-            path = f"/admin/{screen}/" + (f"?{query}" if query else "")
-            for role, client in clients.items():
-                results[(screen, label, role)] = median_ms(client, path, reps)
-            log(f"  {screen:13s} {label:40s} " + "  ".join(f"{r} {results[(screen, label, r)]:7.1f} ms"
-                                                           for r in clients))
-    return results
-
-
-# --------------------------------------------------------------------------------------------- first pages
-
-
-def bench_first_pages(url: str, info: dict, reps: int, log=print) -> dict:
-    """Our first page next to stock Flask-Admin and a hand-written Flask + Jinja page of the same rows."""
-    from bench.handwritten import create_handwritten_app
-    from bench.run import SCREENS, login, panel_app
-    from bench.stock import create_stock_app
-
-    app = panel_app(url)
-    client = app.test_client()
-    login(client, info["agencies"][0]["admin"])
-    stock = create_stock_app(url).test_client()
-    hand = create_handwritten_app(url, info["agencies"][0]["id"]).test_client()
-    out = {}
-    for screen in SCREENS:
-        rounds = {"nosso": [], "fábrica": [], "à mão": []}
-        for c, u in ((client, f"/admin/{screen}/"), (stock, f"/stock/{screen}/"), (hand, f"/hand/{screen}/")):
-            time_get(c, u)
-        for _ in range(reps):  # alternated, so the machine's load hits all three alike
-            rounds["nosso"].append(time_get(client, f"/admin/{screen}/"))
-            rounds["fábrica"].append(time_get(stock, f"/stock/{screen}/"))
-            rounds["à mão"].append(time_get(hand, f"/hand/{screen}/"))
-        out[screen] = {k: statistics.median(v) * 1000 for k, v in rounds.items()}
-        log(f"  {screen:13s} " + "  ".join(f"{k} {v:7.1f} ms" for k, v in out[screen].items()))
-    return out
+        loads.append(load()[0])
+        keys = [(s, k) for s in scales for k in kinds]
+        calls = [lambda w=workers[s], k=k, n=screen: w.ask("get", kinds[k][0], kinds[k][1].format(n))
+                 for s, k in keys]
+        medians = interleaved(calls, reps)
+        rows[screen] = {key: m[0] for key, m in zip(keys, medians, strict=True)}
+        cpu[screen] = {key: m[1] for key, m in zip(keys, medians, strict=True)}
+        log(f"  {screen:13s} " + "  ".join(f"{k} {s:g}× {v:7.1f}" for (s, k), v in rows[screen].items()))
+    return {"scales": scales, "rows": rows, "cpu": cpu, "loads": loads}
 
 
 # --------------------------------------------------------------------------------------------- export
@@ -293,68 +486,102 @@ def _fmt(ms: float) -> str:
     return f"{ms:.1f}"
 
 
+def _bold(value: float, limit: float) -> str:
+    return f"**{value:.2f}**" if value > limit else f"{value:.2f}"
+
+
+def _section_load(runs: dict, database: str, section: str) -> str:
+    before, after = runs["meta"].get((database, section), ((), ()))
+    loads = runs[section][database].get("loads") or [0]
+    code = runs["meta"].get((database, section, "code"))
+    return ((f"Código medido: {code}. " if code else "")
+            + f"Load average (1/5/15 min) antes {fmt_load(before)}, depois {fmt_load(after)}; 1 min ao longo da "
+            + f"seção: {min(loads):.1f} a {max(loads):.1f}, mediana {statistics.median(loads):.1f}".replace(".", ","))
+
+
 def report(runs: dict) -> str:
-    """runs: {(db, scale): {"info", "lists", "first", "export"}}"""
+    """runs: {"data": {(db, scale): info}, "lists": {db: …}, "first": {db: …}, "export": {(db, scale): …},
+    "meta": {"code": …, (db, section): (load before, load after)}}"""
     lines = [MARK_BEGIN, "", "## 6. Escala: listas e exportações de 1× a 10× (SQLite e PostgreSQL)", "",
-             f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; mediana de {REPS} "
-             "repetições após 1 de aquecimento, em ms. 1× = 100 mil reuniões, 200 mil devedores, 300 mil dívidas, "
-             f"50 mil negociações e 50 mil negativações. O conjunto de {BASE:g}× é gerado linha a linha por "
-             "`bench/datagen.py`; os maiores são ele copiado por SQL (`INSERT … SELECT`, ids deslocados, CPF das "
-             "cópias = o id com zeros à esquerda). Cada linha abaixo diz a escala exata medida.", ""]
-    for (database, scale), run in sorted(runs.items()):
-        counts = run["info"]["counts"]
-        lines.append(f"- **{database} {scale:g}×**: " + ", ".join(f"{v:,} {k}".replace(",", ".")
-                                                                  for k, v in counts.items())
-                     + (f"; gerado em {seconds:.0f} s." if (seconds := run["info"]["seconds"]) == seconds
-                        else "; dados já gerados (reaproveitados)."))
+             f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({os.cpu_count()} núcleos "
+             "compartilhados com outras sessões). Mediana de "
+             f"{REPS} repetições após 1 de aquecimento, em ms, **intercaladas**: cada conjunto de dados é servido por "
+             "um processo próprio e, para cada operação, as requisições alternam entre 1× e 10× (e, na tabela da "
+             "1ª página, entre a nossa, a de fábrica e a escrita à mão), de modo que a carga da máquina pesa igual "
+             "nos dois lados da razão. 1× = 100 mil reuniões, 200 mil devedores, 300 mil dívidas, 50 mil "
+             "negociações e 50 mil negativações; 10× = 1 milhão, 2 milhões, 3 milhões, 500 mil e 500 mil.", ""]
+    for (database, scale), info in sorted(runs["data"].items()):
+        count = ", ".join(f"{v:,} {k}".replace(",", ".") for k, v in info["counts"].items())
+        made = (f"gerado {info.get('how', '')} em {info['seconds']:.0f} s" if info.get("seconds") is not None
+                else "dados já gerados (reaproveitados)")
+        mig = info.get("migrate") or {}
+        if mig:
+            made += (f"; `flask db upgrade` {mig['from']} → {mig['to']} em {mig['seconds']:.1f} s"
+                     + (f" (banco de `create_all()` adotado: acrescentados {', '.join(mig['adopted'])})"
+                        if mig.get("adopted") else ""))
+        lines.append(f"- **{database} {scale:g}×**: {count}; {made}.")
     lines.append("")
-    databases = sorted({d for d, _ in runs})
-    for database in databases:
-        scales = sorted(s for d, s in runs if d == database)
-        if len(scales) < 1:
-            continue
+    for database, run in sorted(runs.get("lists", {}).items()):
+        scales, rows = run["scales"], run["rows"]
         low, high = scales[0], scales[-1]
-        a, b = runs[(database, low)]["lists"], runs[(database, high)]["lists"]
-        lines += [f"### Listas, {database}: {low:g}× → {high:g}×", "",
-                  f"| tela | operação | admin {low:g}× | admin {high:g}× | razão | consultor {low:g}× | "
-                  f"consultor {high:g}× | razão |", "|---|---|---|---|---|---|---|---|"]
-        misses = []
-        for (screen, label, role) in a:
+        lines += [f"### Listas, {database}: " + " ↔ ".join(f"{s:g}×" for s in scales), "",
+                  _section_load(runs, database, "lists") + ".", ""]
+        cpu = run.get("cpu", {})
+        if high > low:
+            lines += [f"| tela | operação | admin {low:g}× | admin {high:g}× | razão | razão CPU | "
+                      f"consultor {low:g}× | consultor {high:g}× | razão | razão CPU |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+        else:
+            lines += [f"| tela | operação | admin {low:g}× | consultor {low:g}× |", "|---|---|---|---|"]
+        misses, cpu_misses = [], []
+        for screen, label, role in rows:
             if role != "admin":
                 continue
             cells = []
             for r in ("admin", "consultor"):
-                x, y = a[(screen, label, r)], b.get((screen, label, r), float("nan"))
+                x = rows[(screen, label, r)][low]
                 if high == low:
-                    cells += [_fmt(x), "—", "—"]
+                    cells.append(_fmt(x))
                     continue
+                y = rows[(screen, label, r)][high]
                 ratio = y / x if x else float("nan")
-                bold = ratio > RATIO_TARGET
-                if bold:
-                    misses.append(f"{screen} / {label} / {r}: {ratio:.2f}× ({_fmt(x)} → {_fmt(y)} ms)")
-                cells += [_fmt(x), _fmt(y), f"**{ratio:.2f}**" if bold else f"{ratio:.2f}"]
+                c = cpu.get((screen, label, r), {})
+                cpu_ratio = c[high] / c[low] if c.get(low) else float("nan")
+                if ratio > RATIO_TARGET:
+                    misses.append(f"{screen} / {label} / {r}: **{ratio:.2f}×** ({_fmt(x)} → {_fmt(y)} ms; CPU "
+                                  f"{cpu_ratio:.2f}×)")
+                if cpu_ratio > RATIO_TARGET:
+                    cpu_misses.append(f"{screen} / {label} / {r}: CPU **{cpu_ratio:.2f}×** ({_fmt(c[low])} → "
+                                      f"{_fmt(c[high])} ms de CPU; tempo {ratio:.2f}×)")
+                cells += [_fmt(x), _fmt(y), _bold(ratio, RATIO_TARGET), _bold(cpu_ratio, RATIO_TARGET)]
             lines.append(f"| {screen} | {label} | " + " | ".join(cells) + " |")
         lines.append("")
         if high > low:
-            lines.append(f"Meta ≤ {RATIO_TARGET}× de {low:g}× a {high:g}×: "
-                         + (f"**{len(misses)} operação(ões) acima**: " + "; ".join(misses) if misses
-                            else "**passa** em todas as operações.") + "")
-            lines.append("")
-    for (database, scale), run in sorted(runs.items()):
-        first = run.get("first")
-        if not first:
-            continue
-        lines += [f"### Primeira página contra a de fábrica e a escrita à mão ({database} {scale:g}×, admin)", "",
-                  "| tela | nosso ms | fábrica ms | à mão ms | nosso / à mão (meta ≤ 4) "
-                  "| nosso / fábrica (meta ≤ 0,3) |",
-                  "|---|---|---|---|---|---|"]
-        for screen, t in first.items():
-            hand, stock = t["nosso"] / t["à mão"], t["nosso"] / t["fábrica"]
-            lines.append(f"| {screen} | {_fmt(t['nosso'])} | {_fmt(t['fábrica'])} | {_fmt(t['à mão'])} | "
-                         + (f"**{hand:.2f}**" if hand > HAND_TARGET else f"{hand:.2f}") + " | "
-                         + (f"**{stock:.2f}**" if stock > STOCK_TARGET else f"{stock:.2f}") + " |")
+            total = 2 * sum(1 for key in rows if key[2] == "admin")
+            lines.append(f"Meta ≤ {RATIO_TARGET}× de {low:g}× a {high:g}× (tempo de relógio): " + (
+                f"**{len(misses)} de {total} operações acima**:" if misses else f"**passa** nas {total} operações."))
+            lines += [""] + [f"- {m}" for m in misses] + [""]
+            if cpu:
+                lines.append("Pelo tempo de CPU do processo (insensível à carga; o SQLite roda dentro dele): " + (
+                    f"**{len(cpu_misses)} de {total} acima**:" if cpu_misses else f"**passa** nas {total}."))
+                lines += [""] + [f"- {m}" for m in cpu_misses] + [""]
+    for database, run in sorted(runs.get("first", {}).items()):
+        lines += [f"### Primeira página contra a de fábrica e a escrita à mão ({database}, admin)", "",
+                  _section_load(runs, database, "first") + ".", "",
+                  "| tela | escala | nosso ms | fábrica ms | à mão ms | nosso / à mão (meta ≤ 4) "
+                  "| nosso / fábrica (meta ≤ 0,3) | CPU: nosso / à mão | CPU: nosso / fábrica |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for screen, t in run["rows"].items():
+            c = run.get("cpu", {}).get(screen, {})
+            for scale in run["scales"]:
+                ours, stock, hand = (t[(scale, k)] for k in ("nosso", "fábrica", "à mão"))
+                cells = [f"{c[(scale, 'nosso')] / c[(scale, k)]:.2f}" if c.get((scale, k)) else "—"
+                         for k in ("à mão", "fábrica")]
+                lines.append(f"| {screen} | {scale:g}× | {_fmt(ours)} | {_fmt(stock)} | {_fmt(hand)} | "
+                             f"{_bold(ours / hand, HAND_TARGET)} | {_bold(ours / stock, STOCK_TARGET)} | "
+                             + " | ".join(cells) + " |")
         lines.append("")
-    export_rows = [(k, r["export"]) for k, r in sorted(runs.items()) if r.get("export")]
+    export_rows = sorted(runs.get("export", {}).items())
     if export_rows:
         lines += ["### Exportação CSV das dívidas (admin, em fluxo)", "",
                   "Num processo próprio: *antes* = memória máxima do processo depois de carregar o app e entrar; "
@@ -387,41 +614,108 @@ def write(section: str) -> None:
     OUT.write_text(current, encoding="utf-8")
 
 
+def empty_runs() -> dict:
+    return {"data": {}, "lists": {}, "first": {}, "export": {}, "meta": {}}
+
+
+def merge(runs: dict, other: dict) -> dict:
+    for key, value in other.items():
+        runs.setdefault(key, {}).update(value)
+    return runs
+
+
+def measure(database: str, sets: dict, runs: dict, sections: set, log=print) -> None:
+    """Measure ``sets`` ({scale: (url, info)}) of one database, every section interleaved across the scales."""
+    workers = {}
+    try:
+        for scale, (url, info) in sets.items():
+            workers[scale] = Worker(url, info)
+        for section, bench in (("lists", bench_lists), ("first", bench_first_pages)):
+            if section not in sections:
+                continue
+            log(f"== {database}: {section} — load {fmt_load(load())}")
+            before = load()
+            runs[section][database] = bench(workers, FIRST_REPS if section == "first" else REPS, log=log)
+            runs["meta"][(database, section)] = (before, load())
+            runs["meta"][(database, section, "code")] = runs["meta"].get("code", "?")
+            save(runs)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    if "export" in sections:
+        for scale, (url, info) in sets.items():
+            runs["export"][(database, scale)] = bench_export(url, info, log=log)
+            save(runs)
+
+
+def save(runs: dict) -> None:
+    with open(PICKLE, "wb") as saved:  # to rewrite the report alone (``python -m bench.scale report …``)
+        pickle.dump(runs, saved)
+    try:
+        write(report(runs))  # after each section: a partial report survives an interrupted run
+    except Exception:  # noqa: BLE001 -- keep measuring; the pickle above has the numbers
+        traceback.print_exc()
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "export":
         export_child(sys.argv[2], sys.argv[3])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker_main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "report":  # merge saved runs (e.g. SQLite and PostgreSQL run apart)
-        runs = {}
+        runs = empty_runs()
         for path in sys.argv[2:]:
             with open(path, "rb") as saved:
-                runs.update(pickle.load(saved))  # noqa: S301 -- our own file
+                merge(runs, pickle.load(saved))  # noqa: S301 -- our own file
         write(report(runs))
         return
-    sections = set(os.environ.get("BENCH_SCALE_SECTIONS", "lists,first,export").split(","))
-    targets = [("SQLite", s, sqlite_url(s)) for s in SCALES] if os.environ.get("BENCH_SQLITE", "1") == "1" else []
+    log = print
+    sections = set(os.environ.get("BENCH_SCALE_SECTIONS", "lists,first").split(","))
+    PICKLE.parent.mkdir(parents=True, exist_ok=True)
+    runs = empty_runs()
+    runs["meta"]["code"] = os.environ.get("BENCH_CODE", "") or _git_head()
+    if os.environ.get("BENCH_SQLITE", "1") == "1":
+        sets = {}
+        for scale in SCALES:
+            log(f"== SQLite {scale:g}×: dados — load {fmt_load(load())}")
+            info = prepare_sqlite(scale, log)
+            info["migrate"] = migrate(sqlite_url(scale), log)
+            runs["data"][("SQLite", scale)] = info
+            sets[scale] = (sqlite_url(scale), info)
+        save(runs)
+        if os.environ.get("BENCH_SCALE_PREPARE_ONLY") != "1":
+            measure("SQLite", sets, runs, sections, log)
     if PG_URL:
         assert "bench" in PG_URL.rsplit("/", 1)[-1], "BENCH_PG_URL: use a database whose name contains 'bench'"
-        targets += [("PostgreSQL", s, PG_URL) for s in PG_SCALES]
-    runs = {}
-    for database, scale, url in targets:
-        print(f"== {database} {scale:g}×", flush=True)
-        info = reuse(url) if os.environ.get("BENCH_SCALE_REUSE") == "1" else build(url, scale)
-        print(f"  dados: {info['counts']} em {info['seconds']:.0f} s", flush=True)
-        run = {"info": info}
-        if "lists" in sections:
-            run["lists"] = bench_lists(url, info, REPS)
-        if "first" in sections and scale == 1:
-            run["first"] = bench_first_pages(url, info, REPS * 3)
-        if "export" in sections:
-            run["export"] = bench_export(url, info)
-        runs[(database, scale)] = run
-        with open(PICKLE, "wb") as saved:  # to rewrite the report alone (``python -m bench.scale report …``)
-            pickle.dump(runs, saved)
-        try:
-            write(report(runs))  # after each run: a partial report survives an interrupted one
-        except Exception:  # noqa: BLE001 -- keep measuring; the pickle above has the numbers
-            traceback.print_exc()
+        sets = {}
+        for scale in PG_SCALES:  # one database: the PostgreSQL scales are measured one after the other
+            log(f"== PostgreSQL {scale:g}×: dados — load {fmt_load(load())}")
+            if os.environ.get("BENCH_SCALE_REUSE") == "1":
+                info = reuse(PG_URL)
+            else:
+                from bench.datagen import Sizes, generate
+
+                started = time.perf_counter()
+                info = generate(PG_URL, Sizes().scaled(min(scale, BASE)), log=log)
+                if scale > BASE:
+                    multiply_postgres(PG_URL, round(scale / BASE), log)
+                info.update(counts=counts(PG_URL), seconds=time.perf_counter() - started, how="linha a linha")
+            info["migrate"] = migrate(PG_URL, log)
+            runs["data"][("PostgreSQL", scale)] = info
+            save(runs)
+            if os.environ.get("BENCH_SCALE_PREPARE_ONLY") != "1":
+                measure("PostgreSQL", {scale: (PG_URL, info)}, runs, sections, log)
+
+
+def _git_head() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return f"`{head[:90]}`"
 
 
 if __name__ == "__main__":
