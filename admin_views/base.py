@@ -51,6 +51,10 @@ class PanelSecureForm(SecureForm):
         csrf_time_limit = timedelta(hours=8)
 
 
+class ExportJobForm(PanelSecureForm):
+    """The confirmation that starts a big list's export job (only its CSRF token)."""
+
+
 def user_can(capability: Capability) -> bool:
     """Whether the logged-in user's role holds ``capability`` (False for anonymous users)."""
     return current_user.is_authenticated and current_user.can(capability)
@@ -297,36 +301,39 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
             abort(403)
         return super().delete_view()
 
-    @expose("/export/<export_type>/")
+    @expose("/export/<export_type>/", methods=("GET", "POST"))
     def export(self, export_type):
         """The list as CSV for Excel pt-BR (admin_views/export.py), audited: who, which screen, filter, rows.
 
         The rows are counted up to ``EXPORT_JOB_THRESHOLD`` + 1 only (a big list is never counted whole before the
-        first byte): up to the threshold the CSV streams at once; above it a job writes the file
-        (services/exports.py) and the user is sent to its page at once.
+        first byte): up to the threshold the CSV streams at once; above it the user confirms (a POST with its CSRF
+        token: a link cannot start work for them), a job writes the file (services/exports.py) and the user is sent
+        to its page at once.
         """
         if export_type not in self.export_types:
             abort(404)
         if not self.can_export:
             abort(403)
         threshold = int(current_app.config.get("EXPORT_JOB_THRESHOLD", 20_000))
+        many = f"{threshold:,}".replace(",", ".")
+        if request.method == "POST":
+            return self._export_as_job(many)
         count = self.export_count(limit=threshold + 1)
         if count > threshold:
-            return self._export_as_job(threshold)
+            return self.render("admin/export_confirm.html", many=many, form=ExportJobForm(),
+                               action=request.full_path, list_url=self.get_url(".index_view",
+                                                                              **request.args.to_dict(flat=False)))
         audit("export", target=self.endpoint[:120], details=self._export_description(count))
         db.session.commit()
         return csv_stream_response(self.export_titles(), self.export_rows(), self.get_export_name("csv"))
 
-    def _export_as_job(self, threshold: int):
+    def _export_as_job(self, many: str):
         """Record the export job of a big list (the user's query string: filters, search, sort) and go to its page."""
         from admin_views.jobs import remember_started
         from services.exports import start_export
 
-        many = f"{threshold:,}".replace(",", ".")
-        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
-            # A link on another site must not start work for the user: the export starts from the panel's button.
-            flash(f"A lista tem mais de {many} linhas: use o botão Exportar da própria lista para gerar o arquivo.",
-                  "warning")
+        if not ExportJobForm(request.form).validate():
+            flash("Sessão expirada: exporte a lista de novo.", "error")
             return redirect(self.get_url(".index_view", **request.args.to_dict(flat=False)))
         job = start_export(self, current_user, request.query_string.decode("utf-8", "replace"),
                            self._export_filters_description())
@@ -334,9 +341,8 @@ class ProtectedModelView(AccessMixin, FlaskAdminCompat, ModelView):
               details=f"{self._export_description(f'mais de {many}')}; arquivo preparado pela tarefa nº {job.id}")
         db.session.commit()
         remember_started()
-        flash(f"A lista tem mais de {many} linhas: o arquivo está sendo preparado em segundo plano. Pode continuar "
-              "usando o painel; quando a tarefa terminar, o botão “Baixar arquivo (CSV)” aparece nesta página.",
-              "info")
+        flash("O arquivo está sendo preparado em segundo plano. Pode continuar usando o painel; quando a tarefa "
+              "terminar, o botão “Baixar arquivo (CSV)” aparece nesta página.", "info")
         return redirect(url_for("jobs.details_view", id=job.id))
 
     def export_rows(self):

@@ -26,7 +26,7 @@ from models.job import JobState
 from models.timeutil import utcnow
 from services import exports, jobs
 from tests import factories as f
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, Auth, reset_database
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, Auth, csrf_from, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 10
@@ -134,12 +134,15 @@ def _wait(bed, job_id, predicate, timeout=60.0):
 
 
 def _request_export(client, query: str) -> int:
+    """Exportar on a big list, then "Preparar arquivo" on the confirmation: the job page's id."""
     started = time.monotonic()
-    response = client.get(f"/admin/debtor/export/csv/?{query}")
+    confirm = client.get(f"/admin/debtor/export/csv/?{query}")
     answered = time.monotonic() - started
+    assert confirm.status_code == 200 and "Preparar arquivo" in confirm.text, confirm.status_code
+    assert answered < 1.0, answered
+    response = client.post(f"/admin/debtor/export/csv/?{query}", data={"csrf_token": csrf_from(confirm.text)})
     assert response.status_code == 302, response.status_code
     assert "/admin/jobs/details/" in response.headers["Location"]
-    assert answered < 1.0, answered
     return int(re.search(r"id=(\d+)", response.headers["Location"]).group(1))
 
 
@@ -157,7 +160,7 @@ def test_a_big_list_export_is_a_job_whose_file_has_exactly_the_users_rows(bed):
     query = f"{_city_filter(bed.app)}=Campinas&search=Alvo&sort=0&desc=1"
     job_id = _request_export(admin, query)
     page = admin.get(f"/admin/jobs/details/?id={job_id}").text
-    assert "o arquivo está sendo preparado em segundo plano" in page and "Exportação de lista" in page
+    assert "O arquivo está sendo preparado em segundo plano" in page and "Exportação de lista" in page
     assert 'id="job-download"' not in page
     with bed.app.app_context():
         requested = db.session.scalars(select(AuditLog).where(AuditLog.action == "export.requested")).one()
@@ -280,7 +283,8 @@ def test_a_user_who_may_no_longer_export_when_the_job_runs_gets_no_file(bed):
 # --- the request: no whole count before the first byte, small lists stream, bad input ----------------------------
 
 def _unbounded_counts(statements) -> list[str]:
-    return [s for s in statements if "count(" in s.lower() and "limit" not in s.lower()]
+    """Counts of the exported list (debtors) without a LIMIT (the page chrome's clock counts today's meetings)."""
+    return [s for s in statements if "count(" in s.lower() and "limit" not in s.lower() and "debtor" in s.lower()]
 
 
 def test_no_export_counts_a_whole_list_before_answering(app, client, world, login_as, queries):
@@ -294,9 +298,11 @@ def test_no_export_counts_a_whole_list_before_answering(app, client, world, logi
     app.config["RUN_QUEUE_AFTER_REQUEST"] = False  # the request's statements only (the job counts, in the background)
     with queries() as q:
         response = client.get("/admin/debtor/export/csv/", follow_redirects=False)
-    assert response.status_code == 302 and "/admin/jobs/details/" in response.headers["Location"]
+    assert response.status_code == 200 and "mais de 5 linhas" in response.text  # the confirmation, no job yet
     assert not _unbounded_counts(q.statements), _unbounded_counts(q.statements)
     assert any("count(" in s.lower() for s in q.statements)
+    with app.app_context():
+        assert db.session.query(Job).count() == 0
 
     app.config["EXPORT_JOB_THRESHOLD"] = 20_000
     with queries() as q:
@@ -315,22 +321,26 @@ def test_the_quick_queue_path_also_serves_the_file(app, client, world, login_as)
     app.config["EXPORT_DIR"] = str(Path(app.config["HUEY_SQLITE_FILE"]).parent / "exports")
     app.config["EXPORT_JOB_THRESHOLD"] = 0
     login_as(world.admin_a)
-    response = client.get("/admin/creditor/export/csv/", follow_redirects=True)
+    confirm = client.get("/admin/creditor/export/csv/")
+    response = client.post("/admin/creditor/export/csv/", data={"csrf_token": csrf_from(confirm.text)},
+                           follow_redirects=True)
     assert "Baixar arquivo (CSV)" in response.text
     job_id = int(re.search(r"/admin/jobs/download/\?id=(\d+)", response.text).group(1))
     rows = _rows(_get(client, f"/admin/jobs/download/?id={job_id}").get_data())
     assert [r[0] for r in rows[1:]] == ["Credor Alfa"]  # not agency B's "Credor Beta"
 
 
-def test_bad_export_type_or_foreign_site_starts_nothing(app, client, world, login_as):
+def test_bad_export_type_or_a_forged_request_starts_nothing(app, client, world, login_as):
     app.config["EXPORT_JOB_THRESHOLD"] = 1
     login_as(world.admin_a)
     assert client.get("/admin/debtor/export/xlsx/").status_code == 404
     assert client.get("/admin/debtor/export/..%2F..%2Fjobs/").status_code == 404
-    # A link on another site does not start an export job for the user who follows it.
-    response = client.get("/admin/debtor/export/csv/?search=Devedor", headers={"Sec-Fetch-Site": "cross-site"})
-    assert response.status_code == 302 and "/admin/debtor/" in response.headers["Location"]
-    assert "search=Devedor" in response.headers["Location"]
+    # A link (GET) only shows the confirmation; a POST without the page's CSRF token (another site's form) is refused.
+    assert "Preparar arquivo" in client.get("/admin/debtor/export/csv/?search=Devedor").text
+    for token in ({}, {"csrf_token": "forjado"}):
+        response = client.post("/admin/debtor/export/csv/?search=Devedor", data=token)
+        assert response.status_code == 302 and "/admin/debtor/" in response.headers["Location"]
+        assert "search=Devedor" in response.headers["Location"]
     with app.app_context():
         assert db.session.query(Job).count() == 0
         assert db.session.query(AuditLog).filter(AuditLog.action.like("export%")).count() == 0

@@ -26,8 +26,11 @@ def test_export_of_a_big_list_goes_to_the_job_page_and_downloads_the_file(new_se
         session.goto("/admin/debtor/")
         with page.expect_navigation():
             page.locator("a.nav-link[title='Exportar'], a.nav-link[title='Export']").first.click()
-        assert "/admin/jobs/details/" in page.url  # a same-origin click starts the job
-        expect(page.locator(".alert-dismissable")).to_contain_text("o arquivo está sendo preparado em segundo plano")
+        expect(page.locator("#export-confirm-text")).to_contain_text("será preparado em segundo plano")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Preparar arquivo").click()
+        assert "/admin/jobs/details/" in page.url  # the confirmation (a POST with its CSRF token) starts the job
+        expect(page.locator(".alert-dismissable")).to_contain_text("O arquivo está sendo preparado em segundo plano")
         expect(page.locator("#job-download")).to_be_visible(timeout=30_000)  # jobs.js reloads the finished page
         expect(page.locator("#job-summary")).to_contain_text(f"{expected} linha(s) exportada(s)")
         with page.expect_download() as info:
