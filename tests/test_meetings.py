@@ -842,3 +842,11 @@ def test_batch_interrupted_mid_send_is_resumed_exactly_once(app, client, world, 
     login_as(world.admin_a)
     page = client.get(f"/admin/meeting/details/?id={world.meeting_a1.id}").text
     assert in_flight in page and "Incerto: o envio foi interrompido" in page
+
+
+def test_the_meetings_list_creates_with_adicionar_not_flask_admins_criar_tab(client, world, login_as):
+    """The manual's Reuniões screen has an "Adicionar" button; the other lists keep Flask-Admin's "Criar" tab."""
+    login_as(world.admin_a)
+    meetings = client.get("/admin/meeting/").text
+    assert 'id="btn-adicionar"' in meetings and ">Criar</a>" not in meetings
+    assert ">Criar</a>" in client.get("/admin/debtor/").text
