@@ -457,10 +457,21 @@ class FlaskAdminCompat:
         the scope's index and test every row). Shorter or common words keep the LIKE alone.
         """
         from admin_views.base import search_pattern, search_terms, search_text
+        from models.documents import whole_document_term
 
         sqlite = query.session.get_bind().dialect.name == "sqlite"
         driver = None
+        documents = [(field, path) for field, path in self._search_fields if column_input(field) == "document"]
         for term in search_terms(search):
+            whole = whole_document_term(term) if documents else None
+            if whole is not None:  # a punctuated CPF/CNPJ is that document: equality, which the unique index serves
+                query, joins, clause = self._document_clause(query, joins, documents, whole)
+                query = query.filter(clause)
+                if count_query is not None:
+                    count_query, count_joins, count_clause = self._document_clause(count_query, count_joins,
+                                                                                   documents, whole)
+                    count_query = count_query.filter(count_clause)
+                continue
             clauses, count_clauses = [], []
             lookups: dict | None = {} if sqlite and self.search_index_limit > 0 else None
             for field, path in self._search_fields:
@@ -490,6 +501,14 @@ class FlaskAdminCompat:
                 if count_query is not None:
                     count_query = count_query.with_hint(self.model, hint, "sqlite")
         return query, count_query, joins, count_joins
+
+    def _document_clause(self, query, joins, documents, digits: str):
+        """``document = digits`` on each searched document column (through its joins), OR-ed."""
+        clauses = []
+        for field, path in documents:
+            query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+            clauses.append((field if alias is None else getattr(alias, field.key)) == digits)
+        return query, joins, or_(*clauses)
 
     @staticmethod
     def _word_clause(index, clauses):

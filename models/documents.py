@@ -50,6 +50,17 @@ def format_document(value: str | None) -> str:
     return value or ""
 
 
+#: A whole CPF or CNPJ as people type it, with its punctuation: 796.668.098-34, 11.222.333/0001-81.
+_WHOLE_DOCUMENT = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}|[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")
+
+
+def whole_document_term(term: str) -> str | None:
+    """The digits of a search word typed as a whole, punctuated CPF or CNPJ (which only a document column can
+    hold), else None."""
+    term = (term or "").strip()
+    return only_digits(term) if _WHOLE_DOCUMENT.fullmatch(term) else None
+
+
 def document_term(term: str) -> str | None:
     """The digits of a search term typed as (part of) a CPF/CNPJ or CEP — ``796.668.098-34``, ``11.222.333`` — or
     None when the term is not one (has letters or other symbols)."""

@@ -185,6 +185,25 @@ def test_a_word_of_three_characters_or_more_is_read_from_the_index_shorter_ones_
                 assert ("MATCH" in _found(view, "1-2")[2]) is not documents, endpoint
 
 
+def test_a_whole_punctuated_cpf_or_cnpj_is_found_by_equality_on_the_document(app, searchable):
+    """``796.668.098-34`` or ``11.222.333/0001-81`` pasted in a list's search is that document: found by equality
+    (the unique/document index, on both databases), neither by a contains-search over every document (which grows
+    with the table) nor in the names; the rows are the same as the contains-search's."""
+    with app.app_context():
+        admin = db.session.get(User, searchable.admin_a.id)
+        for endpoint in ("debtor", "negotiation", "negativation"):
+            view = _view(app, endpoint)
+            with app.test_request_context(f"/admin/{endpoint}/"):
+                login_user(admin)
+                for typed, digits in (("796.668.098-34", CPF_JOAO), ("11.222.333/0001-81", CNPJ_LOJA)):
+                    ids, count, statement = _found(view, typed)
+                    assert ids == _expected(endpoint, searchable.a.id, typed) and count == len(ids) > 0, endpoint
+                    assert "MATCH" not in statement and "LIKE" not in statement.upper(), (endpoint, statement)
+                    assert re.search(r"document = [?%(]", statement), (endpoint, statement)
+                # Unpunctuated digits or a part of a document keep the contains-search (a contract may be digits).
+                assert "document = " not in _found(view, CPF_JOAO)[2] and "document = " not in _found(view, "668.098")[2]
+
+
 def _page_names(client, endpoint, search) -> str:
     response = client.get(f"/admin/{endpoint}/", query_string={"search": search})
     assert response.status_code == 200, (endpoint, search, response.status_code)
