@@ -195,7 +195,7 @@ def test_a_whole_punctuated_cpf_or_cnpj_is_found_by_equality_on_the_document(app
             view = _view(app, endpoint)
             with app.test_request_context(f"/admin/{endpoint}/"):
                 login_user(admin)
-                for typed, digits in (("796.668.098-34", CPF_JOAO), ("11.222.333/0001-81", CNPJ_LOJA)):
+                for typed in ("796.668.098-34", "11.222.333/0001-81"):
                     ids, count, statement = _found(view, typed)
                     assert ids == _expected(endpoint, searchable.a.id, typed) and count == len(ids) > 0, endpoint
                     assert "MATCH" not in statement and "LIKE" not in statement.upper(), (endpoint, statement)
