@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import socket
 import threading
 from types import SimpleNamespace
@@ -70,6 +71,19 @@ def reset_database() -> None:
     db.drop_all()
     with db.engine.begin() as conn:
         conn.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def end_consumers(app, processes) -> None:
+    """Teardown of the tests that start ``flask worker`` processes: kill each one's process group, close its log,
+    and leave the shared database empty."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+        process.log.close()
+    with app.app_context():
+        reset_database()
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from models.job import JobState
 from models.timeutil import utcnow
 from services import exports, jobs
 from tests import factories as f
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, Auth, csrf_from, reset_database
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, Auth, csrf_from, end_consumers, reset_database
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 10
@@ -96,14 +96,7 @@ def bed(tmp_path):
 
     yield SimpleNamespace(app=app, world=world, consumer=consumer, client=client, logs=logs,
                           exports=Path(config["EXPORT_DIR"]))
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-        process.log.close()
-    with app.app_context():
-        reset_database()
-        db.engine.dispose()
+    end_consumers(app, processes)
 
 
 def _get(client, url: str):

@@ -30,7 +30,15 @@ from models.negativation import NegativationStatus as S
 from models.timeutil import utcnow
 from services import jobs, serasa_jobs
 from tests import factories as f
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, csrf_from, free_port, live_session, reset_database
+from tests.conftest import (
+    ON_POSTGRES,
+    TEST_DATABASE_URL,
+    csrf_from,
+    end_consumers,
+    free_port,
+    live_session,
+    reset_database,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = Fernet.generate_key().decode()
@@ -107,14 +115,7 @@ def queue(request, tmp_path, soa):
 
     namespace = SimpleNamespace(app=app, consumer=consumer, backend=request.param, tmp=tmp_path, diagnose=diagnose)
     yield namespace
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-        process.log.close()
-    with app.app_context():
-        reset_database()
-        db.engine.dispose()
+    end_consumers(app, processes)
 
 
 def _agency_with_debts(app, count):
