@@ -764,9 +764,10 @@ NOTES = [
     "O total das listas é uma contagem limitada (`SELECT count(*) FROM (SELECT 1 … LIMIT n)`): até 10.000 linhas "
     "além da página atual mostra o número exato, depois “10.000+”.",
     "Os servidores do SOA e de SMTP rodam em processos próprios, para não disputar o GIL com quem está sendo "
-    "medido. O sandbox do SOA do benchmark escuta com backlog 128: com o padrão do `socketserver` (5), 16 ou mais "
-    "inclusões simultâneas (uma conexão TCP nova cada, HTTP/1.0) perdem o handshake e o cliente espera 1 s pela "
-    "retransmissão, o que um endpoint real não faz.",
+    "medido. O sandbox do SOA fala HTTP/1.1 com keep-alive, como servidores de produção: o cliente reaproveita "
+    "uma conexão por chamada simultânea. Ele escuta com backlog 128: com o padrão do `socketserver` (5), a primeira "
+    "rajada de 16 ou mais inclusões simultâneas (uma conexão TCP nova cada) perde o handshake e o cliente espera "
+    "1 s pela retransmissão, o que um endpoint real não faz.",
     "Nosso e de fábrica (e com/sem relógio) se alternam a cada repetição, para que a carga de outros processos na "
     "máquina (ver “Carga do sistema”) afete os dois lados; as razões usam as medianas.",
     "Listas que não atingem a meta de 0,6×: onde a página de fábrica já é barata (o filtro cai num índice "

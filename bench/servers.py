@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "sandbox":
         from devtools.soa_sandbox import SandboxServer
 
-        # The sandbox listens with a production-like backlog (128, not socketserver's 5): with 16+ simultaneous
-        # inclusions (a new TCP connection each, HTTP/1.0) a short backlog makes the kernel drop handshakes and
-        # the client stall a whole second (SYN retransmission), which a real SOA endpoint would not do.
+        # The sandbox listens with a production-like backlog (128, not socketserver's 5): the first burst of 16+
+        # simultaneous inclusions opens as many TCP connections (kept alive afterwards), and a short backlog makes
+        # the kernel drop handshakes and the client stall a whole second (SYN retransmission), which a real SOA
+        # endpoint would not do.
         server = SandboxServer("127.0.0.1", 0, activation_delay=0).start()
         port = server.url.rsplit(":", 1)[1]
     elif args.kind == "smtp-tls":

@@ -2,8 +2,9 @@
 
 The sandbox is a development aid for the demo and the tests, reached over real HTTP; it is not
 a mock inside the client. Its HTTP side is a small Werkzeug WSGI application served by Werkzeug's
-threaded server on a loopback port; it shares only the wire table (paths, answer codes) with the
-client (``integrations/soa_api.py``).
+threaded server on a loopback port, speaking HTTP/1.1 with keep-alive as production web servers do (so a client
+that reuses its connections is measured as it will run); it shares only the wire table (paths, answer codes)
+with the client (``integrations/soa_api.py``).
 
 Defaults (all sandbox values, not SOA's):
 
@@ -21,7 +22,8 @@ Defaults (all sandbox values, not SOA's):
 Faults (:class:`Fault`) are set per operation, or for every operation with ``"*"``, either from
 Python (``SandboxServer.set_fault``) or over HTTP:
 
-- ``GET /_sandbox/state``: accounts (balance only), records, faults, calls per operation;
+- ``GET /_sandbox/state``: accounts (balance only), records, faults, calls per operation, TCP connections
+  accepted;
 - ``POST /_sandbox/faults``: ``{"include": {"drop": true, "times": 1}, "*": null}`` (null clears);
 - ``POST /_sandbox/settings``: ``{"activation_delay": 0, "camel_case": true, "balances": {...}}``;
 - ``POST /_sandbox/reset``: back to the initial accounts and settings, no records, no faults.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import ipaddress
 import json
 import logging
@@ -249,6 +252,8 @@ class SandboxState:
     faults: dict[str, Fault] = field(default_factory=dict)
     #: Requests received per operation, faulty ones included.
     calls: Counter[str] = field(default_factory=Counter)
+    #: TCP connections accepted (a client that keeps its connections alive opens few).
+    connections: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
 
@@ -326,6 +331,7 @@ class SandboxServer:
             logger.info("SOA sandbox interrupted")
         finally:
             self._stopping.set()
+            self._httpd.close_connections()
             self._httpd.server_close()
             self._httpd = None
 
@@ -335,6 +341,7 @@ class SandboxServer:
             return
         self._stopping.set()
         self._httpd.shutdown()
+        self._httpd.close_connections()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join()
@@ -401,6 +408,7 @@ class SandboxServer:
                 "camel_case": state.camel_case,
                 "inclusion_cost": str(state.inclusion_cost),
                 "calls": dict(state.calls),
+                "connections": state.connections,
             }
 
     # -------------------------------------------------------------------------------------- plumbing
@@ -431,9 +439,14 @@ class SandboxServer:
             self._httpd = _WSGIServer(
                 self.host, self.port, self.wsgi_app, handler=_RequestHandler, fd=listener.fileno()
             )
+            self._httpd.on_connect = self._count_connection
         if not _is_loopback(self.host):
             logger.warning("SOA sandbox bound to %s: it is reachable beyond this machine", self.host)
         logger.info("SOA sandbox listening on %s (account %s)", self.url, ", ".join(self._state.accounts))
+
+    def _count_connection(self) -> None:
+        with self._state.lock:
+            self._state.connections += 1
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the server stops."""
@@ -752,8 +765,8 @@ class SandboxServer:
             (time.monotonic() - start) * 1000,
         )
         if reply.drop:
-            # Close the socket without a byte of answer; Werkzeug's server takes a ConnectionError as a client
-            # that went away and writes nothing.
+            # Close the socket without a byte of answer; the handler takes the ConnectionError as the end of the
+            # connection and writes nothing.
             with contextlib.suppress(OSError):
                 environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             raise ConnectionAbortedError("SOA sandbox: connection dropped on purpose (fault)")
@@ -764,15 +777,92 @@ class _WSGIServer(ThreadedWSGIServer):
     #: Accept bursts of simultaneous connections (bulk inclusions), not socketserver's default of 5.
     request_queue_size = 128
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_connect: Any = None
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def opened(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._open.add(connection)
+        if self.on_connect is not None:
+            self.on_connect()
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(connection)
+
+    def close_connections(self) -> None:
+        """Close the connections kept alive, so that a stopped sandbox answers nothing more on them."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (timeout) makes the late answer fail; that is expected here.
         logger.debug("SOA sandbox: client %s went away", client_address[0], exc_info=True)
 
 
 class _RequestHandler(WSGIRequestHandler):
-    #: One request per connection, as SOA's answers are read by the client (no keep-alive to manage on stop).
-    protocol_version = "HTTP/1.0"
+    #: Keep-alive, as production web servers answer: many requests per connection (see ``run_wsgi``).
+    protocol_version = "HTTP/1.1"
     server_version = "SOASandbox/1.0"
+    #: An idle connection is closed after this many seconds (and a client that stops mid-request too).
+    timeout = 30
+    server: _WSGIServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.closed(self.connection)
+
+    def make_environ(self) -> Any:
+        """Read the whole body before the application runs, so the next request starts where it ends."""
+        environ = super().make_environ()
+        length = self.headers.get("Content-Length", "0").strip()
+        if environ.get("wsgi.input_terminated") or not length.isdigit() or int(length) > _MAX_BODY:
+            self.close_connection = True  # a chunked or oversized body is not buffered: no next request
+        else:
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+        return environ
+
+    def run_wsgi(self) -> None:
+        """Answer one request and leave the connection open for the next one.
+
+        Werkzeug's own ``run_wsgi`` closes every connection and then drains the socket, which would eat the next
+        request; the sandbox's answers are whole byte strings, so they are sent with their length instead.
+        """
+        environ = self.make_environ()
+        reply: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            reply[:] = [status, headers]
+            return None
+
+        try:
+            body = b"".join(self.server.app(environ, start_response))
+        except ConnectionError:  # a ``drop`` fault: the socket is already shut, nothing is written
+            self.close_connection = True
+            return
+        code, _, message = reply[0].partition(" ")
+        self.send_response(int(code), message)
+        for key, value in reply[1]:
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def version_string(self) -> str:
         return self.server_version

@@ -343,6 +343,25 @@ def test_bulk_calls_run_concurrently(app, client, world, login_as, serasa):
     assert elapsed < 8 * 0.3, elapsed  # in series it would take at least 2.4 s
 
 
+def test_a_batch_reuses_its_connections_to_soa(app, client, world, login_as, serasa):
+    """In production SOA is reached over TLS: a new connection per call would add a handshake to each of
+    thousands of inclusions. The sandbox keeps connections alive as SOA's servers do; a batch's calls share
+    at most one connection per concurrent call (plus the preview's two calls: balance and restriction codes)."""
+    app.config["SOA_MAX_CONCURRENCY"] = 4
+    ids = _make_debts(app, world, 24)
+    serasa.set_fault("include", Fault(latency=0.05))
+    login_as(world.admin_a)
+    before = serasa.snapshot()["connections"]
+    page = client.get("/admin/debt/negativate/?" + "&".join(f"rowid={i}" for i in ids))
+    client.post(
+        "/admin/debt/negativate/",
+        data={"csrf_token": csrf_from(page.text), "rowid": ids, "restriction_code": "1"}, follow_redirects=True,
+    )
+    assert len(_records(app, status=S.SENT)) == 24
+    assert serasa.snapshot()["calls"]["include"] == 24
+    assert serasa.snapshot()["connections"] - before <= 2 + 4
+
+
 def test_consultants_cannot_negativate(app, client, world, login_as, serasa):
     ids = _make_debts(app, world, 1)
     login_as(world.cons_a1)

@@ -589,3 +589,31 @@ def test_requests_are_logged_without_credentials(
     assert any("include" in line and "HTTP 200 G000M001" in line for line in lines)
     assert any("balance" in line and "G000M000" in line for line in lines)
     assert not any(DEFAULT_PASSWORD in line or "errada" in line or DEFAULT_EMAIL in line for line in lines)
+
+
+def test_connections_are_kept_alive_and_closed_when_the_sandbox_stops() -> None:
+    """Like SOA's servers, the sandbox answers many calls on one connection. Once stopped it answers nothing
+    more on them: the next call finds no server, and the client knows nothing was sent."""
+    from integrations.serasa import SerasaClient, SerasaUnavailable
+
+    server = SandboxServer(port=0).start()
+    try:
+        client = SerasaClient(server.url, DEFAULT_EMAIL, DEFAULT_PASSWORD, max_retries=0)
+        assert [client.balance() for _ in range(5)] == [DEFAULT_BALANCE] * 5
+        assert server.snapshot()["connections"] == 1
+        assert server.snapshot()["calls"]["balance"] == 5
+    finally:
+        server.stop()
+    with pytest.raises(SerasaUnavailable) as stopped:
+        client.balance()
+    assert stopped.value.outcome_unknown is False
+    client.close()
+
+
+def test_a_dropped_connection_is_not_reused(http: requests.Session, sandbox: SandboxServer) -> None:
+    """A ``drop`` fault closes that connection only; the next call opens another and is answered."""
+    sandbox.set_fault("balance", Fault(drop=True, times=1))
+    with pytest.raises(requests.ConnectionError):
+        http.post(sandbox.url + OPERATIONS["balance"], json={"Credenciais": CREDENTIALS}, timeout=5)
+    assert call(http, sandbox, "balance")["Transacao"]["Status"] is True
+    assert sandbox.snapshot()["connections"] == 2
