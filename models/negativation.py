@@ -6,9 +6,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import holidays
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, bindparam, insert, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import db
 from models.debt import DebtStatus
@@ -309,13 +310,38 @@ class Negativation(Scoped, db.Model):
     @classmethod
     def for_debt(cls, debt, user_id: int | None, restriction_code: str | None) -> Negativation:
         """Start a record (pendente) with a snapshot of what will be sent."""
-        record = cls(agency_id=debt.agency_id, debt=debt, debtor_id=debt.debtor_id, creditor_id=debt.creditor_id,
-                     document=debt.debtor.document, contract_number=debt.contract_number, amount=debt.amount,
-                     due_date=debt.due_date, status=S.PENDING, expires_on=expiry_date(debt.due_date),
-                     restriction_code=restriction_code, created_by_id=user_id)
-        record.events.append(NegativationEvent(actor_id=user_id, from_status=None, to_status=S.PENDING,
-                                               message="Inclusão solicitada."))
+        record = cls(debt=debt, **cls.snapshot_of(debt, user_id, restriction_code))
+        record.events.append(NegativationEvent(**FIRST_EVENT, actor_id=user_id))
         return record
+
+    @staticmethod
+    def snapshot_of(debt, user_id: int | None, restriction_code: str | None) -> dict:
+        """The columns of a new record (pendente) for ``debt``: what will be sent, frozen at the claim."""
+        return dict(agency_id=debt.agency_id, debt_id=debt.id, debtor_id=debt.debtor_id, creditor_id=debt.creditor_id,
+                    document=debt.debtor.document, contract_number=debt.contract_number, amount=debt.amount,
+                    due_date=debt.due_date, status=S.PENDING, expires_on=expiry_date(debt.due_date),
+                    restriction_code=restriction_code, created_by_id=user_id)
+
+    @classmethod
+    def claim_many(cls, debts: list, user_id: int | None, restriction_code: str | None) -> list[Negativation]:
+        """Insert a new record (pendente) and its first event for each debt: two statements, whatever the count.
+
+        The debts come with their debtor loaded. The records come back as loaded objects, with their debt set.
+        A debt that already has an open record fails the whole statement (the unique index): the caller's
+        savepoint then rolls it back.
+        """
+        if not debts:
+            return []
+        rows = [{**cls.snapshot_of(debt, user_id, restriction_code), "consultant_id": debt.debtor.consultant_id}
+                for debt in debts]
+        records = list(db.session.scalars(insert(cls).returning(cls, sort_by_parameter_order=True), rows))
+        now = utcnow()
+        db.session.execute(insert(NegativationEvent.__table__), [
+            {**FIRST_EVENT, "negativation_id": record.id, "actor_id": user_id, "created_at": now}
+            for record in records])
+        for debt, record in zip(debts, records, strict=True):
+            set_committed_value(record, "debt", debt)  # already loaded: no query per record
+        return records
 
     def move(self, to: str, *, actor_id: int | None, message: str | None = None, code: str | None = None) -> None:
         """Change state along the life cycle and append the event; refuse an impossible transition."""
@@ -430,3 +456,56 @@ class NegativationEvent(db.Model):
 
     negativation = relationship("Negativation", back_populates="events")
     actor = relationship("User")
+
+
+#: The first event of every record.
+FIRST_EVENT = {"from_status": None, "to_status": S.PENDING, "message": "Inclusão solicitada."}
+
+
+class Transitions:
+    """Move many stored records along their life cycle with one UPDATE and one INSERT per batch.
+
+    For the hot path of a bulk inclusion (hundreds of SOA answers a second): ``move`` checks the transition
+    like ``Negativation.move``, applies it to the object as already stored (nothing for the session to
+    flush), and queues the row changes and the event; ``write`` runs them. The caller commits, and must not
+    let the session roll back between ``move`` and ``write`` without discarding this batch.
+    """
+
+    def __init__(self) -> None:
+        self._changes: dict[int, dict] = {}
+        self._events: list[dict] = []
+
+    def move(self, record: Negativation, to: str, *, actor_id: int | None, message: str | None = None,
+             code: str | None = None, **values) -> None:
+        if to not in TRANSITIONS[record.status]:
+            raise NegativationNotAllowed(
+                f"Transição inválida: {STATUS_LABELS[S(record.status)]} → {STATUS_LABELS[S(to)]}.")
+        now = utcnow()
+        self._events.append({"negativation_id": record.id, "created_at": now, "actor_id": actor_id,
+                             "from_status": record.status, "to_status": to, "soa_code": code, "message": message})
+        changes = {**values, "status": to, "updated_at": now}
+        if record.status == S.EXCLUSION_REQUESTED and to == S.ACTIVE:
+            changes["exclusion_claimed_at"] = None
+        if message is not None:
+            changes["soa_message"] = message
+        if code is not None:
+            changes["soa_code"] = code
+        for key, value in changes.items():
+            set_committed_value(record, key, value)
+        state = sa_inspect(record)
+        if "events" not in state.unloaded:  # a loaded history would miss the new event: reload it when read
+            state.session.expire(record, ["events"])
+        self._changes.setdefault(record.id, {}).update(changes)
+
+    def write(self) -> None:
+        """Run the queued changes (one UPDATE per set of changed columns) and insert the events."""
+        by_columns: dict[tuple, list[dict]] = {}
+        for record_id, changes in self._changes.items():
+            by_columns.setdefault(tuple(sorted(changes)), []).append({"record_id": record_id, **changes})
+        table = Negativation.__table__  # Core statements: plain executemany, no per-row ORM bookkeeping
+        for columns, rows in by_columns.items():
+            db.session.execute(update(table).where(table.c.id == bindparam("record_id"))
+                               .values({column: bindparam(column) for column in columns}), rows)
+        if self._events:
+            db.session.execute(insert(NegativationEvent.__table__), self._events)
+        self._changes, self._events = {}, []

@@ -30,6 +30,7 @@ from models.negativation import (
     SYNC_STATES,
     ExclusionMotive,
     NegativationNotAllowed,
+    Transitions,
     check_exclusion_request,
     eligibility_problems,
     latest_by_debt,
@@ -149,6 +150,7 @@ def claim_batch(agency: Agency, debts: list[Debt], user_id: int | None, restrict
     claimed: list[tuple[Debt, Negativation]] = []
     try:
         with db.session.begin_nested():
+            new: list[Debt] = []
             for debt in eligible:
                 existing = open_records.get(debt.id)
                 if existing is not None and existing.status != S.ERROR:
@@ -162,10 +164,9 @@ def claim_batch(agency: Agency, debts: list[Debt], user_id: int | None, restrict
                     existing.move(S.PENDING, actor_id=user_id, message="Nova tentativa de inclusão.")
                     claimed.append((debt, existing))
                     continue
-                record = Negativation.for_debt(debt, user_id, restriction_code)
-                db.session.add(record)
-                claimed.append((debt, record))
+                new.append(debt)
             db.session.flush()
+            claimed += zip(new, Negativation.claim_many(new, user_id, restriction_code), strict=True)
     except IntegrityError:
         claimed, refused = [], [o for o in refused if o.result == "recusada" and o.negativation is None]
         for debt in eligible:
@@ -189,14 +190,15 @@ def keep_loaded():
         session.expire_on_commit = before
 
 
-def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop=None) -> list:
+def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop=None, write=None) -> list:
     """Run SOA calls concurrently (at most ``workers`` at once) and record each answer as it arrives.
 
     ``tasks``: (key, call) pairs, ``call()`` runs in a worker thread and must not touch the database.
     ``apply(key, result)`` runs in this thread with the result (or the SerasaError raised) and may return another
-    call for the same key (a second step). After each burst of answers the call log is written and the session
-    committed: an interrupted batch keeps every answer it got. ``before_submit(keys)`` is called (and must
-    commit) before the calls of a group of keys may start; ``stop()`` is checked before each new call.
+    call for the same key (a second step). After each burst of answers ``write()`` runs (when given), the call log
+    is written and the session committed: an interrupted batch keeps every answer it got. ``before_submit(keys)``
+    is called (and must commit) before the calls of a group of keys may start; ``stop()`` is checked before each
+    new call.
     Return the keys never started (after a stop).
     """
     queue = deque(tasks)
@@ -224,6 +226,8 @@ def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop
                 follow_up = apply(key, future.result())
                 if follow_up is not None and not never_started:
                     queue.appendleft((key, follow_up))
+            if write is not None:
+                write()
             calls.flush()
             db.session.commit()
     return never_started
@@ -251,7 +255,7 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
     except NegativationNotAllowed as exc:
         report.outcomes = [DebtOutcome(d, "recusada", str(exc)) for d in debts]
         return report
-    with keep_loaded():
+    with keep_loaded(), client:
         claimed, refused = claim_batch(agency, debts, user_id, restriction_code)
         report.outcomes.extend(refused)
         db.session.commit()  # the pending records exist before anything reaches SOA
@@ -294,17 +298,19 @@ def send_claimed(agency: Agency, client: SerasaClient, claimed: list[tuple[Debt,
     db.session.commit()
 
     by_key = {record.id: (debt, record) for debt, record in to_send}
+    batch = Transitions()  # each burst of answers: one UPDATE and one INSERT, written before pump commits
 
     def apply(key, result):
         debt, record = by_key[key]
         if isinstance(result, SerasaError):
-            report(_apply_inclusion(debt, record, None, result, user_id))
+            report(_apply_inclusion(debt, record, None, result, user_id, batch))
         else:
-            report(_apply_inclusion(debt, record, result, None, user_id))
+            report(_apply_inclusion(debt, record, result, None, user_id, batch))
 
     tasks = [(record.id, partial(client.include, _request_for(record))) for _, record in to_send]
     workers = min(max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32))), len(tasks) or 1)
-    unsent = pump(tasks, apply, workers=workers, calls=calls, before_submit=before_submit, stop=stop)
+    unsent = pump(tasks, apply, workers=workers, calls=calls, before_submit=before_submit, stop=stop,
+                  write=batch.write)
     for key in unsent:
         debt, record = by_key[key]
         record.move(S.ERROR, actor_id=user_id, message="Envio cancelado antes de chegar ao SOA; pode ser reenviada.")
@@ -410,20 +416,20 @@ def _affordable(client: SerasaClient, agency: Agency, wanted: int, calls: CallLo
     return min(wanted, int(balance // cost))
 
 
-def _apply_inclusion(debt, record, unique_id, error, user_id) -> DebtOutcome:
+def _apply_inclusion(debt, record, unique_id, error, user_id, batch: Transitions) -> DebtOutcome:
     if error is None:
-        record.unique_id, record.sent_at = unique_id, utcnow()
-        record.move(S.SENT, actor_id=user_id, message="SOA aceitou a inclusão; aguardando o Serasa.")
+        batch.move(record, S.SENT, actor_id=user_id, message="SOA aceitou a inclusão; aguardando o Serasa.",
+                   unique_id=unique_id, sent_at=utcnow())
         return DebtOutcome(debt, "incluida", f"Protocolo {unique_id}", record)
     if isinstance(error, SerasaRefused):
-        record.move(S.REJECTED, actor_id=user_id, message=error.message, code=error.code)
+        batch.move(record, S.REJECTED, actor_id=user_id, message=error.message, code=error.code)
         return DebtOutcome(debt, "recusada", error.message, record)
     if error.outcome_unknown:
-        record.move(S.UNCERTAIN, actor_id=user_id,
-                    message=error.message + " A inclusão não será reenviada automaticamente: use Atualizar "
-                                            "situação para conferir no SOA.")
+        batch.move(record, S.UNCERTAIN, actor_id=user_id,
+                   message=error.message + " A inclusão não será reenviada automaticamente: use Atualizar "
+                                           "situação para conferir no SOA.")
         return DebtOutcome(debt, "falhou", error.message, record)
-    record.move(S.ERROR, actor_id=user_id, message=error.message)
+    batch.move(record, S.ERROR, actor_id=user_id, message=error.message)
     return DebtOutcome(debt, "falhou", error.message, record)
 
 
@@ -458,7 +464,7 @@ def sync_records(agency: Agency, records: list[Negativation], user_id: int | Non
         for record in records:
             done(record, "falhou")
         return summary
-    with keep_loaded():
+    with keep_loaded(), client:
         by_id = {r.id: r for r in records}
         before = {r.id: r.status for r in records}
         tasks = []

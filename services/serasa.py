@@ -3,9 +3,11 @@
 import json
 
 from flask import current_app
+from sqlalchemy import insert
 
 from integrations.serasa import CallRecord, SerasaClient
 from models import Agency, SoaCall, db
+from models.timeutil import utcnow
 
 
 def base_url_for(environment: str) -> str:
@@ -29,14 +31,17 @@ class CallLog:
         self.records.append(record)  # list.append is atomic under the GIL
 
     def flush(self) -> None:
-        """Add a SoaCall row per collected call to the session (the caller commits)."""
-        for call in self.records:
-            db.session.add(SoaCall(
-                agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
-                request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
-                http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
-                result=call.result, attempt=call.attempt))
-        self.records = []
+        """Insert a SoaCall row per collected call, in one statement (the caller commits)."""
+        count = len(self.records)
+        if not count:
+            return
+        records = self.records[:count]
+        del self.records[:count]  # calls appended meanwhile by worker threads stay for the next flush
+        db.session.execute(insert(SoaCall.__table__), [dict(
+            agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
+            request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
+            http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
+            result=call.result, attempt=call.attempt, created_at=utcnow()) for call in records])
 
 
 def client_for(agency: Agency, *, calls: CallLog | None = None, email: str | None = None,

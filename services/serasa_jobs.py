@@ -79,9 +79,10 @@ def run_inclusion(ctx: jobs.JobContext) -> None:
             ctx.commit()
             _finish_report(ctx, agency, code)
             return
-        _recheck_interrupted(ctx, agency, user_id)
-        _claim_items(ctx, agency, user_id, code)
-        _send_items(ctx, agency, client, user_id, calls)
+        with client:
+            _recheck_interrupted(ctx, agency, user_id)
+            _claim_items(ctx, agency, user_id, code)
+            _send_items(ctx, agency, client, user_id, calls)
         calls.flush()
         ctx.commit()
     _finish_report(ctx, agency, code)

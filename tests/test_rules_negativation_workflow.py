@@ -132,6 +132,65 @@ def test_a_history_entry_is_added_without_loading_the_records_history(ctx):
     assert _events(db.session.get(Negativation, record.id))[-1] == (S.SENT, S.SENT, "Consulta ao SOA: sem mudança.")
 
 
+def test_a_batch_writes_what_its_objects_show_and_keeps_the_consultants_scope(ctx):
+    """Claims and answers are written with one statement per batch, not through the ORM's unit of work: the
+    objects the report holds must say what the database says, and each record must carry its debtor's consultant
+    (a consultant sees the Serasa records of their own debtors only)."""
+    agency, admin_id, creditor = ctx
+    consultant = f.make_user(agency, "consultor")
+    mine, unassigned = _debt(agency, creditor, consultant=consultant), _debt(agency, creditor)
+    outcomes = _include(agency, admin_id, [mine, unassigned]).outcomes
+    shown = [(o.negativation.id, o.negativation.status, o.negativation.unique_id, o.negativation.sent_at,
+              o.negativation.soa_message, o.negativation.consultant_id, o.negativation.debt_id) for o in outcomes]
+    db.session.expire_all()
+    stored = [(r.id, r.status, r.unique_id, r.sent_at, r.soa_message, r.consultant_id, r.debt_id)
+              for r in (db.session.get(Negativation, row[0]) for row in shown)]
+    assert shown == stored
+    assert [row[1] for row in stored] == [S.SENT, S.SENT] and all(row[2] and row[3] for row in stored)
+    assert [row[5] for row in stored] == [consultant.id, None]
+    assert [row[6] for row in stored] == [mine.id, unassigned.id]
+    assert [_events(db.session.get(Negativation, row[0]))[-1][:2] for row in stored] == [(S.PENDING, S.SENT)] * 2
+
+
+def test_a_batch_refuses_a_move_the_life_cycle_forbids_and_writes_nothing(ctx):
+    from models.negativation import Transitions
+
+    agency, admin_id, creditor = ctx
+    record = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes[0].negativation
+    db.session.commit()
+    batch = Transitions()
+    with pytest.raises(NegativationNotAllowed, match="Transição inválida: Enviada → Pendente"):
+        batch.move(record, S.PENDING, actor_id=admin_id, message="de volta")
+    batch.write()
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Negativation, record.id).status == S.SENT
+    assert len(db.session.get(Negativation, record.id).events) == 2
+
+
+def test_a_batch_move_from_baixa_solicitada_back_to_active_frees_the_exclusion_claim(ctx):
+    """The bureau kept the record (exclusion refused): the claim is cleared so the exclusion may be asked again."""
+    from models.negativation import Transitions
+
+    agency, admin_id, creditor = ctx
+    record = _include(agency, admin_id, [_debt(agency, creditor)]).outcomes[0].negativation
+    db.session.execute(update(Negativation).where(Negativation.id == record.id).values(
+        status=S.EXCLUSION_REQUESTED, exclusion_claimed_at=datetime(2026, 1, 5, 12, 0)))
+    db.session.commit()
+    db.session.expire_all()
+    record = db.session.get(Negativation, record.id)
+    batch = Transitions()
+    batch.move(record, S.ACTIVE, actor_id=None, message="O Serasa manteve o registro.", code="X1")
+    batch.write()
+    db.session.commit()
+    assert (record.status, record.exclusion_claimed_at, record.soa_code) == (S.ACTIVE, None, "X1")
+    db.session.expire_all()
+    stored = db.session.get(Negativation, record.id)
+    assert (stored.status, stored.exclusion_claimed_at, stored.soa_code, stored.soa_message) == (
+        S.ACTIVE, None, "X1", "O Serasa manteve o registro.")
+    assert _events(stored)[-1] == (S.EXCLUSION_REQUESTED, S.ACTIVE, "O Serasa manteve o registro.")
+
+
 def test_an_ineligible_debt_is_refused_with_every_reason_and_nothing_reaches_soa(ctx, soa):
     agency, admin_id, creditor = ctx
     debt = _debt(agency, creditor, birth_date=local_today() - timedelta(days=17 * 366), cep=None)
