@@ -74,6 +74,8 @@ class Config:
     SOA_INCLUSION_COST = os.environ.get("SOA_INCLUSION_COST", "0")
     #: Simultaneous calls to SOA in a bulk inclusion (bounded: SOA is a shared service).
     SOA_MAX_CONCURRENCY = int(os.environ.get("SOA_MAX_CONCURRENCY", "32"))
+    #: SOA answers arriving within this many milliseconds are committed together (group commit; 0: one by one).
+    SOA_COMMIT_WINDOW_MS = float(os.environ.get("SOA_COMMIT_WINDOW_MS", "20"))
     #: Records per agency that one "Atualizar situação" / `flask serasa sync` run asks SOA about.
     SERASA_SYNC_LIMIT = int(os.environ.get("SERASA_SYNC_LIMIT", "200"))
 

@@ -6,7 +6,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import holidays
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Numeric, String, Text, bindparam, insert, text, update
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
@@ -324,19 +338,25 @@ class Negativation(Scoped, db.Model):
 
     @classmethod
     def claim_many(cls, debts: list, user_id: int | None, restriction_code: str | None) -> list[Negativation]:
-        """Insert a new record (pendente) and its first event for each debt: two statements, whatever the count.
+        """Insert a new record (pendente) and its first event for each debt: three statements, whatever the count.
 
-        The debts come with their debtor loaded. The records come back as loaded objects, with their debt set.
+        The debts come with their debtor loaded. The records come back as loaded objects (in the debts' order), with
+        their debt set.
         A debt that already has an open record fails the whole statement (the unique index): the caller's
         savepoint then rolls it back.
         """
         if not debts:
             return []
-        rows = [{**cls.snapshot_of(debt, user_id, restriction_code), "consultant_id": debt.debtor.consultant_id}
-                for debt in debts]
-        records = list(db.session.scalars(insert(cls).returning(cls, sort_by_parameter_order=True), rows))
         now = utcnow()
-        db.session.execute(insert(NegativationEvent.__table__), [
+        connection = db.session.connection()
+        connection.execute(insert(cls.__table__), [  # one executemany (RETURNING would insert row by row)
+            {**cls.snapshot_of(debt, user_id, restriction_code), "consultant_id": debt.debtor.consultant_id,
+             "created_at": now, "updated_at": now} for debt in debts])
+        # The unique index allows one open record per debt: the pending ones of these debts are the new ones.
+        by_debt = {record.debt_id: record for record in db.session.scalars(
+            select(cls).where(cls.debt_id.in_([debt.id for debt in debts]), cls.status == S.PENDING))}
+        records = [by_debt[debt.id] for debt in debts]
+        connection.execute(_INSERT_EVENT, [
             {**FIRST_EVENT, "negativation_id": record.id, "actor_id": user_id, "created_at": now}
             for record in records])
         for debt, record in zip(debts, records, strict=True):
@@ -460,6 +480,7 @@ class NegativationEvent(db.Model):
 
 #: The first event of every record.
 FIRST_EVENT = {"from_status": None, "to_status": S.PENDING, "message": "Inclusão solicitada."}
+_INSERT_EVENT = insert(NegativationEvent.__table__)
 
 
 class Transitions:
@@ -502,10 +523,22 @@ class Transitions:
         by_columns: dict[tuple, list[dict]] = {}
         for record_id, changes in self._changes.items():
             by_columns.setdefault(tuple(sorted(changes)), []).append({"record_id": record_id, **changes})
-        table = Negativation.__table__  # Core statements: plain executemany, no per-row ORM bookkeeping
+        connection = db.session.connection()  # Core statements on the session's transaction: plain executemany
         for columns, rows in by_columns.items():
-            db.session.execute(update(table).where(table.c.id == bindparam("record_id"))
-                               .values({column: bindparam(column) for column in columns}), rows)
+            connection.execute(_update_of(columns), rows)
         if self._events:
-            db.session.execute(insert(NegativationEvent.__table__), self._events)
+            connection.execute(_INSERT_EVENT, self._events)
         self._changes, self._events = {}, []
+
+
+_UPDATES: dict[tuple, object] = {}
+
+
+def _update_of(columns: tuple):
+    """``UPDATE negativation SET <columns> WHERE id = :record_id``, built once per set of columns."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        table = Negativation.__table__
+        statement = _UPDATES[columns] = update(table).where(table.c.id == bindparam("record_id")).values(
+            {column: bindparam(column) for column in columns})
+    return statement

@@ -7,6 +7,7 @@ except where a step must be durable before the next call to SOA (the pending rec
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -83,8 +84,6 @@ CODE_CACHE_SECONDS = 3600
 
 def cached_codes(agency: Agency, kind: str, calls: CallLog) -> list:
     """Return SOA's restriction or exclusion codes, cached for an hour per agency and environment."""
-    import time
-
     key = (agency.id, agency.soa_environment, kind)
     hit = _CODE_CACHE.get(key)
     if hit and hit[0] > time.monotonic():
@@ -195,16 +194,29 @@ def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop
 
     ``tasks``: (key, call) pairs, ``call()`` runs in a worker thread and must not touch the database.
     ``apply(key, result)`` runs in this thread with the result (or the SerasaError raised) and may return another
-    call for the same key (a second step). After each burst of answers ``write()`` runs (when given), the call log
-    is written and the session committed: an interrupted batch keeps every answer it got. ``before_submit(keys)``
-    is called (and must commit) before the calls of a group of keys may start; ``stop()`` is checked before each
-    new call.
+    call for the same key (a second step). Answers are committed in groups (``write()`` first, when given, then
+    the call log): the first answer of a group waits at most ``SOA_COMMIT_WINDOW_MS`` for others, while the freed
+    slots already take new calls; a second step is never sent before the answer that led to it is committed. So an
+    interrupted batch keeps every answer it got but those of the last few milliseconds, whose records stay
+    *pendente* and are checked at SOA before any resend. ``before_submit(keys)`` is called (and must commit)
+    before the calls of a group of keys may start; ``stop()`` is checked before each new call.
     Return the keys never started (after a stop).
     """
+    window = max(0.0, float(current_app.config.get("SOA_COMMIT_WINDOW_MS", 20.0))) / 1000
     queue = deque(tasks)
     marked: set = set()
     in_flight: dict = {}
     never_started: list = []
+    first_uncommitted: float | None = None
+
+    def commit() -> None:
+        nonlocal first_uncommitted
+        if write is not None:
+            write()
+        calls.flush()
+        db.session.commit()
+        first_uncommitted = None
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while queue or in_flight:
             while queue and len(in_flight) < workers:
@@ -214,22 +226,30 @@ def pump(tasks, apply, *, workers: int, calls: CallLog, before_submit=None, stop
                     break
                 key, call = queue.popleft()
                 if before_submit is not None and key not in marked:
+                    if first_uncommitted is not None:
+                        commit()  # before_submit commits too: the answers' rows go first
                     group = [key] + [k for k, _ in list(queue)[:workers - 1] if k not in marked]
                     before_submit(group)
                     marked.update(group)
                 in_flight[pool.submit(_guarded, call)] = key
             if not in_flight:
+                if first_uncommitted is not None:
+                    commit()
                 continue
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            timeout = None if first_uncommitted is None else max(0.0, first_uncommitted + window - time.monotonic())
+            done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            second_step = False
             for future in done:
                 key = in_flight.pop(future)
                 follow_up = apply(key, future.result())
                 if follow_up is not None and not never_started:
                     queue.appendleft((key, follow_up))
-            if write is not None:
-                write()
-            calls.flush()
-            db.session.commit()
+                    second_step = True
+            if done and first_uncommitted is None:
+                first_uncommitted = time.monotonic()
+            if first_uncommitted is not None and (
+                    second_step or not in_flight or time.monotonic() - first_uncommitted >= window):
+                commit()
     return never_started
 
 
@@ -244,9 +264,9 @@ def include_debts(agency: Agency, debts: list[Debt], user_id: int | None, restri
                   *, stop=None) -> BulkReport:
     """Negativate debts: check each, claim pending records (one commit), then call SOA concurrently.
 
-    Durable as it goes: every SOA answer (protocol or refusal) and its call log are committed as they arrive,
-    so an interrupted batch leaves only the records whose call was in flight as *pendente* (reconciled by a
-    consult, as *incerta* ones are, by ``sync_records``).
+    Durable as it goes: every SOA answer (protocol or refusal) and its call log are committed as they arrive
+    (within ``SOA_COMMIT_WINDOW_MS``), so an interrupted batch leaves only the records whose call was in flight (or
+    answered in that window) as *pendente* (reconciled by a consult, as *incerta* ones are, by ``sync_records``).
     """
     report = BulkReport()
     calls = CallLog(agency.id, user_id)

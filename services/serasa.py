@@ -16,6 +16,9 @@ def base_url_for(environment: str) -> str:
     return current_app.config[key]
 
 
+_INSERT_CALL = insert(SoaCall.__table__)
+
+
 class CallLog:
     """Collect SOA call records (already masked by the client) from any thread; ``flush`` stores them.
 
@@ -37,7 +40,7 @@ class CallLog:
             return
         records = self.records[:count]
         del self.records[:count]  # calls appended meanwhile by worker threads stay for the next flush
-        db.session.execute(insert(SoaCall.__table__), [dict(
+        db.session.connection().execute(_INSERT_CALL, [dict(
             agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
             request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
             http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),

@@ -191,6 +191,60 @@ def test_a_batch_move_from_baixa_solicitada_back_to_active_frees_the_exclusion_c
     assert _events(stored)[-1] == (S.EXCLUSION_REQUESTED, S.ACTIVE, "O Serasa manteve o registro.")
 
 
+def test_answers_are_committed_within_the_window_while_other_calls_are_in_flight(app, monkeypatch):
+    """A group of answers waits at most SOA_COMMIT_WINDOW_MS for others: a slow call does not hold back the
+    answers already received (a process killed meanwhile would lose them)."""
+    import threading
+
+    from services.serasa import CallLog
+
+    monkeypatch.setitem(app.config, "SOA_COMMIT_WINDOW_MS", 50)
+    log, committed = [], threading.Event()
+
+    def write():
+        log.append("write")
+        committed.set()
+
+    def slow():
+        committed.wait(5)  # answers only once the fast one is committed (or after 5 s: too late)
+        return "slow"
+
+    with app.app_context():
+        svc.pump([(1, lambda: "fast"), (2, slow)], lambda key, result: log.append(result), workers=2,
+                 calls=CallLog(None, None), write=write)
+    assert log == ["fast", "write", "slow", "write"]
+
+
+def test_a_second_step_is_sent_only_after_the_answer_that_led_to_it_is_committed(app, monkeypatch):
+    """E.g. a consult that shows the record must leave the bureau: the exclusion is asked only once the consult's
+    answer (and the exclusion's claim) is stored, however long the commit window."""
+    import threading
+
+    from services.serasa import CallLog
+
+    monkeypatch.setitem(app.config, "SOA_COMMIT_WINDOW_MS", 10_000)
+    log, second_sent = [], threading.Event()
+
+    def second():
+        log.append("second sent")
+        second_sent.set()
+        return "excluded"
+
+    def apply(key, result):
+        log.append(result)
+        return second if result == "consulted" else None
+
+    def other():
+        second_sent.wait(5)
+        return "other"
+
+    with app.app_context():
+        svc.pump([(1, lambda: "consulted"), (2, other)], apply, workers=2, calls=CallLog(None, None),
+                 write=lambda: log.append("write"))
+    assert log[:3] == ["consulted", "write", "second sent"]
+    assert sorted(log[3:]) == sorted(["excluded", "other", "write"]) and log[-1] == "write"
+
+
 def test_an_ineligible_debt_is_refused_with_every_reason_and_nothing_reaches_soa(ctx, soa):
     agency, admin_id, creditor = ctx
     debt = _debt(agency, creditor, birth_date=local_today() - timedelta(days=17 * 366), cep=None)
