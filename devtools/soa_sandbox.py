@@ -782,9 +782,14 @@ class _WSGIServer(ThreadedWSGIServer):
         self.on_connect: Any = None
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._closing = False
 
     def opened(self, connection: socket.socket) -> None:
         with self._open_lock:
+            if self._closing:  # accepted just before the stop: answer nothing on it either
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                return
             self._open.add(connection)
         if self.on_connect is not None:
             self.on_connect()
@@ -796,6 +801,7 @@ class _WSGIServer(ThreadedWSGIServer):
     def close_connections(self) -> None:
         """Close the connections kept alive, so that a stopped sandbox answers nothing more on them."""
         with self._open_lock:
+            self._closing = True
             open_now = list(self._open)
         for connection in open_now:
             with contextlib.suppress(OSError):
@@ -827,11 +833,16 @@ class _RequestHandler(WSGIRequestHandler):
     def make_environ(self) -> Any:
         """Read the whole body before the application runs, so the next request starts where it ends."""
         environ = super().make_environ()
-        length = self.headers.get("Content-Length", "0").strip()
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ["0"]}
+        length = lengths.pop() if len(lengths) == 1 else ""
         if environ.get("wsgi.input_terminated") or not length.isdigit() or int(length) > _MAX_BODY:
-            self.close_connection = True  # a chunked or oversized body is not buffered: no next request
-        else:
-            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+            # A chunked, oversized or ambiguous body is not buffered: no next request on this connection.
+            self.close_connection = True
+            return environ
+        if self.headers.get("Expect", "").strip().lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ["CONTENT_LENGTH"] = length
+        environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
         return environ
 
     def run_wsgi(self) -> None:
@@ -852,6 +863,11 @@ class _RequestHandler(WSGIRequestHandler):
         except ConnectionError:  # a ``drop`` fault: the socket is already shut, nothing is written
             self.close_connection = True
             return
+        except Exception:  # a bug in the sandbox: say so, and answer 500 as Werkzeug's server would
+            logger.exception("SOA sandbox: error answering %s %s", self.command, self.path)
+            self.close_connection = True
+            body, reply[:] = b"Internal Server Error", ["500 INTERNAL SERVER ERROR",
+                                                         [("Content-Type", "text/plain; charset=utf-8")]]
         code, _, message = reply[0].partition(" ")
         self.send_response(int(code), message)
         for key, value in reply[1]:

@@ -658,7 +658,8 @@ class SerasaClient:
         """Return the POST of ``payload`` to ``url``: a copy of the URL's request, prepared once.
 
         ``Session.post`` would merge the session's settings and parse the URL again on every call, a third of a
-        call's CPU in a bulk inclusion; ``Session.send`` still applies the session's proxies, CA and hooks.
+        call's CPU in a bulk inclusion; ``Session.send`` still applies the session's proxies, CA and hooks. Cookies
+        a server sets are not sent back (SOA's API is stateless: every call carries its credentials).
         """
         template = self._templates.get(url)
         if template is None:

@@ -347,36 +347,42 @@ class Negativation(Scoped, db.Model):
         """
         if not debts:
             return []
-        now = utcnow()
         connection = db.session.connection()
         connection.execute(insert(cls.__table__), [  # one executemany (RETURNING would insert row by row)
-            {**cls.snapshot_of(debt, user_id, restriction_code), "consultant_id": debt.debtor.consultant_id,
-             "created_at": now, "updated_at": now} for debt in debts])
+            {**cls.snapshot_of(debt, user_id, restriction_code), "consultant_id": debt.debtor.consultant_id}
+            for debt in debts])
         # The unique index allows one open record per debt: the pending ones of these debts are the new ones.
         by_debt = {record.debt_id: record for record in db.session.scalars(
             select(cls).where(cls.debt_id.in_([debt.id for debt in debts]), cls.status == S.PENDING))}
-        records = [by_debt[debt.id] for debt in debts]
-        connection.execute(_INSERT_EVENT, [
-            {**FIRST_EVENT, "negativation_id": record.id, "actor_id": user_id, "created_at": now}
-            for record in records])
-        for debt, record in zip(debts, records, strict=True):
-            set_committed_value(record, "debt", debt)  # already loaded: no query per record
+        records = []
+        for debt in debts:
+            records.append(by_debt[debt.id])
+            set_committed_value(by_debt[debt.id], "debt", debt)  # already loaded: no query per record
+        connection.execute(insert(NegativationEvent.__table__), [
+            {**FIRST_EVENT, "negativation_id": record.id, "actor_id": user_id} for record in records])
         return records
 
     def move(self, to: str, *, actor_id: int | None, message: str | None = None, code: str | None = None) -> None:
         """Change state along the life cycle and append the event; refuse an impossible transition."""
+        changes = self.changes_for(to, message=message, code=code)
+        self._add_event(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
+                                          soa_code=code, message=message))
+        for column, value in changes.items():
+            setattr(self, column, value)
+
+    def changes_for(self, to: str, *, message: str | None, code: str | None) -> dict:
+        """The columns a move to ``to`` changes; refuse an impossible transition."""
         if to not in TRANSITIONS[self.status]:
             raise NegativationNotAllowed(
                 f"Transição inválida: {STATUS_LABELS[S(self.status)]} → {STATUS_LABELS[S(to)]}.")
-        self._add_event(NegativationEvent(actor_id=actor_id, from_status=self.status, to_status=to,
-                                          soa_code=code, message=message))
+        changes: dict = {"status": to}
         if self.status == S.EXCLUSION_REQUESTED and to == S.ACTIVE:
-            self.exclusion_claimed_at = None  # the bureau kept it: the exclusion may be requested again
-        self.status = to
+            changes["exclusion_claimed_at"] = None  # the bureau kept it: the exclusion may be requested again
         if message is not None:
-            self.soa_message = message
+            changes["soa_message"] = message
         if code is not None:
-            self.soa_code = code
+            changes["soa_code"] = code
+        return changes
 
     def note(self, message: str, *, actor_id: int | None, code: str | None = None) -> None:
         """Append an event that does not change the state (e.g. a failed exclusion attempt)."""
@@ -480,7 +486,6 @@ class NegativationEvent(db.Model):
 
 #: The first event of every record.
 FIRST_EVENT = {"from_status": None, "to_status": S.PENDING, "message": "Inclusão solicitada."}
-_INSERT_EVENT = insert(NegativationEvent.__table__)
 
 
 class Transitions:
@@ -498,21 +503,12 @@ class Transitions:
 
     def move(self, record: Negativation, to: str, *, actor_id: int | None, message: str | None = None,
              code: str | None = None, **values) -> None:
-        if to not in TRANSITIONS[record.status]:
-            raise NegativationNotAllowed(
-                f"Transição inválida: {STATUS_LABELS[S(record.status)]} → {STATUS_LABELS[S(to)]}.")
-        now = utcnow()
-        self._events.append({"negativation_id": record.id, "created_at": now, "actor_id": actor_id,
-                             "from_status": record.status, "to_status": to, "soa_code": code, "message": message})
-        changes = {**values, "status": to, "updated_at": now}
-        if record.status == S.EXCLUSION_REQUESTED and to == S.ACTIVE:
-            changes["exclusion_claimed_at"] = None
-        if message is not None:
-            changes["soa_message"] = message
-        if code is not None:
-            changes["soa_code"] = code
-        for key, value in changes.items():
-            set_committed_value(record, key, value)
+        """Like ``record.move``, with ``values`` for other columns (e.g. the protocol) changed with it."""
+        changes = {**values, **record.changes_for(to, message=message, code=code), "updated_at": utcnow()}
+        self._events.append({"negativation_id": record.id, "actor_id": actor_id, "from_status": record.status,
+                             "to_status": to, "soa_code": code, "message": message})
+        for column, value in changes.items():
+            set_committed_value(record, column, value)
         state = sa_inspect(record)
         if "events" not in state.unloaded:  # a loaded history would miss the new event: reload it when read
             state.session.expire(record, ["events"])
@@ -524,21 +520,10 @@ class Transitions:
         for record_id, changes in self._changes.items():
             by_columns.setdefault(tuple(sorted(changes)), []).append({"record_id": record_id, **changes})
         connection = db.session.connection()  # Core statements on the session's transaction: plain executemany
-        for columns, rows in by_columns.items():
-            connection.execute(_update_of(columns), rows)
-        if self._events:
-            connection.execute(_INSERT_EVENT, self._events)
-        self._changes, self._events = {}, []
-
-
-_UPDATES: dict[tuple, object] = {}
-
-
-def _update_of(columns: tuple):
-    """``UPDATE negativation SET <columns> WHERE id = :record_id``, built once per set of columns."""
-    statement = _UPDATES.get(columns)
-    if statement is None:
         table = Negativation.__table__
-        statement = _UPDATES[columns] = update(table).where(table.c.id == bindparam("record_id")).values(
-            {column: bindparam(column) for column in columns})
-    return statement
+        for columns, rows in by_columns.items():
+            connection.execute(update(table).where(table.c.id == bindparam("record_id")).values(
+                {column: bindparam(column) for column in columns}), rows)
+        if self._events:
+            connection.execute(insert(NegativationEvent.__table__), self._events)
+        self._changes, self._events = {}, []

@@ -164,8 +164,11 @@ def claim_batch(agency: Agency, debts: list[Debt], user_id: int | None, restrict
                     claimed.append((debt, existing))
                     continue
                 new.append(debt)
+                claimed.append((debt, None))
             db.session.flush()
-            claimed += zip(new, Negativation.claim_many(new, user_id, restriction_code), strict=True)
+            records = iter(Negativation.claim_many(new, user_id, restriction_code))
+            # The user's order (what does not fit the balance is the end of their list, as the preview said).
+            claimed = [(debt, record if record is not None else next(records)) for debt, record in claimed]
     except IntegrityError:
         claimed, refused = [], [o for o in refused if o.result == "recusada" and o.negativation is None]
         for debt in eligible:

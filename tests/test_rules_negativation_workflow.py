@@ -152,6 +152,49 @@ def test_a_batch_writes_what_its_objects_show_and_keeps_the_consultants_scope(ct
     assert [_events(db.session.get(Negativation, row[0]))[-1][:2] for row in stored] == [(S.PENDING, S.SENT)] * 2
 
 
+def test_a_batch_is_claimed_with_the_same_statements_whatever_its_size(ctx):
+    """One transaction, a few set-based statements: no savepoint, query or insert per debt (the per-debt path is
+    only for a batch that lost a race for one of its debts)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from devtools.queries import QueryCounter
+
+    agency, admin_id, creditor = ctx
+    counts = []
+    for size in (2, 6):
+        ids = [_debt(agency, creditor).id for _ in range(size)]
+        db.session.commit()
+        debts = list(db.session.scalars(select(Debt).options(joinedload(Debt.debtor), joinedload(Debt.creditor))
+                                        .where(Debt.id.in_(ids)).order_by(Debt.id)).unique())  # as screens load them
+        with QueryCounter(db.engine) as counter:
+            claimed, refused = svc.claim_batch(agency, debts, admin_id, "1")
+        assert ([d.id for d, _ in claimed], refused) == ([d.id for d in debts], [])
+        assert [(r.status, r.debt_id, r.document) for _, r in claimed] == [
+            (S.PENDING, d.id, d.debtor.document) for d in debts]
+        db.session.commit()
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts
+
+
+def test_a_batch_move_shows_in_a_history_already_loaded(ctx):
+    from models.negativation import Transitions
+
+    agency, admin_id, creditor = ctx
+    debt = _debt(agency, creditor)
+    db.session.commit()
+    with svc.keep_loaded():
+        [(_, record)], _ = svc.claim_batch(agency, [debt], admin_id, "1")
+        db.session.commit()
+        assert _events(record) == [(None, S.PENDING, "Inclusão solicitada.")]
+        batch = Transitions()
+        batch.move(record, S.ERROR, actor_id=admin_id, message="SOA fora do ar.")
+        assert (record.status, record.soa_message) == (S.ERROR, "SOA fora do ar.")  # what the report shows now
+        batch.write()
+        db.session.commit()
+        assert _events(record)[-1] == (S.PENDING, S.ERROR, "SOA fora do ar.")
+
+
 def test_a_batch_refuses_a_move_the_life_cycle_forbids_and_writes_nothing(ctx):
     from models.negativation import Transitions
 
@@ -412,6 +455,22 @@ def test_a_prepaid_balance_pays_for_the_first_debts_only(app, ctx, soa):
         S.ERROR, report.outcomes[2].reason, admin_id)
     assert len(soa.snapshot()["records"]) == 2
     assert agency.soa_balance == Decimal("100") and agency.soa_balance_checked_at is not None
+
+
+def test_what_the_balance_does_not_pay_for_is_the_end_of_the_users_list(app, ctx, soa):
+    """A retry (a record in Erro) keeps its place in the user's list, as the confirmation showed it."""
+    agency, admin_id, creditor = ctx
+    app.config["SOA_INCLUSION_COST"] = "40"  # ctx puts it back
+    soa.set_balance(DEFAULT_EMAIL, Decimal("100"))
+    debts = [_debt(agency, creditor) for _ in range(3)]
+    failed = Negativation.for_debt(debts[2], admin_id, "1")
+    failed.status = S.ERROR
+    db.session.add(failed)
+    db.session.commit()
+    report = _include(agency, admin_id, debts)
+    assert [(o.debt.id, o.result) for o in report.outcomes] == [
+        (debts[0].id, "incluida"), (debts[1].id, "incluida"), (debts[2].id, "falhou")]
+    assert report.outcomes[2].negativation.id == failed.id
 
 
 # --- exclusion -----------------------------------------------------------------------------------------------
