@@ -418,15 +418,20 @@ def queue_health() -> dict:
 # --- consumers ---------------------------------------------------------------------------------------------
 
 class PanelConsumer(Consumer):
-    """Huey's consumer, plus a heartbeat for /healthz; usable outside the main thread (no signal handlers)."""
+    """Huey's consumer, plus a heartbeat for /healthz; usable outside the main thread (no signal handlers).
 
-    def __init__(self, app: Flask, **options):
+    ``signals=False`` (inside another server, ``make run``): Huey's handlers would take Ctrl-C and SIGTERM for a
+    consumer loop that never runs, and the server would not stop.
+    """
+
+    def __init__(self, app: Flask, *, signals: bool = True, **options):
         self.app = app
+        self._signals = signals
         super().__init__(huey_of(app), **options)
         self._beating = threading.Event()
 
     def _set_signal_handlers(self):
-        if threading.current_thread() is threading.main_thread():
+        if self._signals and threading.current_thread() is threading.main_thread():
             super()._set_signal_handlers()
 
     def start(self):
@@ -447,15 +452,19 @@ class PanelConsumer(Consumer):
         super().stop(graceful=graceful)
 
 
-def consumer(app: Flask, workers: int | None = None, periodic: bool = True) -> PanelConsumer:
+def consumer(app: Flask, workers: int | None = None, periodic: bool = True, signals: bool = True) -> PanelConsumer:
     workers = workers or int(app.config.get("JOB_WORKERS", 2))
-    return PanelConsumer(app, workers=workers, periodic=periodic, worker_type="thread", initial_delay=0.05,
+    return PanelConsumer(app, signals=signals, workers=workers, periodic=periodic, worker_type="thread",
+                         initial_delay=0.05,
                          max_delay=float(app.config.get("JOB_POLL_MAX_SECONDS", 1.0)), backoff=1.2)
 
 
 def start_in_process(app: Flask, workers: int | None = None) -> PanelConsumer:
-    """Start a consumer in this process's threads (``make run``); returns it (call ``.stop()``)."""
-    worker = consumer(app, workers)
+    """Start a consumer in this process's threads (``make run``); returns it (call ``.stop()``).
+
+    The process's own server keeps Ctrl-C and SIGTERM; its shutdown stops the consumer.
+    """
+    worker = consumer(app, workers, signals=False)
     worker.start()
     return worker
 

@@ -335,6 +335,13 @@ def test_two_consumers_never_sync_one_agency_at_once(queue, soa):
 
 # --- in-process consumer (make run), the web request, progress, scoping ---------------------------------------
 
+def test_the_in_process_consumer_leaves_ctrl_c_and_sigterm_to_the_server(live):
+    """`make run` starts the consumer inside the development server: Huey's own handlers would take Ctrl-C and
+    SIGTERM for a consumer loop that never runs there, and the demo would not stop."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+
+
 def test_request_answers_at_once_and_the_job_page_shows_progress(live, soa):
     with live.app.app_context():
         agency = f.make_agency(serasa_enabled=True, soa_email=DEFAULT_EMAIL, soa_environment="sandbox")
