@@ -455,8 +455,7 @@ class PanelConsumer(Consumer):
 def consumer(app: Flask, workers: int | None = None, periodic: bool = True, signals: bool = True) -> PanelConsumer:
     workers = workers or int(app.config.get("JOB_WORKERS", 2))
     return PanelConsumer(app, signals=signals, workers=workers, periodic=periodic, worker_type="thread",
-                         initial_delay=0.05,
-                         max_delay=float(app.config.get("JOB_POLL_MAX_SECONDS", 1.0)), backoff=1.2)
+                         initial_delay=0.05, max_delay=float(app.config.get("JOB_POLL_MAX_SECONDS", 1.0)), backoff=1.2)
 
 
 def start_in_process(app: Flask, workers: int | None = None) -> PanelConsumer:

@@ -324,11 +324,8 @@ def send_claimed(agency: Agency, client: SerasaClient, claimed: list[tuple[Debt,
     batch = Transitions()  # each burst of answers: one UPDATE and one INSERT, written before pump commits
 
     def apply(key, result):
-        debt, record = by_key[key]
-        if isinstance(result, SerasaError):
-            report(_apply_inclusion(debt, record, None, result, user_id, batch))
-        else:
-            report(_apply_inclusion(debt, record, result, None, user_id, batch))
+        error = result if isinstance(result, SerasaError) else None
+        report(_apply_inclusion(*by_key[key], None if error is not None else result, error, user_id, batch))
 
     tasks = [(record.id, partial(client.include, _request_for(record))) for _, record in to_send]
     workers = min(max(1, int(current_app.config.get("SOA_MAX_CONCURRENCY", 32))), len(tasks) or 1)

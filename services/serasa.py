@@ -7,16 +7,12 @@ from sqlalchemy import insert
 
 from integrations.serasa import CallRecord, SerasaClient
 from models import Agency, SoaCall, db
-from models.timeutil import utcnow
 
 
 def base_url_for(environment: str) -> str:
     """Return the configured SOA base URL for an environment (produção, homologação, sandbox)."""
     key = {"producao": "SOA_URL_PRODUCAO", "homologacao": "SOA_URL_HOMOLOGACAO"}.get(environment, "SOA_URL_SANDBOX")
     return current_app.config[key]
-
-
-_INSERT_CALL = insert(SoaCall.__table__)
 
 
 class CallLog:
@@ -40,11 +36,11 @@ class CallLog:
             return
         records = self.records[:count]
         del self.records[:count]  # calls appended meanwhile by worker threads stay for the next flush
-        db.session.connection().execute(_INSERT_CALL, [dict(
+        db.session.connection().execute(insert(SoaCall.__table__), [dict(
             agency_id=self.agency_id, user_id=self.user_id, operation=call.operation, url=call.url,
             request_body=json.dumps(call.request_body, ensure_ascii=False, default=str),
             http_status=call.http_status, response_body=call.response_text, latency_ms=int(call.latency_ms),
-            result=call.result, attempt=call.attempt, created_at=utcnow()) for call in records])
+            result=call.result, attempt=call.attempt) for call in records])
 
 
 def client_for(agency: Agency, *, calls: CallLog | None = None, email: str | None = None,
