@@ -325,13 +325,18 @@ def index_clause(session, lookups: dict | None, limit: int):
     has no lookup or the index finds it in more than ``limit`` rows (a common word: the LIKE in the list's order
     finds a page sooner). The ids are read once (``SELECT rowid … MATCH … LIMIT``) and passed as one JSON array
     (``SELECT value FROM json_each(?)``), so the page and its count do not search the index again."""
-    from models.search_index import candidates
+    from models.search_index import candidates, driving_expression
 
     if not lookups:
         return None
     found = []
     for (via, table_name), parts in lookups.items():
-        ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
+        ids = None
+        driving = driving_expression(session, table_name, parts)
+        if driving is not None:  # the rarest trigrams first; the phrase when they are in too many rows
+            ids = session.execute(candidates(table_name, parts, driving).limit(limit + 1)).scalars().all()
+        if ids is None or len(ids) > limit:
+            ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
         if len(ids) > limit:
             return None
         found.append((via, ids))
@@ -385,6 +390,8 @@ class FlaskAdminCompat:
         query, count_query = self._list_queries(sort_column, sort_desc, search, filters)
         size = self.page_size if page_size is None else page_size
         query = self._apply_pagination(query, page, page_size)
+        if g.pop("panel_list_uncounted", False):
+            count_query = None
         count = self._capped_count(count_query, (page or 0) * (size or 0)) if count_query is not None else None
         if not execute:
             for relation in self._auto_joins:
@@ -491,6 +498,8 @@ class FlaskAdminCompat:
             index = index_clause(query.session, lookups, self.search_index_limit)
             if index is not None and driver is None and len(lookups) == 1:
                 driver = next(iter(lookups))[0]
+            if sqlite and index is None and clauses:  # the LIKE reads the scope for this word: no total
+                g.panel_list_uncounted = True
             query = query.filter(self._word_clause(index, clauses))
             if count_query is not None:
                 count_query = count_query.filter(self._word_clause(index, count_clauses))

@@ -291,7 +291,8 @@ def list_variants(app, screen: str, terms: dict) -> list[tuple[str, str]]:
         if column in view._sortable_columns:
             variants.append((f"ordem: {label}", f"sort={index}"))
             variants.append((f"ordem: {label} (desc)", f"sort={index}&desc=1"))
-    variants.append((f"busca: {terms[screen]['kind']}", "search=" + quote(terms[screen]["term"])))
+    for term in terms[screen] if isinstance(terms[screen], list) else [terms[screen]]:
+        variants.append((f"busca: {term['kind']}", "search=" + quote(term["term"])))
     variants.append(("busca sem resultado", "search=zzzqqq"))
     column, value = FILTERS[screen]
     variants.append((f"filtro {column} = {value}", filter_arg(view, column, value)))
@@ -300,7 +301,7 @@ def list_variants(app, screen: str, terms: dict) -> list[tuple[str, str]]:
 
 def fixed_terms(app) -> dict:
     """Search terms from the 1× rows (present at every scale): a contract, a CPF, common words."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from models import Debt, Debtor, Negativation, db
     from models.documents import format_document
@@ -309,9 +310,15 @@ def fixed_terms(app) -> dict:
         debtor = db.session.scalars(select(Debtor).join(Negativation, Negativation.debtor_id == Debtor.id)
                                     .where(Debtor.id < 1000).order_by(Debtor.id)).first()
         contract = db.session.scalar(select(Debt.contract_number).where(Debt.debtor_id == debtor.id).limit(1))
+        # A contract from the middle of the 1× rows too: the generator numbers contracts from CT-00000001, so the
+        # first ones are mostly zeros (trigrams in almost every row), which real portfolios' numbers are not.
+        last = db.session.scalar(select(func.max(Debt.id)))
+        middle = db.session.scalar(select(Debt.contract_number).where(Debt.id >= int(last * 0.7225))
+                                   .order_by(Debt.id).limit(1))
         return {
             "meeting": {"term": "renegocia", "kind": "palavra comum (assunto)"},
-            "debt": {"term": contract, "kind": "nº de contrato"},
+            "debt": [{"term": contract, "kind": "nº de contrato"},
+                     {"term": middle, "kind": "nº de contrato do meio da faixa"}],
             "debtor": {"term": format_document(debtor.document), "kind": "CPF formatado"},
             "negotiation": {"term": "barbosa", "kind": "sobrenome comum (devedor)"},
             "negativation": {"term": debtor.document, "kind": "CPF"},

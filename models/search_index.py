@@ -26,6 +26,7 @@ tests/test_migrations.py compares the migrated schema's triggers with the models
 from __future__ import annotations
 
 from sqlalchemy import DDL, bindparam, event, literal_column, select, table
+from sqlalchemy import text as text_query
 
 #: Table → the text columns its lists search (``column_searchable_list``, also through a relationship: the
 #: negotiations search the debtor's name and document). tests/test_list_plans.py fails when a list's search is
@@ -77,12 +78,58 @@ def match_expression(parts) -> str:
     return " OR ".join(f"({column} : {phrase(text)})" for column, text in parts)
 
 
-def candidates(table_name: str, parts):
+def candidates(table_name: str, parts, expression: str | None = None):
     """``SELECT rowid FROM <table>_search WHERE <table>_search MATCH …``: the ids of the rows of ``table_name``
-    where some column of ``parts`` contains its text (case folded: a superset of the LIKE's rows)."""
+    where some column of ``parts`` contains its text (case folded: a superset of the LIKE's rows); or the rows of
+    another ``expression`` of the index."""
     fts = fts_table(table_name)
     return (select(literal_column("rowid")).select_from(table(fts))
-            .where(literal_column(fts).op("MATCH")(bindparam(None, match_expression(parts)))))
+            .where(literal_column(fts).op("MATCH")(bindparam(None, expression or match_expression(parts)))))
+
+
+#: A trigram is probed by reading at most this many of its rows from the index (in id order).
+PROBE_ROWS = 64
+#: The rarest trigrams of a word that drive its lookup.
+DRIVING_TRIGRAMS = 3
+#: At most this many of a word's trigrams are probed (spread over the word).
+MAX_PROBES = 12
+
+
+def trigrams(text: str) -> list[str]:
+    """The distinct trigrams of ``text`` as the index folds case, in order (at most ``MAX_PROBES``, spread)."""
+    found = list(dict.fromkeys(text[i:i + 3].lower() for i in range(len(text) - 2)))
+    if len(found) > MAX_PROBES:
+        step = len(found) / MAX_PROBES
+        found = [found[int(i * step)] for i in range(MAX_PROBES)]
+    return found
+
+
+def driving_expression(session, table_name: str, parts) -> str | None:
+    """An FTS5 query for a superset of ``match_expression(parts)``'s rows that the index answers in time that does
+    not grow with the table: for each (column, text), the AND of the text's rarest trigrams.
+
+    A phrase query reads the whole list of every trigram of the phrase. In an identifier such as ``CT-00216753``
+    most trigrams (``CT-``, ``-00``, ``000``) are in almost every row, so the phrase costs in proportion to the
+    table even when it matches one row; the AND of ``216``, ``675`` and ``753`` skips through their short lists
+    instead (FTS5 advances an AND by seeking in each list). Rarity is probed: each trigram's first
+    ``PROBE_ROWS`` rows (a trigram with fewer is rarer; else the later its ``PROBE_ROWS``-th row id, the sparser).
+    The caller keeps the LIKE, which decides. None when the text has at most ``DRIVING_TRIGRAMS`` trigrams (the
+    phrase is as good)."""
+    fts = fts_table(table_name)
+    probe = text_query(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :q LIMIT {PROBE_ROWS}")
+    terms = []
+    for column, text in parts:
+        grams = trigrams(text)
+        if len(grams) <= DRIVING_TRIGRAMS:
+            return None
+        ranked = []
+        for gram in grams:
+            ids = session.execute(probe, {"q": f"{column} : {phrase(gram)}"}).scalars().all()
+            ranked.append(((len(ids) >= PROBE_ROWS, -(ids[-1] if ids else 0) if len(ids) >= PROBE_ROWS
+                            else len(ids)), gram))
+        rarest = [gram for _, gram in sorted(ranked)[:DRIVING_TRIGRAMS]]
+        terms.append("(" + " AND ".join(f"{column} : {phrase(gram)}" for gram in rarest) + ")")
+    return " OR ".join(terms)
 
 
 def is_search_table(name: str) -> bool:
