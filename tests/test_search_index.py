@@ -19,6 +19,7 @@ from sqlalchemy import event, select
 
 from admin_views.base import MAX_SEARCH_TERMS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
+from models.search_index import PROBE_ROWS
 from models.documents import only_digits
 from tests import factories as f
 from tests.conftest import ON_POSTGRES
@@ -312,3 +313,91 @@ def test_the_pickers_find_the_same_rows_from_the_index(app, client, searchable, 
             if not ON_POSTGRES and search in ("João", "Silva", "796.668.098-34", "CT-2024/001"):
                 assert any("_search MATCH" in s for s in seen.statements), (endpoint, name, search)
     assert not failures, "\n".join(failures)
+
+
+# --- words whose trigrams are in almost every row ------------------------------------------------------------
+
+
+@pytest.fixture
+def numbered(app, world):
+    """Agency A's debts numbered as portfolios number them, ``CT-00000001`` onwards: ``CT-``, ``T-0``, ``-00`` and
+    ``000`` are in every contract, so a phrase lookup reads their whole lists however few rows it finds."""
+    with app.app_context():
+        a = db.session.get(Agency, world.a.id)
+        debtor = f.make_debtor(a, db.session.get(User, world.cons_a1.id), name="Numerado", document="52998224725")
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        for i in range(1, 151):
+            f.make_debt(debtor, creditor, contract_number=f"CT-{i:08d}")
+        f.make_debt(debtor, creditor, contract_number="CT-00098765")
+        db.session.commit()
+    return world
+
+
+class _Recorded:
+    """The statements and parameters sent inside ``with _Recorded(app) as seen:``."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.statements: list[tuple[str, tuple]] = []
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append((statement, tuple(parameters or ())))
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc_info):
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _matches(seen) -> list[str]:
+    """The full-text lookups of the rows (not the trigrams' probes, which read ``PROBE_ROWS``)."""
+    return [str(params[0]) for sql, params in seen.statements
+            if "_search MATCH" in sql and f"LIMIT {PROBE_ROWS}" not in sql]
+
+
+def test_a_long_word_is_looked_up_by_its_rarest_trigrams(app, client, numbered, login_as, monkeypatch):
+    """SQLite: ``CT-00098765`` is looked up as the AND of three of its rarest trigrams (probed in the index), not as
+    the phrase of all nine, whose common trigrams cost in proportion to the table; the rows found are the same."""
+    login_as(numbered.admin_a)
+    with _Recorded(app) as seen:
+        page = client.get("/admin/debt/", query_string={"search": "CT-00098765"}).text
+    assert "CT-00098765" in page and "CT-00000001" not in page and "Listar (1)" in page
+    if ON_POSTGRES:
+        return
+    lookups = _matches(seen)
+    assert len(lookups) == 1, lookups
+    grams = re.findall(r'contract_number : "([^"]+)"', lookups[0])
+    assert len(grams) == 3 and " AND " in lookups[0], lookups
+    assert not {"ct-", "t-0", "-00", "000", "ct-00098765"} & set(grams), grams  # the common ones are left out
+    # Every trigram common (CT-00000001): when the rarest ones find more rows than the index serves (here 40),
+    # the phrase finds the one.
+    monkeypatch.setattr(_view(app, "debt"), "search_index_limit", 40)
+    with _Recorded(app) as seen:
+        page = client.get("/admin/debt/", query_string={"search": "CT-00000001"}).text
+    assert "CT-00000001" in page and "CT-00000002" not in page and "Listar (1)" in page
+    assert '(contract_number : "CT-00000001")' in _matches(seen), _matches(seen)
+
+
+def test_a_word_the_index_cannot_narrow_lists_without_a_total(app, client, numbered, login_as, monkeypatch):
+    """SQLite: a word in more rows than the index serves is found by the LIKE in the list's order (a page at a
+    time); the list then shows no total and pages forward one at a time, instead of a count that reads the scope
+    (it grew with the table: bench/RESULTS.md). A word the index narrows keeps its total. PostgreSQL counts both."""
+    view = _view(app, "debt")
+    monkeypatch.setattr(view, "search_index_limit", 40)
+    login_as(numbered.admin_a)
+    with _Recorded(app) as seen:
+        page = client.get("/admin/debt/", query_string={"search": "CT-000000"}).text
+    assert page.count("CT-000000") >= 20
+    counted = any(re.search(r"count\(\*\).*FROM debt", sql, re.S) for sql, _ in seen.statements)
+    if ON_POSTGRES:
+        assert counted and "Listar (" in page and 'id="uncounted-search"' not in page
+        return
+    assert not counted and "Listar (" not in page and 'id="uncounted-search"' in page
+    assert "page=1" in page  # the next page
+    second = client.get("/admin/debt/", query_string={"search": "CT-000000", "page": 1}).text
+    assert second.count("CT-000000") >= 20 and 'id="uncounted-search"' in second
+    narrow = client.get("/admin/debt/", query_string={"search": "CT-00098765"}).text
+    assert "Listar (1)" in narrow and 'id="uncounted-search"' not in narrow
