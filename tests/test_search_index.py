@@ -19,8 +19,8 @@ from sqlalchemy import event, select
 
 from admin_views.base import MAX_SEARCH_TERMS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
-from models.search_index import PROBE_ROWS
 from models.documents import only_digits
+from models.search_index import PROBE_ROWS
 from tests import factories as f
 from tests.conftest import ON_POSTGRES
 
