@@ -286,7 +286,9 @@ def list_variants(app, screen: str, terms: dict) -> list[tuple[str, str]]:
     from bench.run import FILTERS, filter_arg, find_view
 
     view = find_view(app, screen)
-    variants = [("1ª página", ""), ("página mais funda (500)", "page=499")]
+    # Page 500 is past the end of a consultant's negotiations and negativations at 1× (5.000 rows: an empty page
+    # that skips them all): page 250 is a deep page that exists at both scales for every role.
+    variants = [("1ª página", ""), ("página 250", "page=249"), ("página mais funda (500)", "page=499")]
     for index, (column, label) in enumerate(view._list_columns):
         if column in view._sortable_columns:
             variants.append((f"ordem: {label}", f"sort={index}"))
