@@ -14,7 +14,10 @@ Why each override exists:
   (``SELECT id … ORDER BY … LIMIT``), answered by the list indexes of ``models/`` from the index alone, then the
   page's rows are loaded by id with their related rows; the total is a capped count
   (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
-  beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them.
+  beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them. A
+  search word that SQLite reads by walking the scope (too common for the full-text index, or too short) leaves the
+  list without a total (``g.panel_list_uncounted``: Flask-Admin's simple pager), since its count grew with the
+  table.
 - **Search** (``_apply_search``): every word in any searched column like upstream, documents compared as digits,
   and a predicate the indexes can serve (SQLite: the FTS5 trigram index of models/search_index.py finds the
   candidates, then ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE, served by the ``pg_trgm``

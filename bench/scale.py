@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import sqlite3
@@ -51,6 +52,10 @@ BASE = float(os.environ.get("BENCH_SCALE_BASE", "1"))
 DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "instance"))
 PG_URL = os.environ.get("BENCH_PG_URL", "")
 PG_SCALES = [float(s) for s in os.environ.get("BENCH_PG_SCALES", "1").split(",")]
+#: ``BENCH_PG_URLS=1=postgresql+psycopg://…/painel_bench_1,10=…/painel_bench_10``: one existing database per scale
+#: (made by this module with ``BENCH_PG_URL``/``BENCH_PG_SCALES``, or copied and multiplied), measured interleaved.
+PG_URLS = {float(scale): url for scale, url in (item.split("=", 1) for item in
+                                                 os.environ.get("BENCH_PG_URLS", "").split(",") if item)}
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "bench" / "RESULTS.md"))
 PICKLE = Path(os.environ.get("BENCH_SCALE_PICKLE", DATA_DIR / "bench_scale_runs.pickle"))
 ADOPT_REVISION = os.environ.get("BENCH_ADOPT_REVISION", "0011_mail_once")
@@ -286,9 +291,10 @@ def list_variants(app, screen: str, terms: dict) -> list[tuple[str, str]]:
     from bench.run import FILTERS, filter_arg, find_view
 
     view = find_view(app, screen)
-    # Page 500 is past the end of a consultant's negotiations and negativations at 1× (5.000 rows: an empty page
-    # that skips them all): page 250 is a deep page that exists at both scales for every role.
-    variants = [("1ª página", ""), ("página 250", "page=249"), ("página mais funda (500)", "page=499")]
+    # Page 500 is past the end of a consultant's negotiations and negativations at 1× (under 5.000 rows: an empty
+    # page at 1×, 20 rows at 10×): "a última página do 1×" is the deepest page with rows at 1× for each role
+    # (page=LAST, resolved per role), the same rows skipped at both scales.
+    variants = [("1ª página", ""), ("última página do 1×", "page=LAST"), ("página mais funda (500)", "page=499")]
     for index, (column, label) in enumerate(view._list_columns):
         if column in view._sortable_columns:
             variants.append((f"ordem: {label}", f"sort={index}"))
@@ -355,7 +361,12 @@ def worker_main(url: str, agency_id: int, admin: str, consultant: str) -> None:
     for line in sys.stdin:
         command = json.loads(line)
         try:
-            if command[0] == "variants":
+            if command[0] == "last":  # the last page with rows of a list for a role (its count, capped)
+                _, role, screen = command
+                found = re.search(r"Listar \(([\d.]+)", clients[role].get(f"/admin/{screen}/").text)
+                rows = min(int(found.group(1).replace(".", "")), 10_000) if found else 0
+                answer = max((rows - 1) // 20, 0)
+            elif command[0] == "variants":
                 terms = fixed_terms(app)
                 answer = [[screen, label, query] for screen in SCREENS
                           for label, query in list_variants(app, screen, terms)]
@@ -422,7 +433,8 @@ def bench_lists(workers: dict, reps: int, log=print) -> dict:
         path = f"/admin/{screen}/" + (f"?{query}" if query else "")
         for role in ("admin", "consultor"):
             loads.append(load()[0])
-            medians = interleaved([lambda w=workers[s], r=role, p=path: w.ask("get", r, p) for s in scales], reps)
+            here = path.replace("page=LAST", f"page={workers[scales[0]].ask('last', role, screen)}")
+            medians = interleaved([lambda w=workers[s], r=role, p=here: w.ask("get", r, p) for s in scales], reps)
             rows[(screen, label, role)] = {s: m[0] for s, m in zip(scales, medians, strict=True)}
             cpu[(screen, label, role)] = {s: m[1] for s, m in zip(scales, medians, strict=True)}
         log(f"  {screen:13s} {label:40s} " + "  ".join(
@@ -696,6 +708,17 @@ def main() -> None:
         save(runs)
         if os.environ.get("BENCH_SCALE_PREPARE_ONLY") != "1":
             measure("SQLite", sets, runs, sections, log)
+    if PG_URLS:  # one database per scale, already made: measured side by side, interleaved, like SQLite's files
+        sets = {}
+        for scale, url in PG_URLS.items():
+            assert "bench" in url.rsplit("/", 1)[-1], "BENCH_PG_URLS: use databases whose names contain 'bench'"
+            log(f"== PostgreSQL {scale:g}×: dados — load {fmt_load(load())}")
+            info = reuse(url)
+            info["migrate"] = migrate(url, log)
+            runs["data"][("PostgreSQL", scale)] = info
+            sets[scale] = (url, info)
+        save(runs)
+        measure("PostgreSQL", sets, runs, sections, log)
     if PG_URL:
         assert "bench" in PG_URL.rsplit("/", 1)[-1], "BENCH_PG_URL: use a database whose name contains 'bench'"
         sets = {}

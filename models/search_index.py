@@ -10,6 +10,9 @@ case folded) from the index, whatever the table's size. The list asks it for can
 (``id IN (SELECT rowid FROM <table>_search WHERE … MATCH …)``) and keeps the ``LIKE`` on those candidates, so the
 rows found are exactly the ones the ``LIKE`` alone finds.
 
+The lookup of a long word is driven by its rarest trigrams (``driving_expression``): the phrase query reads the
+whole list of every trigram, and identifiers share most of theirs (``CT-``, ``000``) with almost every row.
+
 **External content** (``content='<table>'``): the index holds only the trigrams, the text stays in the table once
 (a contentless table would also need the old values to delete a row, and could not be rebuilt from the table);
 ``INSERT INTO <table>_search(<table>_search) VALUES('rebuild')`` rebuilds it from the table. The triggers keep it
