@@ -56,6 +56,7 @@ from flask_admin.model import filters as base_filters
 from flask_admin.model.fields import AjaxSelectField, AjaxSelectMultipleField
 from flask_admin.tools import rec_getattr
 from flask_babel import get_locale
+from flask_login import current_user
 from sqlalchemy import Unicode, and_, bindparam, cast, false, func, literal_column, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.types import Date, DateTime, Numeric, String
@@ -294,10 +295,12 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 # --- search: SQLite's full-text index (models/search_index.py) --------------------------------------------------
 
 
-def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
-    """Add "``field`` contains ``text``" to one word's index lookups, grouped by the column that leads to the
-    searched row (its own id, or the foreign key of a related row); None when the index cannot serve it (a short
-    word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE alone."""
+def add_index_lookup(model, lookups: dict, field, path, text, equal: bool = False,
+                     agency_id: int | None = None) -> dict | None:
+    """Add "``field`` contains ``text``" (``equal``: is ``text``, read from the column's B-tree index) to one word's
+    index lookups, grouped by the column that leads to the searched row (its own id, or the foreign key of a related
+    row); None when the index cannot serve it (a short word, a column not indexed, a path of more than one
+    many-to-one step): the word keeps the LIKE alone."""
     from sqlalchemy.orm import RelationshipDirection
 
     from models.search_index import SEARCH_INDEXES, indexable
@@ -306,8 +309,12 @@ def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
     if columns:
         field = columns[0]
     table_name = getattr(getattr(field, "table", None), "name", None)
-    if not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ()):
+    if not equal and (not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ())):
         return None
+    if equal:  # the document's index within the agency (the list's scope): (agency_id, document) on every table
+        where = field == text
+        if agency_id is not None and "agency_id" in field.table.c:
+            where = and_(field.table.c.agency_id == agency_id, where)
     if not path:
         if field.table is not model.__table__:
             return None
@@ -319,7 +326,8 @@ def add_index_lookup(model, lookups: dict, field, path, text) -> dict | None:
                 or [c.name for c in relation.remote_side] != ["id"]):
             return None
         via = next(iter(relation.local_columns))
-    lookups.setdefault((via, table_name), []).append((field.name, text))
+    lookups.setdefault((via, table_name), []).append((select(field.table.c.id).where(where), None) if equal
+                                                     else (field.name, text))
     return lookups
 
 
@@ -333,13 +341,21 @@ def index_clause(session, lookups: dict | None, limit: int):
     if not lookups:
         return None
     found = []
-    for (via, table_name), parts in lookups.items():
-        ids = None
-        driving = driving_expression(session, table_name, parts)
-        if driving is not None:  # the rarest trigrams first; the phrase when they are in too many rows
-            ids = session.execute(candidates(table_name, parts, driving).limit(limit + 1)).scalars().all()
-        if ids is None or len(ids) > limit:
-            ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
+    for (via, table_name), every in lookups.items():
+        parts = [(column, text) for column, text in every if text is not None]
+        ids = []
+        for lookup, text in every:
+            if text is None:  # a whole document: its ids by equality on the document's index
+                ids += session.execute(lookup.limit(limit + 1)).scalars()
+        if parts:
+            found_ids = None
+            driving = driving_expression(session, table_name, parts)
+            if driving is not None:  # the rarest trigrams first; the phrase when they are in too many rows
+                found_ids = session.execute(candidates(table_name, parts, driving).limit(limit + 1)).scalars().all()
+            if found_ids is None or len(found_ids) > limit:
+                found_ids = session.execute(candidates(table_name, parts).limit(limit + 1)).scalars().all()
+            ids += found_ids
+        ids = sorted(set(ids))
         if len(ids) > limit:
             return None
         found.append((via, ids))
@@ -467,7 +483,7 @@ class FlaskAdminCompat:
         the scope's index and test every row). Shorter or common words keep the LIKE alone.
         """
         from admin_views.base import search_pattern, search_terms, search_text
-        from models.documents import whole_document_term
+        from models.documents import valid_document_digits, whole_document_term
 
         sqlite = query.session.get_bind().dialect.name == "sqlite"
         driver = None
@@ -484,7 +500,19 @@ class FlaskAdminCompat:
                 continue
             clauses, count_clauses = [], []
             lookups: dict | None = {} if sqlite and self.search_index_limit > 0 else None
+            digits = valid_document_digits(term) if documents else None
             for field, path in self._search_fields:
+                if digits is not None and column_input(field) == "document":  # that document, by its own index
+                    query, joins, clause = self._document_clause(query, joins, [(field, path)], digits)
+                    clauses.append(clause)
+                    if count_query is not None:
+                        count_query, count_joins, clause = self._document_clause(count_query, count_joins,
+                                                                                 [(field, path)], digits)
+                        count_clauses.append(clause)
+                    if lookups is not None:
+                        lookups = add_index_lookup(self.model, lookups, field, path, digits, equal=True,
+                                                   agency_id=getattr(current_user, "agency_id", None))
+                    continue
                 pattern = search_pattern(field, term)
                 if pattern is None:
                     continue

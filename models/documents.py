@@ -54,6 +54,14 @@ def format_document(value: str | None) -> str:
 _WHOLE_DOCUMENT = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}|[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")
 
 
+def valid_document_digits(term: str) -> str | None:
+    """A search word of 11 or 14 digits with a CPF's or CNPJ's check digits (pasted from a spreadsheet), else None:
+    in a document column it is that document (a CNPJ holding a valid CPF's 11 digits by chance is not it); other
+    columns (a numeric contract) still search it as text."""
+    term = (term or "").strip()
+    return term if term.isascii() and term.isdigit() and is_valid_document(term) else None
+
+
 def whole_document_term(term: str) -> str | None:
     """The digits of a search word typed as a whole, punctuated CPF or CNPJ (which only a document column can
     hold), else None."""

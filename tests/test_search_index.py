@@ -5,7 +5,8 @@ the app; the index follows every insert, update and delete; no typed text breaks
 Semantics (both databases): a word is contained in a column, case-insensitively as the database folds case
 (SQLite: ASCII letters only, PostgreSQL: all letters), accents as typed; ``%``, ``_``, quotes and full-text
 operators are plain characters; a document column (CPF/CNPJ) compares the digits of a word typed as (part of) a
-document; ``^word`` starts with, ``=word`` is exactly.
+document, and a whole CPF/CNPJ (punctuated, or 11/14 digits with valid check digits) is that document;
+``^word`` starts with, ``=word`` is exactly.
 """
 
 import re
@@ -19,7 +20,7 @@ from sqlalchemy import event, select
 
 from admin_views.base import MAX_SEARCH_TERMS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
-from models.documents import only_digits
+from models.documents import is_valid_document, only_digits
 from models.search_index import PROBE_ROWS
 from tests import factories as f
 from tests.conftest import ON_POSTGRES
@@ -68,6 +69,8 @@ def _fold(text: str) -> str:
 def _word_in(word: str, value: str | None, document: bool) -> bool:
     """The expected semantics, written out (not the code's helpers)."""
     if document:
+        if word.isdigit() and is_valid_document(word):  # a whole CPF/CNPJ pasted without punctuation: that one
+            return value == word
         return bool(_DOCUMENT_WORD.fullmatch(word)) and only_digits(word) in (value or "")
     kind, text = (word[0], word[1:]) if word[0] in "^=" else ("", word)
     value, text = _fold(value or ""), _fold(text)
@@ -201,8 +204,35 @@ def test_a_whole_punctuated_cpf_or_cnpj_is_found_by_equality_on_the_document(app
                     assert ids == _expected(endpoint, searchable.a.id, typed) and count == len(ids) > 0, endpoint
                     assert "MATCH" not in statement and "LIKE" not in statement.upper(), (endpoint, statement)
                     assert re.search(r"document = [?%(]", statement), (endpoint, statement)
-                # Unpunctuated digits or a part of a document keep the contains-search (a contract may be digits).
-                assert "document = " not in _found(view, CPF_JOAO)[2] and "document = " not in _found(view, "668.098")[2]
+                # A part of a document keeps the contains-search.
+                assert "document = " not in _found(view, "668.098")[2] and "document = " not in _found(view, "7966680983")[2]
+
+
+def test_a_whole_cpf_or_cnpj_without_punctuation_is_that_document_and_still_text_elsewhere(app, searchable):
+    """``79666809834`` pasted from a spreadsheet (11 or 14 digits with valid check digits) is that document in the
+    document columns (equality: their index, not a contains-search that reads the lists of digit trigrams shared by
+    every document), and still a text in the other searched columns (a numeric contract number): the rows are the
+    ones the rule gives; a CNPJ holding those 11 digits is not that CPF."""
+    with app.app_context():
+        admin = db.session.get(User, searchable.admin_a.id)
+        a = db.session.get(Agency, searchable.a.id)
+        holder = f.make_debtor(a, None, name="Holding 79666809834 Ltda", document="07966680983404")
+        debtor = db.session.get(Debtor, holder.id)
+        f.make_debt(debtor, db.session.get(Creditor, searchable.creditor_a.id), contract_number="79666809834")
+        db.session.commit()
+        for endpoint in ("debtor", "negotiation", "negativation"):
+            view = _view(app, endpoint)
+            with app.test_request_context(f"/admin/{endpoint}/"):
+                login_user(admin)
+                for typed in (CPF_JOAO, CNPJ_LOJA):
+                    ids, count, statement = _found(view, typed)
+                    assert ids == _expected(endpoint, searchable.a.id, typed) and count == len(ids) > 0, endpoint
+                    assert re.search(r"document = [?%(]", statement), (endpoint, statement)
+        with app.test_request_context("/admin/debtor/"):
+            login_user(admin)
+            ids, _, _ = _found(_view(app, "debtor"), CPF_JOAO)
+            names = {db.session.get(Debtor, i).name for i in ids}
+            assert names == {"João da Silva", "Holding 79666809834 Ltda"}  # the CPF's owner, and the name as text
 
 
 def _page_names(client, endpoint, search) -> str:
