@@ -15,9 +15,10 @@ Why each override exists:
   page's rows are loaded by id with their related rows; the total is a capped count
   (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
   beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them. A
-  search word that SQLite reads by walking the scope (too common for the full-text index, or too short) leaves the
-  list without a total (``g.panel_list_uncounted``: Flask-Admin's simple pager), since its count grew with the
-  table.
+  search whose count would read every match (SQLite: a word too common for the full-text index, or too short;
+  PostgreSQL: any contains-search, whose trigram index returns all matches before a count can stop) shows no
+  total unless its first page holds all of it (``g.panel_list_uncounted``: Flask-Admin's simple pager), since
+  that count grew with the table.
 - **Search** (``_apply_search``): every word in any searched column like upstream, documents compared as digits,
   and a predicate the indexes can serve (SQLite: the FTS5 trigram index of models/search_index.py finds the
   candidates, then ``LIKE`` instead of ``lower(CAST(…)) LIKE``; PostgreSQL: ILIKE, served by the ``pg_trgm``
@@ -409,7 +410,8 @@ class FlaskAdminCompat:
         query, count_query = self._list_queries(sort_column, sort_desc, search, filters)
         size = self.page_size if page_size is None else page_size
         query = self._apply_pagination(query, page, page_size)
-        if g.pop("panel_list_uncounted", False):
+        uncounted = g.pop("panel_list_uncounted", False)
+        if uncounted:
             count_query = None
         count = self._capped_count(count_query, (page or 0) * (size or 0)) if count_query is not None else None
         if not execute:
@@ -425,6 +427,8 @@ class FlaskAdminCompat:
                 found = found.options(joinedload(relation))
             by_id = {row.id: row for row in found}
             rows = [by_id[i] for i in ids if i in by_id]
+        if uncounted and not page and size and len(ids) < size:  # the whole result is on this first page
+            count = RowCount(len(ids))
         return count, rows
 
     def _get_list_url(self, view_args) -> str:
@@ -498,7 +502,7 @@ class FlaskAdminCompat:
                                                                                    documents, whole)
                     count_query = count_query.filter(count_clause)
                 continue
-            clauses, count_clauses = [], []
+            clauses, count_clauses, contains = [], [], False
             lookups: dict | None = {} if sqlite and self.search_index_limit > 0 else None
             digits = valid_document_digits(term) if documents else None
             for field, path in self._search_fields:
@@ -516,6 +520,7 @@ class FlaskAdminCompat:
                 pattern = search_pattern(field, term)
                 if pattern is None:
                     continue
+                contains = True
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
                 clauses.append(self._search_clause(field if alias is None else getattr(alias, field.key),
                                                    pattern, sqlite))
@@ -529,7 +534,7 @@ class FlaskAdminCompat:
             index = index_clause(query.session, lookups, self.search_index_limit)
             if index is not None and driver is None and len(lookups) == 1:
                 driver = next(iter(lookups))[0]
-            if sqlite and index is None and clauses:  # the LIKE reads the scope for this word: no total
+            if contains and (index is None or not sqlite):  # counting would read every match: no total
                 g.panel_list_uncounted = True
             query = query.filter(self._word_clause(index, clauses))
             if count_query is not None:
