@@ -162,6 +162,78 @@ def search_pattern(column, term: str) -> str | None:
     return {"^": f"{literal}%", "=": literal}.get(kind, f"%{literal}%")
 
 
+#: PostgreSQL: a word estimated in at least this share of a column's rows is common (bench/RESULTS.md, section 6).
+PG_COMMON_SHARE = 0.02
+#: PostgreSQL: how long a column's ANALYZE sample is kept in the process (seconds).
+PG_SAMPLE_SECONDS = 300
+_pg_samples: dict = {}
+
+
+def pg_column_sample(session, column) -> list[tuple[str, float]] | None:
+    """A column's values as PostgreSQL's ANALYZE sampled them (``pg_stats``): its most common values with their
+    share of the rows, and its histogram bounds sharing the rest evenly; lower-cased. None before any ANALYZE."""
+    import time
+
+    from sqlalchemy import text
+
+    columns = getattr(getattr(column, "property", None), "columns", None)
+    column = columns[0] if columns else column
+    key = (id(session.get_bind()), column.table.name, column.name)
+    cached = _pg_samples.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    row = session.execute(text(
+        "SELECT most_common_vals::text::text[], most_common_freqs, histogram_bounds::text::text[] FROM pg_stats "
+        "WHERE schemaname = current_schema() AND tablename = :t AND attname = :c"),
+        {"t": column.table.name, "c": column.name}).first()
+    if row is None or not (row[0] or row[2]):
+        return None  # not analysed yet: not kept, the next search asks again
+    common = [(str(v).lower(), float(f)) for v, f in zip(row[0] or [], row[1] or [], strict=False)]
+    rest = max(1.0 - sum(f for _, f in common), 0.0)
+    bounds = row[2] or []
+    sample = common + [(str(v).lower(), rest / len(bounds)) for v in bounds]
+    _pg_samples[key] = (time.monotonic() + PG_SAMPLE_SECONDS, sample)
+    return sample
+
+
+def _pg_share(sample, text: str) -> float:
+    return sum(share for value, share in sample if text in value)
+
+
+def pg_contains_clause(session, column, field, text: str | None, pattern: str):
+    """PostgreSQL: "``column`` contains ``text``" planned from the column's ANALYZE sample, or None (plain ILIKE).
+
+    The ``pg_trgm`` GIN index answers ``ILIKE '%CT-00216753%'`` by reading the list of every trigram of the text,
+    and in an identifier most of them (``ct``, ``000``) are in almost every row: the lookup cost grew with the table
+    even for one row found. So a text estimated in few rows is looked up by its three rarest trigrams (the GIN
+    index intersects short lists), and the whole text is then compared on those rows only, in a form the index
+    does not serve; a common text (``barbosa``) keeps the plain ILIKE. The rows found are the ILIKE's either way."""
+    if text is None or len(text) < 3 or not (pattern.startswith("%") and pattern.endswith("%")):
+        return None
+    sample = pg_column_sample(session, field)
+    if sample is None:
+        return None
+    folded = text.lower()
+    exact = func_concat(column).ilike(pattern, escape=LIKE_ESCAPE)  # not an index condition: checked per row
+    if _pg_share(sample, folded) >= PG_COMMON_SHARE:
+        return None  # common: the plain ILIKE (the planner weighs it with the same statistics)
+    # pg_trgm's trigrams: of each run of letters and digits (anything else separates words), lower-cased
+    runs = "".join(c if c.isalnum() else " " for c in folded).split()
+    grams = list(dict.fromkeys(run[i:i + 3] for run in runs for i in range(len(run) - 2)))
+    if len(grams) <= 3:
+        return None
+    rarest = sorted(grams, key=lambda gram: (_pg_share(sample, gram), -grams.index(gram)))[:3]
+    return and_(*(cast(column, Unicode).ilike(f"%{_like_literal(gram)}%", escape=LIKE_ESCAPE) for gram in rarest),
+                exact)
+
+
+def func_concat(column):
+    """``concat(column, '')``: the column's text in an expression no index serves (the comparison runs per row)."""
+    from sqlalchemy import func
+
+    return func.concat(column, "")
+
+
 class AccessMixin:
     """Who may open a screen: logged-in users whose role holds ``required_capability``, with the feature enabled."""
 

@@ -486,7 +486,7 @@ class FlaskAdminCompat:
         (``NOT INDEXED`` / ``INDEXED BY`` the foreign key's index: without statistics SQLite would rather walk
         the scope's index and test every row). Shorter or common words keep the LIKE alone.
         """
-        from admin_views.base import search_pattern, search_terms, search_text
+        from admin_views.base import pg_contains_clause, search_pattern, search_terms, search_text
         from models.documents import valid_document_digits, whole_document_term
 
         sqlite = query.session.get_bind().dialect.name == "sqlite"
@@ -521,14 +521,18 @@ class FlaskAdminCompat:
                 if pattern is None:
                     continue
                 contains = True
+                text = search_text(field, term)
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                clauses.append(self._search_clause(field if alias is None else getattr(alias, field.key),
-                                                   pattern, sqlite))
+                column = field if alias is None else getattr(alias, field.key)
+                planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern)
+                clauses.append(planned if planned is not None else self._search_clause(column, pattern, sqlite))
                 if count_query is not None:
                     count_query, count_joins, count_alias = self._apply_path_joins(count_query, count_joins, path,
                                                                                    inner_join=False)
                     column = field if count_alias is None else getattr(count_alias, field.key)
-                    count_clauses.append(self._search_clause(column, pattern, sqlite))
+                    planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern)
+                    count_clauses.append(planned if planned is not None
+                                         else self._search_clause(column, pattern, sqlite))
                 if lookups is not None:
                     lookups = add_index_lookup(self.model, lookups, field, path, search_text(field, term))
             index = index_clause(query.session, lookups, self.search_index_limit)
