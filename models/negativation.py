@@ -255,7 +255,8 @@ class Negativation(Scoped, db.Model):
               sqlite_where=text("status NOT IN ('rejeitada', 'excluida')"),
               postgresql_where=text("status NOT IN ('rejeitada', 'excluida')")),
         Index("ix_negativation_agency_status", "agency_id", "status"),
-        Index("ix_negativation_agency_created", "agency_id", "created_at"),
+        # PostgreSQL keeps no row id in an index: the id is included for index-only pages (migration 0016).
+        Index("ix_negativation_agency_created", "agency_id", "created_at", postgresql_include=["id"]),
         Index("ix_negativation_agency_deadline", "agency_id", "removal_deadline"),
         # The list (bench/RESULTS.md): by creation within the agency, and through the consultant's debtors.
         Index("ix_negativation_agency_created_list", "agency_id", "created_at", "status", "debtor_id", "document",
@@ -264,7 +265,7 @@ class Negativation(Scoped, db.Model):
               "contract_number"),
         # The consultant's portfolio (models/portfolio.py), and every sortable column in both scopes.
         Index("ix_negativation_consultant_created_list", "agency_id", "consultant_id", "created_at", "status",
-              "document", "contract_number"),
+              "document", "contract_number", postgresql_include=["id"]),
         *sort_indexes("negativation", ["document", "contract_number", "amount", "due_date", "status",
                                        "removal_deadline", "expires_on"],
                       agency_indexed=["status", "removal_deadline"]),
