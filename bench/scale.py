@@ -4,6 +4,7 @@
     BENCH_DATA_DIR=/work/benchdata BENCH_SCALE_REUSE=1 make bench-scale          # measure again, same files
     BENCH_SQLITE=0 BENCH_PG_URL=postgresql+psycopg://…/painel_bench BENCH_SCALE_REUSE=1 make bench-scale
     python -m bench.scale report a.pickle b.pickle         # one section from runs made apart (SQLite, PostgreSQL)
+    python -m bench.scale multiply postgresql+psycopg://…/painel_bench_10 10  # a copy of the 1× database, ×10
 
 Data: the 1× set is bench/datagen.py's (row by row, realistic, on the schema ``flask db upgrade`` builds); the 10×
 set is a copy of the 1× file multiplied with set-based SQL (one ``INSERT … SELECT`` per table for all 9 copies, ids
@@ -524,8 +525,8 @@ def report(runs: dict) -> str:
     """runs: {"data": {(db, scale): info}, "lists": {db: …}, "first": {db: …}, "export": {(db, scale): …},
     "meta": {"code": …, (db, section): (load before, load after)}}"""
     lines = [MARK_BEGIN, "", "## 6. Escala: listas e exportações de 1× a 10× (SQLite e PostgreSQL)", "",
-             f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({os.cpu_count()} núcleos "
-             "compartilhados com outras sessões). Mediana de "
+             f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({os.cpu_count()} núcleos"
+             "; a carga da máquina está em cada seção). Mediana de "
              f"{REPS} repetições após 1 de aquecimento, em ms, **intercaladas**: cada conjunto de dados é servido por "
              "um processo próprio e, para cada operação, as requisições alternam entre 1× e 10× (e, na tabela da "
              "1ª página, entre a nossa, a de fábrica e a escrita à mão), de modo que a carga da máquina pesa igual "
@@ -684,6 +685,11 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         worker_main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "multiply":  # python -m bench.scale multiply URL 10: a copy, made bigger
+        started = time.perf_counter()
+        multiply(sys.argv[2], int(sys.argv[3]))
+        print(f"{counts(sys.argv[2])} em {time.perf_counter() - started:.0f} s")
         return
     if len(sys.argv) > 1 and sys.argv[1] == "report":  # merge saved runs (e.g. SQLite and PostgreSQL run apart)
         runs = empty_runs()

@@ -36,15 +36,13 @@ class Meeting(Scoped, db.Model):
     __tablename__ = "meeting"
     consultant_path = "owner_id"
     __table_args__ = (
-        # The clock's query and the default sort: the agency's (or owner's) meetings by start, then id: a page in
-        # the list's order read from the index alone, on PostgreSQL too (which keeps no row id in an index;
-        # migrations 0014 and 0015).
+        # The clock's query and the default sort: the agency's (or owner's) meetings by start, then id, so a page in
+        # the list's order is read from the index alone, on PostgreSQL too (it keeps no row id in an index;
+        # migration 0014). The list (bench/RESULTS.md): scope, default sort, consultant, status filter and searched
+        # subject in the index, so a page, a filter, a search and the capped count are read from the index alone.
         Index("ix_meeting_agency_starts", "agency_id", "starts_at", "id"),
-        Index("ix_meeting_owner_starts", "agency_id", "owner_id", "starts_at", "id"),
-        # The list (bench/RESULTS.md): scope, default sort, consultant, status filter and searched subject in the
-        # index, so a page, a filter, a search and the capped count are read from the index alone.
         Index("ix_meeting_agency_starts_list", "agency_id", "starts_at", "owner_id", "status", "subject"),
-        Index("ix_meeting_agency_owner_starts", "agency_id", "owner_id", "starts_at", "status", "subject"),
+        Index("ix_meeting_agency_owner_starts", "agency_id", "owner_id", "starts_at", "id", "status", "subject"),
         Index("ix_meeting_agency_status_starts", "agency_id", "status", "starts_at"),
         *sort_indexes("meeting", ["subject", "place", "status", "invite_sent_at", "productive"], "owner_id",
                       agency_indexed=["status"]),

@@ -255,7 +255,7 @@ class Negativation(Scoped, db.Model):
               sqlite_where=text("status NOT IN ('rejeitada', 'excluida')"),
               postgresql_where=text("status NOT IN ('rejeitada', 'excluida')")),
         Index("ix_negativation_agency_status", "agency_id", "status"),
-        # PostgreSQL keeps no row id in an index: the id is included for index-only pages (migration 0016).
+        # PostgreSQL keeps no row id in an index: the id is included for index-only pages (migration 0015).
         Index("ix_negativation_agency_created", "agency_id", "created_at", postgresql_include=["id"]),
         Index("ix_negativation_agency_deadline", "agency_id", "removal_deadline"),
         # The list (bench/RESULTS.md): by creation within the agency, and through the consultant's debtors.

@@ -165,7 +165,7 @@ def test_a_meetings_page_in_the_default_order_walks_a_covering_index(app, world,
     10.000 rows for a deep page reads 10.000 index entries, not 10.000 rows spread over the file. The consultant's
     walk used ``(owner_id, starts_at)`` and fetched each row for its agency until migration 0014 (the deepest page
     cost 1,7× from 1× to 10×, bench/RESULTS.md). PostgreSQL: no sequential scan (its indexes hold no row id: the id
-    is their last column since migration 0015, for index-only walks on a vacuumed table)."""
+    is in the index since migration 0014, for index-only walks on a vacuumed table)."""
     with app.app_context():
         user = db.session.get(User, getattr(world, role).id)
         view = next(v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", None) == "meeting")

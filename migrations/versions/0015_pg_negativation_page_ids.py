@@ -1,7 +1,7 @@
 """PostgreSQL: the negativations' list indexes by creation include the id, for index-only pages
 
-Revision ID: 0016_pg_negativation_page_ids
-Revises: 0015_meeting_page_ids
+Revision ID: 0015_pg_negativation_page_ids
+Revises: 0014_meeting_page_indexes
 Create Date: 2026-11-30 19:25:00
 
 A list page is found by ids first (``SELECT id … ORDER BY created_at DESC LIMIT 20 OFFSET n``). A PostgreSQL index
@@ -12,8 +12,8 @@ them (95 ms at 10×, 3,9× the 1× page; bench/RESULTS.md, section 6); with ``IN
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = "0016_pg_negativation_page_ids"
-down_revision = "0015_meeting_page_ids"
+revision = "0015_pg_negativation_page_ids"
+down_revision = "0014_meeting_page_indexes"
 branch_labels = None
 depends_on = None
 
