@@ -44,8 +44,10 @@ class Meeting(Scoped, db.Model):
         Index("ix_meeting_agency_starts_list", "agency_id", "starts_at", "owner_id", "status", "subject"),
         Index("ix_meeting_agency_owner_starts", "agency_id", "owner_id", "starts_at", "id", "status", "subject"),
         Index("ix_meeting_agency_status_starts", "agency_id", "status", "starts_at"),
+        # A consultant's meetings of one status in the list's order (the status filter), and by status (its sort).
+        Index("ix_meeting_owner_status_starts", "agency_id", "owner_id", "status", "starts_at", "id"),
         *sort_indexes("meeting", ["subject", "place", "status", "invite_sent_at", "productive"], "owner_id",
-                      agency_indexed=["status"]),
+                      agency_indexed=["status"], consultant_indexed=["status"]),
         *trigram_indexes("meeting", ["subject"]),
     )
 

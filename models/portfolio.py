@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 
 def sort_indexes(table: str, columns, consultant_column: str = "consultant_id",
-                 agency_indexed=()) -> list[Index]:
+                 agency_indexed=(), consultant_indexed=()) -> list[Index]:
     """One index per sortable list column, in the administrator's scope (the agency) and the consultant's
-    (``agency_indexed``: columns whose ``(agency_id, column)`` index the table already has)."""
+    (``agency_indexed`` / ``consultant_indexed``: columns whose ``(agency_id, column)`` /
+    ``(agency_id, consultant, column)`` index the table already has, maybe longer)."""
     indexes = []
     for column in columns:
         if column not in agency_indexed:
             indexes.append(Index(f"ix_{table}_sort_{column}", "agency_id", column))
-        indexes.append(Index(f"ix_{table}_csort_{column}", "agency_id", consultant_column, column))
+        if column not in consultant_indexed:
+            indexes.append(Index(f"ix_{table}_csort_{column}", "agency_id", consultant_column, column))
     return indexes
 
 

@@ -14,6 +14,9 @@ or, for a consultant, within ``agency_id, owner_id``.
   section 6). One index now serves that walk, the status filter, the subject search and the clock:
   ``(agency_id, owner_id, starts_at, id, status, subject)``; the old two are dropped (every query by owner also
   filters by agency: the scope, the clock, the calendar feed).
+- The consultant's status filter (``agendada``) walked the same index testing each row's status, and in the past
+  few meetings are still *agendada*: ``(agency_id, owner_id, status, starts_at, id)`` finds them in order; it also
+  serves the sort by status, so ``ix_meeting_csort_status`` goes.
 - PostgreSQL keeps no row id in an index, so ``(agency_id, starts_at)`` made the admin's deep page fetch each
   skipped row from the table and sort by id again (1,9× from 1× to 10×): the id is now its last column.
 """
@@ -33,9 +36,13 @@ def upgrade():
                     ["agency_id", "owner_id", "starts_at", "id", "status", "subject"])
     op.drop_index("ix_meeting_agency_starts", table_name="meeting")
     op.create_index("ix_meeting_agency_starts", "meeting", ["agency_id", "starts_at", "id"])
+    op.drop_index("ix_meeting_csort_status", table_name="meeting")
+    op.create_index("ix_meeting_owner_status_starts", "meeting", ["agency_id", "owner_id", "status", "starts_at", "id"])
 
 
 def downgrade():
+    op.drop_index("ix_meeting_owner_status_starts", table_name="meeting")
+    op.create_index("ix_meeting_csort_status", "meeting", ["agency_id", "owner_id", "status"])
     op.drop_index("ix_meeting_agency_starts", table_name="meeting")
     op.create_index("ix_meeting_agency_starts", "meeting", ["agency_id", "starts_at"])
     op.drop_index("ix_meeting_agency_owner_starts", table_name="meeting")
