@@ -15,7 +15,7 @@ Why each override exists:
   page's rows are loaded by id with their related rows; the total is a capped count
   (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
   beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them. A
-  search whose count would read every match (SQLite: a word too common for the full-text index, or too short;
+  search whose count would read every match (SQLite: a word too common for the full-text index;
   PostgreSQL: any contains-search, whose trigram index returns all matches before a count can stop) shows no
   total unless its first page holds all of it (``g.panel_list_uncounted``: Flask-Admin's simple pager), since
   that count grew with the table.
@@ -538,7 +538,7 @@ class FlaskAdminCompat:
             index = index_clause(query.session, lookups, self.search_index_limit)
             if index is not None and driver is None and len(lookups) == 1:
                 driver = next(iter(lookups))[0]
-            if contains and (index is None or not sqlite):  # counting would read every match: no total
+            if contains and (not sqlite or (index is None and lookups)):  # counting would read every match
                 g.panel_list_uncounted = True
             query = query.filter(self._word_clause(index, clauses))
             if count_query is not None:
