@@ -1,6 +1,7 @@
 """ProtectedModelView: CSRF, roles and agency/consultant scoping for every screen."""
 
 import hashlib
+import time
 from datetime import timedelta
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -15,7 +16,8 @@ from flask_admin.tools import rec_getattr
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
-from sqlalchemy import Unicode, and_, cast, false, or_
+from sqlalchemy import Unicode, and_, cast, false, func, or_
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import String
 from wtforms import HiddenField
@@ -172,17 +174,13 @@ _pg_samples: dict = {}
 def pg_column_sample(session, column) -> list[tuple[str, float]] | None:
     """A column's values as PostgreSQL's ANALYZE sampled them (``pg_stats``): its most common values with their
     share of the rows, and its histogram bounds sharing the rest evenly; lower-cased. None before any ANALYZE."""
-    import time
-
-    from sqlalchemy import text
-
     columns = getattr(getattr(column, "property", None), "columns", None)
     column = columns[0] if columns else column
     key = (id(session.get_bind()), column.table.name, column.name)
     cached = _pg_samples.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    row = session.execute(text(
+    row = session.execute(sql_text(
         "SELECT most_common_vals::text::text[], most_common_freqs, histogram_bounds::text::text[] FROM pg_stats "
         "WHERE schemaname = current_schema() AND tablename = :t AND attname = :c"),
         {"t": column.table.name, "c": column.name}).first()
@@ -214,7 +212,8 @@ def pg_contains_clause(session, column, field, text: str | None, pattern: str):
     if sample is None:
         return None
     folded = text.lower()
-    exact = func_concat(column).ilike(pattern, escape=LIKE_ESCAPE)  # not an index condition: checked per row
+    # concat(col, ''): an expression no index serves, so the whole text is checked per row, not looked up
+    exact = func.concat(column, "").ilike(pattern, escape=LIKE_ESCAPE)
     if _pg_share(sample, folded) >= PG_COMMON_SHARE:
         return None  # common: the plain ILIKE (the planner weighs it with the same statistics)
     # pg_trgm's trigrams: of each run of letters and digits (anything else separates words), lower-cased
@@ -225,13 +224,6 @@ def pg_contains_clause(session, column, field, text: str | None, pattern: str):
     rarest = sorted(grams, key=lambda gram: (_pg_share(sample, gram), -grams.index(gram)))[:3]
     return and_(*(cast(column, Unicode).ilike(f"%{_like_literal(gram)}%", escape=LIKE_ESCAPE) for gram in rarest),
                 exact)
-
-
-def func_concat(column):
-    """``concat(column, '')``: the column's text in an expression no index serves (the comparison runs per row)."""
-    from sqlalchemy import func
-
-    return func.concat(column, "")
 
 
 class AccessMixin:

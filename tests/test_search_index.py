@@ -143,28 +143,33 @@ def _found(view, search) -> tuple[set[int], int, str]:
     return ids, count_query.scalar(), statement
 
 
+def _each_search(app, world):
+    """(endpoint, view, search, expected ids) for every list and typed search, as agency A's admin, in a request."""
+    admin = db.session.get(User, world.admin_a.id)
+    for endpoint in LISTS:
+        view = _view(app, endpoint)
+        with app.test_request_context(f"/admin/{endpoint}/"):
+            login_user(admin)
+            for search in SEARCHES:
+                yield endpoint, view, search, _expected(endpoint, world.a.id, search)
+
+
 def test_every_list_search_finds_the_same_rows_from_the_index_as_without_it(app, searchable, monkeypatch):
     """For each list and each typed search: the rows found (and the count) are exactly the expected ones, whether
     SQLite reads the words from the trigram index (the default), only some of them (a word in more rows than
     ``search_index_limit`` keeps the LIKE), or none (the LIKE over the scope, as before the index)."""
     failures, served = [], 0
     with app.app_context():
-        admin = db.session.get(User, searchable.admin_a.id)
-        for endpoint in LISTS:
-            view = _view(app, endpoint)
-            with app.test_request_context(f"/admin/{endpoint}/"):
-                login_user(admin)
-                for search in SEARCHES:
-                    expected = _expected(endpoint, searchable.a.id, search)
-                    for limit in (view.search_index_limit, 1, 0):
-                        monkeypatch.setattr(view, "search_index_limit", limit)
-                        ids, count, statement = _found(view, search)
-                        if ids != expected or count != len(expected):
-                            failures.append(f"{endpoint} {search!r} limit={limit}: {sorted(ids)} (total {count}), "
-                                            f"expected {sorted(expected)}")
-                        if limit and not ON_POSTGRES and "_search MATCH" in statement:
-                            served += 1
-                    monkeypatch.undo()
+        for endpoint, view, search, expected in _each_search(app, searchable):
+            for limit in (view.search_index_limit, 1, 0):
+                monkeypatch.setattr(view, "search_index_limit", limit)
+                ids, count, statement = _found(view, search)
+                if ids != expected or count != len(expected):
+                    failures.append(f"{endpoint} {search!r} limit={limit}: {sorted(ids)} (total {count}), "
+                                    f"expected {sorted(expected)}")
+                if limit and not ON_POSTGRES and "_search MATCH" in statement:
+                    served += 1
+            monkeypatch.undo()
     assert not failures, "\n".join(failures)
     if not ON_POSTGRES:
         assert served > 100  # the index did serve the searches (more than 3 letters, in few rows)
@@ -452,18 +457,11 @@ def test_searches_after_analyze_find_the_same_rows(app, searchable, monkeypatch)
     with app.app_context():
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("ANALYZE")
-        admin = db.session.get(User, searchable.admin_a.id)
-        for endpoint in LISTS:
-            view = _view(app, endpoint)
-            with app.test_request_context(f"/admin/{endpoint}/"):
-                login_user(admin)
-                for search in SEARCHES:
-                    expected = _expected(endpoint, searchable.a.id, search)
-                    ids, count, statement = _found(view, search)
-                    if ids != expected or count != len(expected):
-                        failures.append(f"{endpoint} {search!r}: {sorted(ids)} (total {count}), "
-                                        f"expected {sorted(expected)}")
-                    planned += ("concat(" in statement) if ON_POSTGRES else ("_search MATCH" in statement)
+        for endpoint, view, search, expected in _each_search(app, searchable):
+            ids, count, statement = _found(view, search)
+            if ids != expected or count != len(expected):
+                failures.append(f"{endpoint} {search!r}: {sorted(ids)} (total {count}), expected {sorted(expected)}")
+            planned += ("concat(" in statement) if ON_POSTGRES else ("_search MATCH" in statement)
     base._pg_samples.clear()
     assert not failures, "\n".join(failures)
     assert planned > 20
