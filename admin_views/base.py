@@ -16,8 +16,9 @@ from flask_admin.tools import rec_getattr
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
-from sqlalchemy import Unicode, and_, cast, false, func, or_
+from sqlalchemy import Integer, Unicode, and_, any_, bindparam, cast, false, func, or_
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import String
 from wtforms import HiddenField
@@ -44,6 +45,7 @@ from admin_views.labels import LABELS
 from models import AuditLog, db
 from models.agency import Capability
 from models.documents import document_term
+from models.search_index import suffix_lookup
 
 
 class PanelSecureForm(SecureForm):
@@ -198,22 +200,38 @@ def _pg_share(sample, text: str) -> float:
     return sum(share for value, share in sample if text in value)
 
 
-def pg_contains_clause(session, column, field, text: str | None, pattern: str):
+def pg_contains_clause(session, column, field, text: str | None, pattern: str, agency_id: int | None = None,
+                       limit: int = 5_000):
     """PostgreSQL: "``column`` contains ``text``" planned from the column's ANALYZE sample, or None (plain ILIKE).
 
     The ``pg_trgm`` GIN index answers ``ILIKE '%CT-00216753%'`` by reading the list of every trigram of the text,
     and in an identifier most of them (``ct``, ``000``) are in almost every row: the lookup cost grew with the table
     even for one row found. So a text estimated in few rows is looked up by its three rarest trigrams (the GIN
     index intersects short lists), and the whole text is then compared on those rows only, in a form the index
-    does not serve; a common text (``barbosa``) keeps the plain ILIKE. The rows found are the ILIKE's either way."""
+    does not serve; a common text (``barbosa``) keeps the plain ILIKE. The rows found are the ILIKE's either way.
+
+    An identifier of the list's own table (a contract number) is first looked up in its suffix index, within
+    ``agency_id`` (models/search_index.py): found in at most ``limit`` rows, those ids are the candidates, whatever
+    its trigrams (``CT-00000001`` has no rare one)."""
     if text is None or len(text) < 3 or not (pattern.startswith("%") and pattern.endswith("%")):
         return None
+    # concat(col, ''): an expression no index serves, so the whole text is checked per row, not looked up
+    exact = func.concat(column, "").ilike(pattern, escape=LIKE_ESCAPE)
+    columns = getattr(getattr(field, "property", None), "columns", None)
+    own = columns[0] if columns else field
+    lookup = suffix_lookup(own, agency_id, text) if agency_id is not None and column is field else None
+    if lookup is not None:
+        key = (own.table.name, own.name, agency_id, text.lower(), limit)
+        found = g.setdefault("panel_suffix_ids", {})  # the page's query and its count query: looked up once
+        ids = found.get(key)
+        if ids is None:
+            ids = found[key] = session.execute(lookup.limit(limit + 1)).scalars().all()
+        if len(ids) <= limit:
+            return and_(own.table.c.id == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer))), exact)
     sample = pg_column_sample(session, field)
     if sample is None:
         return None
     folded = text.lower()
-    # concat(col, ''): an expression no index serves, so the whole text is checked per row, not looked up
-    exact = func.concat(column, "").ilike(pattern, escape=LIKE_ESCAPE)
     if _pg_share(sample, folded) >= PG_COMMON_SHARE:
         return None  # common: the plain ILIKE (the planner weighs it with the same statistics)
     # pg_trgm's trigrams: of each run of letters and digits (anything else separates words), lower-cased
@@ -282,7 +300,8 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
                 if pattern is not None:
                     clauses.append(cast(field, Unicode).ilike(pattern, escape=LIKE_ESCAPE))
                     if lookups is not None:
-                        lookups = add_index_lookup(self.model, lookups, field, [], search_text(field, word))
+                        lookups = add_index_lookup(self.model, lookups, field, [], search_text(field, word),
+                                                   agency_id=current_user.agency_id)
             index = index_clause(db.session, lookups, FlaskAdminCompat.search_index_limit)
             if index is not None and driver is None:
                 driver = next(iter(lookups))[0]

@@ -298,19 +298,20 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 
 def add_index_lookup(model, lookups: dict, field, path, text, equal: bool = False,
                      agency_id: int | None = None) -> dict | None:
-    """Add "``field`` contains ``text``" (``equal``: is ``text``, read from the column's B-tree index) to one word's
-    index lookups, grouped by the column that leads to the searched row (its own id, or the foreign key of a related
-    row); None when the index cannot serve it (a short word, a column not indexed, a path of more than one
-    many-to-one step): the word keeps the LIKE alone."""
+    """Add "``field`` contains ``text``" (``equal``: is ``text``, read from the column's B-tree index; an identifier
+    of the ``agency_id``: from its suffix index) to one word's index lookups, grouped by the column that leads to
+    the searched row (its own id, or the foreign key of a related row); None when the index cannot serve it (a
+    short word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE alone."""
     from sqlalchemy.orm import RelationshipDirection
 
-    from models.search_index import SEARCH_INDEXES, indexable
+    from models.search_index import SEARCH_INDEXES, indexable, suffix_lookup
 
     columns = getattr(getattr(field, "property", None), "columns", None)  # a mapped attribute: its column
     if columns:
         field = columns[0]
     table_name = getattr(getattr(field, "table", None), "name", None)
-    if not equal and (not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ())):
+    suffix = suffix_lookup(field, agency_id, text) if not equal and agency_id is not None else None
+    if not equal and suffix is None and (not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ())):
         return None
     if equal:  # the document's index within the agency (the list's scope): (agency_id, document) on every table
         where = field == text
@@ -328,6 +329,7 @@ def add_index_lookup(model, lookups: dict, field, path, text, equal: bool = Fals
             return None
         via = next(iter(relation.local_columns))
     lookups.setdefault((via, table_name), []).append((select(field.table.c.id).where(where), None) if equal
+                                                     else (suffix, None) if suffix is not None
                                                      else (field.name, text))
     return lookups
 
@@ -490,6 +492,7 @@ class FlaskAdminCompat:
         from models.documents import valid_document_digits, whole_document_term
 
         sqlite = query.session.get_bind().dialect.name == "sqlite"
+        agency_id = getattr(current_user, "agency_id", None)
         driver = None
         documents = [(field, path) for field, path in self._search_fields if column_input(field) == "document"]
         for term in search_terms(search):
@@ -515,7 +518,7 @@ class FlaskAdminCompat:
                         count_clauses.append(clause)
                     if lookups is not None:
                         lookups = add_index_lookup(self.model, lookups, field, path, digits, equal=True,
-                                                   agency_id=getattr(current_user, "agency_id", None))
+                                                   agency_id=agency_id)
                     continue
                 pattern = search_pattern(field, term)
                 if pattern is None:
@@ -524,17 +527,20 @@ class FlaskAdminCompat:
                 text = search_text(field, term)
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
                 column = field if alias is None else getattr(alias, field.key)
-                planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern)
+                planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern,
+                                                                  agency_id, self.search_index_limit)
                 clauses.append(planned if planned is not None else self._search_clause(column, pattern, sqlite))
                 if count_query is not None:
                     count_query, count_joins, count_alias = self._apply_path_joins(count_query, count_joins, path,
                                                                                    inner_join=False)
                     column = field if count_alias is None else getattr(count_alias, field.key)
-                    planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern)
+                    planned = None if sqlite else pg_contains_clause(query.session, column, field, text, pattern,
+                                                                      agency_id, self.search_index_limit)
                     count_clauses.append(planned if planned is not None
                                          else self._search_clause(column, pattern, sqlite))
                 if lookups is not None:
-                    lookups = add_index_lookup(self.model, lookups, field, path, search_text(field, term))
+                    lookups = add_index_lookup(self.model, lookups, field, path, search_text(field, term),
+                                               agency_id=agency_id)
             index = index_clause(query.session, lookups, self.search_index_limit)
             if index is not None and driver is None and len(lookups) == 1:
                 driver = next(iter(lookups))[0]

@@ -19,6 +19,14 @@ whole list of every trigram, and identifiers share most of theirs (``CT-``, ``00
 true on every write, the app's and any SQL's (``INSERT … SELECT`` included): insert, delete, and an update of a
 searched column (delete the old text, insert the new one).
 
+**Identifiers also have a suffix index** (both databases; ``SUFFIX_INDEXES``). A word none of whose trigrams is
+rare (``CT-00000001``: ``ct-``, ``000`` and ``001`` are in almost every contract) is found by no trigram index in
+time that does not grow with the table. ``<table>_<column>_suffix`` holds every suffix of 3 characters or more of
+the column (lower-cased, at most ``SUFFIX_LENGTH`` characters) with the row's agency and id, primary key
+``(agency_id, suffix, row_id)``: the rows containing a word are the suffixes that start with it, one range of that
+B-tree (``suffix_lookup``). Triggers keep it true (SQLite; PostgreSQL: one PL/pgSQL function per table);
+migration 0016 creates it and fills it from the rows already there.
+
 The same DDL runs after ``db.create_all()`` creates the table (tests, ``bench/``, a dev database) and in migration
 0012_search_index (``flask db upgrade``), which also fills the index from the rows already there.
 **A migration that rebuilds one of these tables** (Alembic's ``batch_alter_table`` on SQLite copies the table and
@@ -28,7 +36,9 @@ tests/test_migrations.py compares the migrated schema's triggers with the models
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, bindparam, event, literal_column, select, table
+import json
+
+from sqlalchemy import DDL, Column, Integer, String, Table, bindparam, event, literal_column, select, table
 from sqlalchemy import text as text_query
 
 #: Table → the text columns its lists search (``column_searchable_list``, also through a relationship: the
@@ -135,6 +145,90 @@ def driving_expression(session, table_name: str, parts) -> str | None:
     return " OR ".join(terms)
 
 
+#: Table → its identifier columns, also indexed by suffix (both databases).
+SUFFIX_INDEXES: dict[str, tuple[str, ...]] = {
+    "debt": ("contract_number",),
+    "negativation": ("contract_number",),
+}
+#: A suffix is kept to this many characters: a longer word is looked up by its first ones (the LIKE decides).
+SUFFIX_LENGTH = 16
+#: (table, column) → its suffix table (``_install``).
+SUFFIX_TABLES: dict[tuple[str, str], Table] = {}
+
+
+def suffix_table_name(table_name: str, column: str) -> str:
+    return f"{table_name}_{column}_suffix"
+
+
+def suffix_statements(table_name: str, column: str, length: int, dialect: str) -> list[str]:
+    """The triggers (PostgreSQL: and their function) that keep ``<table>_<column>_suffix`` true on every write to
+    ``table``, the app's and any SQL's: insert, delete, and an update of the id, agency or column (the old
+    suffixes deleted, the new ones inserted). ``length``: the column's maximum length."""
+    name = suffix_table_name(table_name, column)
+    if dialect == "sqlite":  # no generate_series: the start positions as a JSON array (a suffix has >= 3 chars)
+        positions = json.dumps(list(range(1, max(length - 1, 1))), separators=(",", ":"))
+
+        def rows(ref: str) -> str:
+            return (f"SELECT {ref}.agency_id, substr(lower({ref}.{column}), p.value, {SUFFIX_LENGTH}), {ref}.id "
+                    f"FROM json_each('{positions}') AS p WHERE p.value <= length({ref}.{column}) - 2")
+        insert = f"INSERT OR IGNORE INTO {name} (agency_id, suffix, row_id) {rows('new')};"
+        delete = f"DELETE FROM {name} WHERE (agency_id, suffix, row_id) IN ({rows('old')});"
+        return [
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON {table_name} BEGIN {insert} END",
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON {table_name} BEGIN {delete} END",
+            f"CREATE TRIGGER {name}_update AFTER UPDATE OF id, agency_id, {column} ON {table_name} "
+            f"BEGIN {delete} {insert} END",
+        ]
+
+    def pg_rows(ref: str) -> str:
+        return (f'SELECT {ref}.agency_id, substr(lower({ref}.{column}), p, {SUFFIX_LENGTH}) COLLATE "C", {ref}.id '
+                f"FROM generate_series(1, length({ref}.{column}) - 2) AS p")
+    return [
+        f"CREATE OR REPLACE FUNCTION {name}_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN DELETE FROM {name} WHERE (agency_id, suffix, row_id) IN ({pg_rows('OLD')}); "
+        f"END IF; "
+        f"IF TG_OP <> 'DELETE' THEN INSERT INTO {name} (agency_id, suffix, row_id) {pg_rows('NEW')} "
+        f"ON CONFLICT DO NOTHING; END IF; "
+        f"RETURN NULL; END $$",
+        f"CREATE TRIGGER {name}_sync AFTER INSERT OR DELETE OR UPDATE OF id, agency_id, {column} ON {table_name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}_sync()",
+    ]
+
+
+def suffix_fill_statement(table_name: str, column: str, length: int, dialect: str) -> str:
+    """Fill ``<table>_<column>_suffix`` from the rows already in ``table`` (a migration), in key order."""
+    name = suffix_table_name(table_name, column)
+    if dialect == "sqlite":
+        positions = json.dumps(list(range(1, max(length - 1, 1))), separators=(",", ":"))
+        return (f"INSERT OR IGNORE INTO {name} (agency_id, suffix, row_id) "
+                f"SELECT t.agency_id, substr(lower(t.{column}), p.value, {SUFFIX_LENGTH}), t.id "
+                f"FROM {table_name} AS t, json_each('{positions}') AS p WHERE p.value <= length(t.{column}) - 2 "
+                f"ORDER BY 1, 2, 3")
+    return (f"INSERT INTO {name} (agency_id, suffix, row_id) "
+            f'SELECT t.agency_id, substr(lower(t.{column}), p, {SUFFIX_LENGTH}) COLLATE "C", t.id '
+            f"FROM {table_name} AS t, generate_series(1, length(t.{column}) - 2) AS p ON CONFLICT DO NOTHING")
+
+
+def suffix_indexed(field) -> bool:
+    """Whether ``field`` (a column) has a suffix index."""
+    table_name = getattr(getattr(field, "table", None), "name", None)
+    return getattr(field, "name", None) in SUFFIX_INDEXES.get(table_name, ())
+
+
+def suffix_lookup(field, agency_id: int, text: str | None):
+    """``SELECT row_id FROM <table>_<column>_suffix WHERE agency_id = … AND suffix in [text, text⁺)``: the ids of
+    the agency's rows whose ``field`` contains ``text`` (ASCII case folded: a superset of the LIKE's rows, exact
+    up to ``SUFFIX_LENGTH`` characters), from one range of the B-tree; or None when it cannot serve the text (not
+    indexed, shorter than 3 characters, or not ASCII: the databases fold other letters differently)."""
+    if not suffix_indexed(field) or text is None or len(text) < MIN_WORD or not text.isascii() or "\x00" in text:
+        return None
+    suffixes = SUFFIX_TABLES[(field.table.name, field.name)]
+    low = text.lower()[:SUFFIX_LENGTH]
+    high = low[:-1] + chr(ord(low[-1]) + 1)  # the first text after every one that starts with ``low``
+    return (select(suffixes.c.row_id)
+            .where(suffixes.c.agency_id == agency_id, suffixes.c.suffix >= low, suffixes.c.suffix < high))
+
+
 def is_search_table(name: str) -> bool:
     """Whether a table of the database is one of these FTS5 tables or their shadow tables (``_data``, ``_idx``…),
     which the models do not describe (for schema comparisons)."""
@@ -161,6 +255,30 @@ def _install() -> None:
             event.listen(table, "after_create", DDL(statement).execute_if(dialect="sqlite"))
         event.listen(table, "before_drop",
                      DDL(f"DROP TABLE IF EXISTS {fts_table(table_name)}").execute_if(dialect="sqlite"))
+    for table_name, columns in SUFFIX_INDEXES.items():
+        table = db.metadata.tables[table_name]
+        for column in columns:
+            name = suffix_table_name(table_name, column)
+            suffixes = Table(
+                name, db.metadata,
+                Column("agency_id", Integer, primary_key=True, autoincrement=False),
+                # PostgreSQL: byte order ("C"), so that a prefix is one range whatever the database's collation
+                Column("suffix", String(SUFFIX_LENGTH).with_variant(String(SUFFIX_LENGTH, collation="C"),
+                                                                    "postgresql"), primary_key=True),
+                Column("row_id", Integer, primary_key=True, autoincrement=False),
+                sqlite_with_rowid=False,
+            )
+            suffixes.add_is_dependent_on(table)
+            SUFFIX_TABLES[(table_name, column)] = suffixes
+            length = table.c[column].type.length
+            for dialect in ("sqlite", "postgresql"):
+                for statement in suffix_statements(table_name, column, length, dialect):
+                    event.listen(suffixes, "after_create", DDL(statement).execute_if(dialect=dialect))
+            event.listen(suffixes, "before_drop", DDL(f"DROP TRIGGER IF EXISTS {name}_sync ON {table_name}")
+                         .execute_if(dialect="postgresql"))
+            for trigger in ("insert", "delete", "update"):
+                event.listen(suffixes, "before_drop", DDL(f"DROP TRIGGER IF EXISTS {name}_{trigger}")
+                             .execute_if(dialect="sqlite"))
 
 
 _install()

@@ -102,3 +102,51 @@ def test_upgrade_builds_the_models_search_index_and_fills_it(tmp_path):
     assert {row[1] for row in created if row[0] == "trigger"} == {
         f"{t}_search_{op}" for t in ("meeting", "debt", "debtor", "negativation") for op in ("insert", "update",
                                                                                                "delete")}
+
+
+def _suffix_schema() -> list[tuple]:
+    """The contract numbers' suffix triggers (PostgreSQL: and their functions' source), as the database stores them."""
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return conn.execute(db.text("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name LIKE "
+                                        "'%_suffix%' ORDER BY name")).all()
+        return conn.execute(db.text(
+            "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid), p.prosrc FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE t.tgname LIKE '%suffix%' ORDER BY t.tgname")).all()
+
+
+def test_upgrade_builds_the_contract_suffix_index_and_fills_it(tmp_path):
+    """Both databases: migration 0016 creates the same suffix tables and triggers as ``db.create_all()`` and fills
+    them from the debts and negativations already there; a debt written afterwards is indexed by the triggers. A
+    contract search then finds the old and the new debt."""
+    from models import Debt
+    from tests import factories as f
+
+    url = TEST_DATABASE_URL if ON_POSTGRES else f"sqlite:///{tmp_path / 'migrated.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    migrations = os.path.join(app.root_path, "migrations")
+    with app.app_context():
+        reset_database()
+        upgrade(directory=migrations, revision="0015_pg_negativation_page_ids")
+        agency = f.make_agency()
+        debtor = f.make_debtor(agency, name="Joaquina Anterior", document="79666809834")
+        before = f.make_debt(debtor, f.make_creditor(agency), contract_number="CT-00000001")
+        db.session.commit()
+        upgrade(directory=migrations)
+        after = f.make_debt(debtor, before.creditor, contract_number="ct-00000001/B")
+        db.session.commit()
+        rows = db.session.execute(db.text("SELECT suffix, row_id FROM debt_contract_number_suffix "
+                                          "WHERE agency_id = :a AND suffix >= 'ct-00000001' AND suffix < "
+                                          "'ct-00000002' ORDER BY row_id"), {"a": agency.id}).all()
+        assert rows == [("ct-00000001", before.id), ("ct-00000001/b", after.id)]
+        total = db.session.execute(db.text("SELECT count(*) FROM debt_contract_number_suffix")).scalar()
+        assert total == sum(len(d.contract_number) - 2 for d in db.session.scalars(db.select(Debt)))
+        migrated = _suffix_schema()
+        reset_database()
+        db.create_all()
+        created = _suffix_schema()
+        reset_database()
+        db.engine.dispose()
+    assert migrated == created
+    assert len(created) == (3 if not ON_POSTGRES else 1) * 2 + (2 if not ON_POSTGRES else 0)  # + SQLite's tables

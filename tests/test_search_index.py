@@ -21,7 +21,7 @@ from sqlalchemy import event, select
 from admin_views.base import MAX_SEARCH_TERMS
 from models import Agency, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, User, db
 from models.documents import is_valid_document, only_digits
-from models.search_index import PROBE_ROWS
+from models.search_index import PROBE_ROWS, suffix_lookup
 from tests import factories as f
 from tests.conftest import ON_POSTGRES
 
@@ -139,6 +139,8 @@ def _found(view, search) -> tuple[set[int], int, str]:
     statement = str(query.statement.compile(dialect=db.engine.dialect))
     if any("_search MATCH" in sql for sql in seen) and "json_each" in statement:  # the ids found are the candidates
         statement = "_search MATCH " + statement
+    if any("_suffix" in sql for sql in seen) and ("json_each" in statement or "ANY" in statement):
+        statement = "_suffix " + statement  # the ids the suffix index found are the candidates
     ids = {row[0] for row in query.with_entities(view.model.id)}
     return ids, count_query.scalar(), statement
 
@@ -158,7 +160,7 @@ def test_every_list_search_finds_the_same_rows_from_the_index_as_without_it(app,
     """For each list and each typed search: the rows found (and the count) are exactly the expected ones, whether
     SQLite reads the words from the trigram index (the default), only some of them (a word in more rows than
     ``search_index_limit`` keeps the LIKE), or none (the LIKE over the scope, as before the index)."""
-    failures, served = [], 0
+    failures, served, by_suffix = [], 0, 0
     with app.app_context():
         for endpoint, view, search, expected in _each_search(app, searchable):
             for limit in (view.search_index_limit, 1, 0):
@@ -169,29 +171,39 @@ def test_every_list_search_finds_the_same_rows_from_the_index_as_without_it(app,
                                     f"expected {sorted(expected)}")
                 if limit and not ON_POSTGRES and "_search MATCH" in statement:
                     served += 1
+                if limit and "_suffix" in statement:
+                    by_suffix += 1
             monkeypatch.undo()
     assert not failures, "\n".join(failures)
     if not ON_POSTGRES:
         assert served > 100  # the index did serve the searches (more than 3 letters, in few rows)
+    assert by_suffix > 40  # and the contract numbers' suffix index, on both databases
 
 
 def test_a_word_of_three_characters_or_more_is_read_from_the_index_shorter_ones_by_like(app, searchable):
-    """SQLite: the trigram index serves words of 3 characters or more; PostgreSQL: ILIKE (its pg_trgm indexes)."""
+    """SQLite: the trigram index serves words of 3 characters or more; PostgreSQL: ILIKE (its pg_trgm indexes).
+    A contract number is read from its suffix index on both (the lists of debts and negativations)."""
     with app.app_context():
         admin = db.session.get(User, searchable.admin_a.id)
         for endpoint in LISTS:
             view = _view(app, endpoint)
+            suffixed = endpoint in ("debt", "negativation")
             with app.test_request_context(f"/admin/{endpoint}/"):
                 login_user(admin)
+                statement = _found(view, "Joa")[2]
+                assert ("_suffix" in statement) is suffixed, endpoint
+                assert "_suffix" not in _found(view, "Jo")[2], endpoint
                 if ON_POSTGRES:
-                    statement = _found(view, "Joa")[2]
                     assert "ILIKE" in statement and "MATCH" not in statement, endpoint
                     continue
-                assert "_search MATCH" in _found(view, "Joa")[2], endpoint
+                assert ("_search MATCH" in statement) is not suffixed, endpoint
                 assert "MATCH" not in _found(view, "Jo")[2], endpoint
                 documents = any(doc for _, doc in LISTS[endpoint][1])
                 # "1-2" is 3 characters, but its digits "12" (what a CPF/CNPJ column compares) are 2: LIKE alone
-                assert ("MATCH" in _found(view, "1-2")[2]) is not documents, endpoint
+                statement = _found(view, "1-2")[2]
+                assert ("MATCH" in statement) is not (documents or suffixed), endpoint
+                # (the negativations' document LIKE '%12%' reads the scope: no index serves that word)
+                assert ("_suffix" in statement) is (suffixed and not documents), endpoint
 
 
 def test_a_whole_punctuated_cpf_or_cnpj_is_found_by_equality_on_the_document(app, searchable):
@@ -346,7 +358,8 @@ def test_the_pickers_find_the_same_rows_from_the_index(app, client, searchable, 
             if ids != expected if len(expected) <= 10 else not ids <= expected or len(ids) != 10:
                 failures.append(f"{endpoint}/{name} {search!r}: {sorted(ids)}, expected {sorted(expected)}")
             if not ON_POSTGRES and search in ("João", "Silva", "796.668.098-34", "CT-2024/001"):
-                assert any("_search MATCH" in s for s in seen.statements), (endpoint, name, search)
+                read = "_suffix" if listed == "debt" and search.isascii() else "_search MATCH"  # a contract number
+                assert any(read in s for s in seen.statements), (endpoint, name, search)
     assert not failures, "\n".join(failures)
 
 
@@ -355,15 +368,23 @@ def test_the_pickers_find_the_same_rows_from_the_index(app, client, searchable, 
 
 @pytest.fixture
 def numbered(app, world):
-    """Agency A's debts numbered as portfolios number them, ``CT-00000001`` onwards: ``CT-``, ``T-0``, ``-00`` and
-    ``000`` are in every contract, so a phrase lookup reads their whole lists however few rows it finds."""
+    """Agency A's debts numbered as portfolios number them, ``CT-00000001`` onwards, and meetings whose subjects carry
+    such a number: ``CT-``, ``T-0``, ``-00`` and ``000`` are in every one, so a phrase lookup reads their whole lists
+    however few rows it finds. Agency B numbers its debts the same way."""
     with app.app_context():
         a = db.session.get(Agency, world.a.id)
-        debtor = f.make_debtor(a, db.session.get(User, world.cons_a1.id), name="Numerado", document="52998224725")
+        consultant = db.session.get(User, world.cons_a1.id)
+        debtor = f.make_debtor(a, consultant, name="Numerado", document="52998224725")
         creditor = db.session.get(Creditor, world.creditor_a.id)
         for i in range(1, 151):
             f.make_debt(debtor, creditor, contract_number=f"CT-{i:08d}")
+            f.make_meeting(consultant, creditor, subject=f"Contrato CT-{i:08d}")
         f.make_debt(debtor, creditor, contract_number="CT-00098765")
+        f.make_meeting(consultant, creditor, subject="Contrato CT-00098765")
+        b = db.session.get(Agency, world.b.id)
+        other = f.make_debtor(b, None, name="Numerado B", document="41593888686")
+        for i in range(1, 31):
+            f.make_debt(other, db.session.get(Creditor, world.creditor_b.id), contract_number=f"CT-{i:08d}")
         db.session.commit()
     return world
 
@@ -377,7 +398,8 @@ class _Recorded:
         self.statements: list[tuple[str, tuple]] = []
 
     def _seen(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append((statement, tuple(parameters or ())))
+        values = parameters.values() if isinstance(parameters, dict) else parameters  # psycopg: by name
+        self.statements.append((statement, tuple(values or ())))
 
     def __enter__(self):
         event.listen(self.engine, "before_cursor_execute", self._seen)
@@ -394,26 +416,97 @@ def _matches(seen) -> list[str]:
 
 
 def test_a_long_word_is_looked_up_by_its_rarest_trigrams(app, client, numbered, login_as, monkeypatch):
-    """SQLite: ``CT-00098765`` is looked up as the AND of three of its rarest trigrams (probed in the index), not as
-    the phrase of all nine, whose common trigrams cost in proportion to the table; the rows found are the same."""
+    """SQLite: ``CT-00098765`` in a meeting's subject is looked up as the AND of three of its rarest trigrams (probed
+    in the index), not as the phrase of all nine, whose common trigrams cost in proportion to the table; the rows
+    found are the same."""
     login_as(numbered.admin_a)
     with _Recorded(app) as seen:
-        page = client.get("/admin/debt/", query_string={"search": "CT-00098765"}).text
+        page = client.get("/admin/meeting/", query_string={"search": "CT-00098765"}).text
     assert "CT-00098765" in page and "CT-00000001" not in page and "Listar (1)" in page
     if ON_POSTGRES:
         return
     lookups = _matches(seen)
     assert len(lookups) == 1, lookups
-    grams = re.findall(r'contract_number : "([^"]+)"', lookups[0])
+    grams = re.findall(r'subject : "([^"]+)"', lookups[0])
     assert len(grams) == 3 and " AND " in lookups[0], lookups
     assert not {"ct-", "t-0", "-00", "000", "ct-00098765"} & set(grams), grams  # the common ones are left out
     # Every trigram common (CT-00000001): when the rarest ones find more rows than the index serves (here 40),
     # the phrase finds the one.
-    monkeypatch.setattr(_view(app, "debt"), "search_index_limit", 40)
+    monkeypatch.setattr(_view(app, "meeting"), "search_index_limit", 40)
     with _Recorded(app) as seen:
-        page = client.get("/admin/debt/", query_string={"search": "CT-00000001"}).text
+        page = client.get("/admin/meeting/", query_string={"search": "CT-00000001"}).text
     assert "CT-00000001" in page and "CT-00000002" not in page and "Listar (1)" in page
-    assert '(contract_number : "CT-00000001")' in _matches(seen), _matches(seen)
+    assert '(subject : "CT-00000001")' in _matches(seen), _matches(seen)
+
+
+def _suffix_rows(table_name: str) -> set[tuple]:
+    return set(db.session.execute(db.text(f"SELECT agency_id, suffix, row_id FROM {table_name}_contract_number_suffix")))
+
+
+def _written_out_suffixes(model) -> set[tuple]:
+    """What the suffix index of ``model``'s contract numbers must hold, written out: every suffix of 3 characters or
+    more, lower-cased as the database folds case, cut to 16 characters."""
+    rows = db.session.execute(select(model.agency_id, model.contract_number, model.id)).all()
+    return {(agency, _fold(contract)[i:i + 16], row_id) for agency, contract, row_id in rows
+            for i in range(len(contract) - 2)}
+
+
+def test_a_contract_number_without_a_rare_trigram_is_one_range_of_the_suffix_index(app, client, numbered,
+                                                                                    login_as):
+    """``CT-00000001``: every trigram (``ct-``, ``000``, ``001``) is in every contract, so no trigram index finds it
+    in time that does not grow with the table. Both databases read the agency's suffixes that start with it, one
+    range of the suffix index's primary key, and find exactly that debt (not agency B's)."""
+    login_as(numbered.admin_a)
+    with _Recorded(app) as seen:
+        page = client.get("/admin/debt/", query_string={"search": "ct-00000001"}).text
+    assert "CT-00000001" in page and "CT-00000002" not in page and "Listar (1)" in page
+    lookups = [(sql, params) for sql, params in seen.statements if "debt_contract_number_suffix" in sql]
+    assert len(lookups) == 1 and not _matches(seen), seen.statements
+    assert numbered.a.id in lookups[0][1] and {"ct-00000001", "ct-00000002"} <= set(lookups[0][1])  # [low, high)
+    with app.app_context():
+        from tests.test_list_plans import _plan
+
+        plan = " ".join(_plan(suffix_lookup(Debt.__table__.c.contract_number, numbered.a.id, "CT-00000001")))
+    if ON_POSTGRES:  # (enable_seqscan off: the tables are tiny here)
+        assert "Index Only Scan using pk_debt_contract_number_suffix" in plan, plan
+    else:
+        assert "SEARCH debt_contract_number_suffix USING PRIMARY KEY (agency_id=? AND suffix>? AND suffix<?)" \
+            in plan, plan
+    # A word found in the middle or at the end of the number, and in upper or lower case
+    for word, found in (("00000015", {"CT-00000015"}), ("0098765", {"CT-00098765"}),
+                        ("T-0000014", {f"CT-{i:08d}" for i in range(140, 150)})):
+        page = client.get("/admin/debt/", query_string={"search": word}).text
+        assert set(re.findall(r"CT-\d{8}", page)) == found, word
+
+
+def test_the_suffix_index_follows_every_write(app, numbered):
+    """The suffix index holds exactly every suffix of every contract number, whatever wrote it: the app's inserts,
+    an edit of the number, a debt moved to another agency, a delete, and plain SQL (an import's ``INSERT …
+    SELECT``)."""
+    with app.app_context():
+        assert _suffix_rows("debt") == _written_out_suffixes(Debt)
+        debts = db.session.scalars(select(Debt).where(Debt.agency_id == numbered.a.id).order_by(Debt.id)).all()
+        debts[0].contract_number = "Nº ÇÃO-77/X"
+        debts[1].agency_id = numbered.b.id
+        db.session.delete(debts[2])
+        db.session.commit()
+        db.session.execute(db.text(
+            "INSERT INTO debt (agency_id, debtor_id, creditor_id, consultant_id, contract_number, amount, due_date, "
+            "status, created_at) SELECT agency_id, debtor_id, creditor_id, consultant_id, contract_number || '-B', "
+            "amount, due_date, status, created_at FROM debt WHERE id = :id"), {"id": debts[3].id})
+        db.session.execute(db.text("UPDATE debt SET contract_number = 'AB' WHERE id = :id"), {"id": debts[4].id})
+        db.session.commit()
+        assert _suffix_rows("debt") == _written_out_suffixes(Debt)
+        negativation = Negativation(agency_id=numbered.a.id, debt_id=debts[5].id, debtor_id=debts[5].debtor_id,
+                                    creditor_id=debts[5].creditor_id, document="52998224725",
+                                    contract_number="CT-2025/000123", amount=Decimal("10.00"),
+                                    due_date=date(2025, 1, 10), expires_on=date(2030, 1, 10))
+        db.session.add(negativation)
+        db.session.commit()
+        assert _suffix_rows("negativation") == _written_out_suffixes(Negativation)
+        db.session.delete(negativation)
+        db.session.commit()
+        assert _suffix_rows("negativation") == set()
 
 
 def test_a_word_the_index_cannot_narrow_lists_without_a_total(app, client, numbered, login_as, monkeypatch):
