@@ -160,13 +160,19 @@ def suffix_table_name(table_name: str, column: str) -> str:
     return f"{table_name}_{column}_suffix"
 
 
+def _sqlite_positions(length: int) -> str:
+    """Where a suffix of 3 characters or more may start, as a JSON array: up to a text of ``length`` characters, and
+    at least 256 (SQLite does not enforce a VARCHAR's length: a longer text written by plain SQL is indexed too)."""
+    return json.dumps(list(range(1, max(length, 256) - 1)), separators=(",", ":"))
+
+
 def suffix_statements(table_name: str, column: str, length: int, dialect: str) -> list[str]:
     """The triggers (PostgreSQL: and their function) that keep ``<table>_<column>_suffix`` true on every write to
     ``table``, the app's and any SQL's: insert, delete, and an update of the id, agency or column (the old
     suffixes deleted, the new ones inserted). ``length``: the column's maximum length."""
     name = suffix_table_name(table_name, column)
     if dialect == "sqlite":  # no generate_series: the start positions as a JSON array (a suffix has >= 3 chars)
-        positions = json.dumps(list(range(1, max(length - 1, 1))), separators=(",", ":"))
+        positions = _sqlite_positions(length)
 
         def rows(ref: str) -> str:
             return (f"SELECT {ref}.agency_id, substr(lower({ref}.{column}), p.value, {SUFFIX_LENGTH}), {ref}.id "
@@ -199,7 +205,7 @@ def suffix_fill_statement(table_name: str, column: str, length: int, dialect: st
     """Fill ``<table>_<column>_suffix`` from the rows already in ``table`` (a migration), in key order."""
     name = suffix_table_name(table_name, column)
     if dialect == "sqlite":
-        positions = json.dumps(list(range(1, max(length - 1, 1))), separators=(",", ":"))
+        positions = _sqlite_positions(length)
         return (f"INSERT OR IGNORE INTO {name} (agency_id, suffix, row_id) "
                 f"SELECT t.agency_id, substr(lower(t.{column}), p.value, {SUFFIX_LENGTH}), t.id "
                 f"FROM {table_name} AS t, json_each('{positions}') AS p WHERE p.value <= length(t.{column}) - 2 "

@@ -43,7 +43,8 @@ def _pg_rows(ref: str) -> str:
 def _statements(table: str, dialect: str) -> list[str]:
     name = f"{table}_{COLUMN}_suffix"
     if dialect == "sqlite":
-        positions = json.dumps(list(range(1, LENGTH - 1)), separators=(",", ":"))
+        # at least 256 characters: SQLite does not enforce a VARCHAR's length
+        positions = json.dumps(list(range(1, max(LENGTH, 256) - 1)), separators=(",", ":"))
         insert = f"INSERT OR IGNORE INTO {name} (agency_id, suffix, row_id) {_sqlite_rows('new', positions)};"
         delete = f"DELETE FROM {name} WHERE (agency_id, suffix, row_id) IN ({_sqlite_rows('old', positions)});"
         return [
