@@ -332,8 +332,10 @@ def fixed_terms(app) -> dict:
             "meeting": {"term": "renegocia", "kind": "palavra comum (assunto)"},
             "debt": [{"term": contract, "kind": "nº de contrato"},
                      {"term": middle, "kind": "nº de contrato do meio da faixa"}],
-            "debtor": {"term": format_document(debtor.document), "kind": "CPF formatado"},
-            "negotiation": {"term": "barbosa", "kind": "sobrenome comum (devedor)"},
+            "debtor": [{"term": format_document(debtor.document), "kind": "CPF formatado"},
+                       {"term": debtor.document, "kind": "CPF sem pontuação"}],
+            "negotiation": [{"term": "barbosa", "kind": "sobrenome comum (devedor)"},
+                            {"term": debtor.document, "kind": "CPF sem pontuação (devedor)"}],
             "negativation": {"term": debtor.document, "kind": "CPF"},
         }
 
