@@ -298,19 +298,24 @@ class PanelFilterConverter(sqla_filters.FilterConverter):
 
 def add_index_lookup(model, lookups: dict, field, path, text, equal: bool = False,
                      agency_id: int | None = None) -> dict | None:
-    """Add "``field`` contains ``text``" (``equal``: is ``text``, read from the column's B-tree index; an identifier
-    of the ``agency_id``: from its suffix index) to one word's index lookups, grouped by the column that leads to
-    the searched row (its own id, or the foreign key of a related row); None when the index cannot serve it (a
-    short word, a column not indexed, a path of more than one many-to-one step): the word keeps the LIKE alone."""
+    """SQLite: add "``field`` contains ``text``" (``equal``: is ``text``, read from the column's B-tree index; an
+    identifier of the ``agency_id``: from its suffix index; a word with a digit in a name: the names that hold one)
+    to one word's index lookups, grouped by the column that leads to the searched row (its own id, or the foreign
+    key of a related row); None when the index cannot serve it (a short word, a column not indexed, a path of more
+    than one many-to-one step): the word keeps the LIKE alone."""
     from sqlalchemy.orm import RelationshipDirection
 
-    from models.search_index import SEARCH_INDEXES, indexable, suffix_lookup
+    from models.search_index import SEARCH_INDEXES, digit_lookup, indexable, suffix_lookup
 
     columns = getattr(getattr(field, "property", None), "columns", None)  # a mapped attribute: its column
     if columns:
         field = columns[0]
     table_name = getattr(getattr(field, "table", None), "name", None)
-    suffix = suffix_lookup(field, agency_id, text) if not equal and agency_id is not None else None
+    suffix = None  # a ready lookup: the identifier's suffixes, or the rows whose name holds a digit
+    if not equal and agency_id is not None:
+        suffix = suffix_lookup(field, agency_id, text)
+        if suffix is None:
+            suffix = digit_lookup(field, agency_id, text)
     if not equal and suffix is None and (not indexable(text) or field.name not in SEARCH_INDEXES.get(table_name, ())):
         return None
     if equal:  # the document's index within the agency (the list's scope): (agency_id, document) on every table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from models import db
@@ -33,6 +33,10 @@ class Debtor(Scoped, db.Model):
         Index("ix_debtor_agency_name_list", "agency_id", "name", "consultant_id", "uf", "document"),
         Index("ix_debtor_agency_consultant_name", "agency_id", "consultant_id", "name", "uf", "document"),
         *sort_indexes("debtor", ["document", "city", "uf"]),
+        # SQLite: the few debtors whose name holds a digit (models/search_index.py, DIGIT_INDEXES), so a word with
+        # a digit (a CPF pasted in the search) is searched in their names only, not through the full-text index,
+        # which shares its digit trigrams with every document.
+        Index("ix_debtor_digit_names", "agency_id", sqlite_where=text("name GLOB '*[0-9]*'")).ddl_if(dialect="sqlite"),
         *trigram_indexes("debtor", ["name", "document"]),
     )
 

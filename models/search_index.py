@@ -235,6 +235,28 @@ def suffix_lookup(field, agency_id: int, text: str | None):
             .where(suffixes.c.agency_id == agency_id, suffixes.c.suffix >= low, suffixes.c.suffix < high))
 
 
+#: SQLite: table → a searched column that rarely holds a digit, with a partial index of the agency's rows where it
+#: does (``ix_<table>_digit_<column>s``, ``WHERE <column> GLOB '*[0-9]*'``). The full-text index of debtors holds
+#: their names and documents together, so the digit trigrams of a CPF pasted in the search are in every document's
+#: list: looking for it in the names read lists that grow with the table. A word with a digit is in a name only if
+#: the name has a digit: those few rows are the candidates (PostgreSQL's trigram indexes are per column).
+DIGIT_INDEXES: dict[str, str] = {"debtor": "name"}
+DIGITS = frozenset("0123456789")
+
+
+def digit_lookup(field, agency_id: int, text: str | None):
+    """SQLite: ``SELECT id FROM <table> WHERE agency_id = … AND <column> GLOB '*[0-9]*'`` (its partial index): the
+    agency's rows whose ``field`` holds a digit, a superset of those that contain ``text`` when ``text`` has one;
+    None otherwise. (The GLOB is written out: SQLite uses a partial index only for the same literal condition.)"""
+    table_name = getattr(getattr(field, "table", None), "name", None)
+    if DIGIT_INDEXES.get(table_name) != getattr(field, "name", None) or not text or DIGITS.isdisjoint(text):
+        return None
+    # INDEXED BY: without statistics SQLite would rather walk a covering index of the agency's rows
+    return (select(field.table.c.id)
+            .where(field.table.c.agency_id == agency_id, text_query(f"{table_name}.{field.name} GLOB '*[0-9]*'"))
+            .with_hint(field.table, f"INDEXED BY ix_{table_name}_digit_{field.name}s", "sqlite"))
+
+
 def is_search_table(name: str) -> bool:
     """Whether a table of the database is one of these FTS5 tables or their shadow tables (``_data``, ``_idx``…),
     which the models do not describe (for schema comparisons)."""

@@ -110,16 +110,27 @@ def _executed():
         event.remove(db.engine, "before_cursor_execute", record)
 
 
+#: SQLite: how each kind of search lookup must read its index.
+INDEX_READS = {
+    "_search MATCH": r"SCAN \w+_search VIRTUAL TABLE INDEX 0:M",  # a full-text table, by its trigram index
+    "_suffix": r"SEARCH \w+_suffix USING PRIMARY KEY \(agency_id=\? AND suffix>\? AND suffix<\?\)",  # one range
+    "GLOB": r"SEARCH debtor USING (COVERING )?INDEX ix_debtor_digit_names \(agency_id=\?\)",  # the partial index
+}
+
+
 def _index_problems(lookups) -> list[str]:
-    """SQLite: each searched word was looked up in a full-text table, by its trigram index (``INDEX 0:M``)."""
-    matches = [(sql, params) for sql, params in lookups if "_search MATCH" in sql]
-    if not matches:
-        return ["no full-text lookup"]
+    """SQLite: each searched word was read from an index: a full-text table by its trigram index (``INDEX 0:M``), a
+    contract number's suffixes by one range of their primary key, the names that hold a digit by their partial
+    index."""
+    reads = [(sql, params, pattern) for sql, params in lookups for marker, pattern in INDEX_READS.items()
+             if marker in sql]
+    if not reads:
+        return ["no index lookup"]
     connection = db.session.connection()
     problems = []
-    for sql, params in matches:
+    for sql, params, pattern in reads:
         plan = [r[-1] for r in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()]
-        if not any(re.match(r"SCAN \w+_search VIRTUAL TABLE INDEX 0:M", line) for line in plan):
+        if not any(re.match(pattern, line) for line in plan):
             problems.append(" | ".join(plan))
     return problems
 
