@@ -563,11 +563,21 @@ class FlaskAdminCompat:
         return query, count_query, joins, count_joins
 
     def _document_clause(self, query, joins, documents, digits: str):
-        """``document = digits`` on each searched document column (through its joins), OR-ed."""
+        """``document = digits`` on each searched document column (through its joins), OR-ed. A related row's
+        document is compared within the user's agency (where that row is anyway): PostgreSQL then reads the
+        ``(agency_id, document)`` index, not the document's trigram index, whose equality lookup reads the lists of
+        every trigram of the digits (a negotiations' search by CPF grew 1,7–2,1× from 1× to 10×)."""
+        agency_id = getattr(current_user, "agency_id", None)
         clauses = []
         for field, path in documents:
             query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-            clauses.append((field if alias is None else getattr(alias, field.key)) == digits)
+            clause = (field if alias is None else getattr(alias, field.key)) == digits
+            if path and agency_id is not None:
+                agency = (getattr(alias, "agency_id", None) if alias is not None
+                          else getattr(getattr(field, "table", None), "c", {}).get("agency_id"))
+                if agency is not None:
+                    clause = and_(agency == agency_id, clause)
+            clauses.append(clause)
         return query, joins, or_(*clauses)
 
     @staticmethod
