@@ -193,6 +193,10 @@ def test_include_reads_camel_case_requests(http: requests.Session, sandbox: Sand
     assert answer["Transacao"]["Status"] is True
 
 
+#: A parameter meaning "today's date" (resolved when the test runs).
+TODAY = object()
+
+
 @pytest.mark.parametrize(
     ("overrides", "code", "fragment"),
     [
@@ -207,7 +211,7 @@ def test_include_reads_camel_case_requests(http: requests.Session, sandbox: Sand
         ({"Devedor__Endereco__CEP": "0131"}, "P900M002", "CEP inválido"),
         ({"Restricao__CodigoRestricao": "99"}, "P900M002", "CodigoRestricao desconhecido"),
         ({"Restricao__DataVencimento": "10/01/2024"}, "P900M002", "DataVencimento inválida"),
-        ({"Restricao__DataVencimento": date.today().isoformat()}, "P900M002", "anterior a hoje"),
+        ({"Restricao__DataVencimento": TODAY}, "P900M002", "anterior a hoje"),
         ({"Restricao__DataVencimento": "2001-01-01"}, "P900M002", "mais de 5 anos"),
         ({"Restricao__Valor": 0}, "P900M002", "Valor inválido"),
         ({"Restricao__Valor": "abc"}, "P900M002", "Valor inválido"),
@@ -217,6 +221,8 @@ def test_include_reads_camel_case_requests(http: requests.Session, sandbox: Sand
 def test_invalid_inclusions_are_refused(
     http: requests.Session, sandbox: SandboxServer, overrides: dict, code: str, fragment: str
 ) -> None:
+    # today as the sandbox sees it when the test runs, not when it was collected (a run across midnight)
+    overrides = {key: date.today().isoformat() if value is TODAY else value for key, value in overrides.items()}
     answer = include(http, sandbox, **overrides)
 
     assert answer["Transacao"]["Status"] is False
