@@ -201,20 +201,6 @@ def suffix_statements(table_name: str, column: str, length: int, dialect: str) -
     ]
 
 
-def suffix_fill_statement(table_name: str, column: str, length: int, dialect: str) -> str:
-    """Fill ``<table>_<column>_suffix`` from the rows already in ``table`` (a migration), in key order."""
-    name = suffix_table_name(table_name, column)
-    if dialect == "sqlite":
-        positions = _sqlite_positions(length)
-        return (f"INSERT OR IGNORE INTO {name} (agency_id, suffix, row_id) "
-                f"SELECT t.agency_id, substr(lower(t.{column}), p.value, {SUFFIX_LENGTH}), t.id "
-                f"FROM {table_name} AS t, json_each('{positions}') AS p WHERE p.value <= length(t.{column}) - 2 "
-                f"ORDER BY 1, 2, 3")
-    return (f"INSERT INTO {name} (agency_id, suffix, row_id) "
-            f'SELECT t.agency_id, substr(lower(t.{column}), p, {SUFFIX_LENGTH}) COLLATE "C", t.id '
-            f"FROM {table_name} AS t, generate_series(1, length(t.{column}) - 2) AS p ON CONFLICT DO NOTHING")
-
-
 def suffix_indexed(field) -> bool:
     """Whether ``field`` (a column) has a suffix index."""
     table_name = getattr(getattr(field, "table", None), "name", None)
