@@ -23,19 +23,35 @@ from admin_views.jobs import JobView, active_jobs_of_user
 from admin_views.meetings import MeetingView, meetings_enabled
 from admin_views.negativations import NegativationView
 from admin_views.negotiations import FinanceNegotiationView, NegotiationView
-from admin_views.page_cache import cached_menu, fixed_url
+from admin_views.page_cache import app_cache, cached_menu, fixed_url
 from admin_views.portfolio_import import PortfolioImportView
 from admin_views.profile import ProfileView
 from admin_views.serasa_status import serasa_integration_visible
 from admin_views.users import UserView
 from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, SoaCall, User, db
 from models.agency import Capability
-from models.meeting import todays_meetings_query
+from models.meeting import todays_meetings_where
+from models.timeutil import local_today
 
 USER_MENU = "Usuário"
 #: Our pt_BR additions to Flask-Admin's catalogue (compiled from translations/*.po).
 TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "translations")
 
+
+
+def _clock_statement(user):
+    """The clock's ``SELECT count(*)`` for ``user`` today: built once per user, role and day (every page runs it),
+    from what decides it, with the meetings' one scope (``Meeting.visible_to``)."""
+    agency = user.agency
+    day = local_today(agency.timezone)
+    key = (agency.id, agency.timezone, day, user.id, user.role)
+    statements = app_cache("clock")
+    statement = statements.get(key)
+    if statement is None:
+        where = todays_meetings_where(agency.id, agency.timezone, day=day)
+        statement = statements[key] = select(func.count()).select_from(Meeting).where(*where,
+                                                                                      Meeting.visible_to(user))
+    return statement
 
 
 def todays_meetings_count() -> int:
@@ -46,9 +62,7 @@ def todays_meetings_count() -> int:
     if "todays_meetings_count" not in g:
         count = 0
         if current_user.is_authenticated and meetings_enabled():
-            agency = current_user.agency
-            query = todays_meetings_query(agency.id, agency.timezone).where(Meeting.visible_to(current_user))
-            count = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+            count = db.session.scalar(_clock_statement(current_user._get_current_object()))
         g.todays_meetings_count = count
     return g.todays_meetings_count
 

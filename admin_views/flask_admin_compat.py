@@ -41,11 +41,12 @@ and ``admin_views.base.ScopedAjaxLoader`` (``QueryAjaxModelLoader._cached_fields
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections import OrderedDict
 from datetime import date, datetime
 from operator import attrgetter
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from flask import flash, g
 from flask_admin.contrib.sqla import ModelView
@@ -66,7 +67,7 @@ from wtforms.validators import ValidationError
 
 from admin_views.fields import FORMATTED_FIELDS, BrDateField, LocalDateTimeField, MoneyField
 from admin_views.formatting import user_timezone
-from admin_views.page_cache import page_gettext
+from admin_views.page_cache import fixed_url, page_gettext
 from models.documents import document_term
 from models.timeutil import to_utc
 
@@ -83,6 +84,27 @@ MAX_LIST_OFFSET = 10_000
 #: Rows fetched per round trip while an export streams (and per query of what their formatters read: well
 #: under any database's parameter limit).
 EXPORT_BATCH = 500
+
+
+#: What url_for leaves unquoted in the arguments it appends to a URL (werkzeug.urls._urlencode).
+_URL_SAFE = "!$'()*,/:;?@"
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted_key(key) -> str:
+    return quote_plus(str(key), safe=_URL_SAFE)
+
+
+def _query_string(items) -> str:
+    """``urlencode(items, safe=_URL_SAFE)`` without the ``None`` values, as url_for appends them: a list page writes a
+    score of them (each column's sort, the pager, the page sizes), whose names repeat and values are mostly numbers."""
+    parts = []
+    for key, value in items:
+        if value is None:
+            continue
+        text = str(value) if type(value) is int else quote_plus(str(value), safe=_URL_SAFE)
+        parts.append(f"{_quoted_key(key)}={text}")
+    return "&".join(parts)
 
 
 class RowCount(int):
@@ -420,23 +442,40 @@ class FlaskAdminCompat:
         uncounted = g.pop("panel_list_uncounted", False)
         if uncounted:
             count_query = None
-        count = self._capped_count(count_query, (page or 0) * (size or 0)) if count_query is not None else None
+        limit = (page or 0) * (size or 0) + COUNT_CAP
         if not execute:
+            count = self._capped_count(count_query, limit) if count_query is not None else None
             for relation in self._auto_joins:
                 query = query.options(joinedload(relation))
             return count, query
-        ids = [row[0] for row in query.with_entities(self.model.id)]
+        count = None
+        if count_query is None:
+            ids = [row[0] for row in query.with_entities(self.model.id)]
+        else:  # the capped count rides along with the page's ids: one round trip (the database runs it once)
+            total = self._capped_count_select(count_query, limit).scalar_subquery()
+            found = query.with_entities(self.model.id, total).all()
+            ids = [row[0] for row in found]
+            count = self._row_count(found[0][1], limit) if found else self._capped_count(count_query, limit)
         rows = []
         if ids:
             # The ids come from the scoped query just above: no need to repeat the scope when loading them.
-            found = ModelView.get_query(self).filter(self.model.id.in_(ids))
-            for relation in self._auto_joins:
-                found = found.options(joinedload(relation))
+            found = query.session.execute(self._page_rows_statement(), {"page_ids": ids}).unique().scalars()
             by_id = {row.id: row for row in found}
             rows = [by_id[i] for i in ids if i in by_id]
         if uncounted and not page and size and len(ids) < size:  # the whole result is on this first page
             count = RowCount(len(ids))
         return count, rows
+
+    def _page_rows_statement(self):
+        """``SELECT`` the rows of given ids (``page_ids``) with their related rows: built once per screen (a list
+        loads a page of rows by id on every request; the statement does not change)."""
+        statement = self.__dict__.get("_panel_page_rows")
+        if statement is None:
+            statement = select(self.model).where(self.model.id.in_(bindparam("page_ids", expanding=True)))
+            for relation in self._auto_joins:
+                statement = statement.options(joinedload(relation))
+            self._panel_page_rows = statement
+        return statement
 
     def _get_list_url(self, view_args) -> str:
         """Upstream's list URL (page, sort, search, filters...), with the list's path routed once per request: a
@@ -446,12 +485,8 @@ class FlaskAdminCompat:
         kwargs.update(view_args.extra_args)
         kwargs["page_size"] = self.get_safe_page_size(view_args.page_size)
         kwargs.update(self._get_filters(view_args.filters))
-        paths = g.setdefault("panel_list_paths", {})
-        path = paths.get(self.endpoint)
-        if path is None:
-            path = paths[self.endpoint] = self.get_url(".index_view")
-        # What url_for appends for arguments the route does not take (werkzeug.urls._urlencode).
-        query = urlencode([item for item in iter_multi_items(kwargs) if item[1] is not None], safe="!$'()*,/:;?@")
+        path = fixed_url(f"{self.endpoint}.index_view")
+        query = _query_string(iter_multi_items(kwargs))
         return f"{path}?{query}" if query else path
 
     def _get_filter_groups(self):
@@ -466,11 +501,19 @@ class FlaskAdminCompat:
             groups = cache[locale] = super()._get_filter_groups()
         return OrderedDict((label, [dict(item) for item in items]) for label, items in groups.items())
 
-    def _capped_count(self, count_query, offset: int) -> RowCount:
-        limit = offset + COUNT_CAP
+    @staticmethod
+    def _capped_count_select(count_query, limit: int):
+        """``SELECT count(*) FROM (SELECT 1 … LIMIT limit + 1)``: counts one row past ``limit`` at most."""
         inner = count_query.with_entities(literal_column("1")).limit(limit + 1).subquery()
-        found = count_query.session.query(func.count()).select_from(inner).scalar()
+        return select(func.count()).select_from(inner)
+
+    @staticmethod
+    def _row_count(found: int, limit: int) -> RowCount:
         return RowCount(limit, capped=True) if found > limit else RowCount(found)
+
+    def _capped_count(self, count_query, limit: int) -> RowCount:
+        """The list's total, exact up to ``limit`` rows ("10.000+" beyond), in a query of its own."""
+        return self._row_count(count_query.session.scalar(self._capped_count_select(count_query, limit)), limit)
 
     #: SQLite: a word found in at most this many rows by the full-text index (models/search_index.py) is read
     #: from the index; a word in more rows keeps the LIKE over the scope in the list's order, which finds a page

@@ -23,7 +23,8 @@ def br_datetime(value: datetime | None, tz_name: str | None = None) -> str:
     """Show a naive-UTC datetime in the agency's time zone as 27/11/2026 14:30."""
     if not value:
         return ""
-    return to_local(value, tz_name or user_timezone()).strftime("%d/%m/%Y %H:%M")
+    local = to_local(value, tz_name or user_timezone())
+    return f"{local.day:02d}/{local.month:02d}/{local.year} {local.hour:02d}:{local.minute:02d}"
 
 
 def _bool(view, value, name=None):

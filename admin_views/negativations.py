@@ -68,11 +68,13 @@ class DeadlineFilter(BaseSQLAFilter):
         return lazy_gettext("equals")
 
 
+STATUS_BADGES = {S.ACTIVE: "badge-dark", S.SENT: "badge-info", S.REJECTED: "badge-secondary", S.ERROR: "badge-danger",
+                 S.UNCERTAIN: "badge-warning", S.EXCLUDED: "badge-success", S.EXCLUSION_REQUESTED: "badge-primary"}
+
+
 def _status_formatter(view, context, model, name):
     label = STATUS_LABELS.get(model.status, model.status)
-    css = {S.ACTIVE: "badge-dark", S.SENT: "badge-info", S.REJECTED: "badge-secondary", S.ERROR: "badge-danger",
-           S.UNCERTAIN: "badge-warning", S.EXCLUDED: "badge-success",
-           S.EXCLUSION_REQUESTED: "badge-primary"}.get(model.status, "badge-light")
+    css = STATUS_BADGES.get(model.status, "badge-light")
     html = f'<span class="badge {css}">{escape(label)}</span>'
     if "negativation_list_today" not in g:  # once per page, not per row
         g.negativation_list_today = local_today(current_user.agency.timezone)

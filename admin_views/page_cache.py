@@ -2,7 +2,8 @@
 
 Nothing here caches a response or anything a user's data shapes: the menu is cached by what decides it (which
 items the user may open and see, which one is active), recomputed on every request; URLs by the request's
-script root; translations per render.
+script root; translations per render. ``app_cache`` also holds SQL statements built from their inputs (the clock's
+count per user, role and day), never a result.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from markupsafe import Markup
 MAX_ENTRIES = 512
 
 
-def _cache(name: str) -> dict:
+def app_cache(name: str) -> dict:
+    """The app's cache ``name`` (a dict), emptied when it grows past ``MAX_ENTRIES``."""
     caches = current_app.extensions.setdefault("panel_page_cache", {})
     cache = caches.setdefault(name, {})
     if len(cache) > MAX_ENTRIES:
@@ -28,7 +30,7 @@ def fixed_url(endpoint: str, **values) -> str:
     """``url_for(endpoint, **values)`` for a URL that depends on nothing but them (static files, fixed screens),
     routed once per script root."""
     key = (request.script_root, endpoint, tuple(sorted(values.items())))
-    cache = _cache("urls")
+    cache = app_cache("urls")
     url = cache.get(key)
     if url is None:
         url = cache[key] = url_for(endpoint, **values)
@@ -72,7 +74,7 @@ def cached_menu(layout, admin_view, links: bool = False) -> Markup:
     admin = admin_view.admin
     items = admin.menu_links() if links else admin.menu()
     key = (links, request.script_root, str(get_locale()), id(admin), _menu_key(items, admin_view))
-    cache = _cache("menus")
+    cache = app_cache("menus")
     html = cache.get(key)
     if html is None:
         html = cache[key] = Markup(layout.menu_links() if links else layout.menu())

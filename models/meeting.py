@@ -247,16 +247,21 @@ def past_without_outcome(now: datetime):
     return (Meeting.starts_at < now) & (Meeting.status != MeetingStatus.CANCELLED) & Meeting.productive.is_(None)
 
 
-def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
-    """Build the select of the day's (not cancelled) meetings in the agency's zone, for the clock."""
+def todays_meetings_where(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
+    """The conditions of the day's (not cancelled) meetings in the agency's zone, for the clock."""
     from models.timeutil import local_today
 
     start, end = local_day_bounds(day or local_today(tz_name), tz_name)
-    query = select(Meeting).where(Meeting.agency_id == agency_id, Meeting.starts_at >= start,
-                                  Meeting.starts_at < end, Meeting.status != MeetingStatus.CANCELLED)
+    where = [Meeting.agency_id == agency_id, Meeting.starts_at >= start, Meeting.starts_at < end,
+             Meeting.status != MeetingStatus.CANCELLED]
     if owner_id is not None:
-        query = query.where(Meeting.owner_id == owner_id)
-    return query.order_by(Meeting.starts_at)
+        where.append(Meeting.owner_id == owner_id)
+    return where
+
+
+def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
+    """Build the select of the day's (not cancelled) meetings in the agency's zone, for the clock."""
+    return select(Meeting).where(*todays_meetings_where(agency_id, tz_name, owner_id, day)).order_by(Meeting.starts_at)
 
 
 class EmailKind(LabelledEnum):
