@@ -4,7 +4,7 @@
 of that release).** The methods below replace or call private API of ``flask_admin.contrib.sqla.ModelView``
 (``get_list``, ``_apply_search``, ``_apply_path_joins``, ``_apply_filters``, ``_apply_sorting``,
 ``_apply_pagination``, ``_get_list_extra_args``, ``_get_column_by_idx``, ``_export_columns``, ``_search_fields``,
-``_auto_joins``, ``render``'s ``form_opts``). ``tests/test_flask_admin_compat.py`` fails as soon as the installed
+``_auto_joins``, ``render``'s ``form_opts``). ``tests/test_scale.py`` fails as soon as the installed
 Flask-Admin is another version: upgrading is then a deliberate act — diff upstream's versions of these methods
 between the two releases, port what changed here, and bump ``FLASK_ADMIN_VERSION``.
 
@@ -13,7 +13,8 @@ Why each override exists:
 - **The list at scale** (``get_list``, see bench/RESULTS.md): the page is found by ids first
   (``SELECT id … ORDER BY … LIMIT``), answered by the list indexes of ``models/`` from the index alone, then the
   page's rows are loaded by id with their related rows; the total is a capped count
-  (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
+  (``SELECT count(*) FROM (SELECT 1 … LIMIT n)``, a subquery of the ids query: one round trip, which the database
+  runs once; a query of its own only when the page has no rows), exact up to ``COUNT_CAP`` rows past the page, "10.000+"
   beyond; the page number is capped so that no list reads more than ``MAX_LIST_OFFSET`` rows to skip them. A
   search whose count would read every match (SQLite: a word too common for the full-text index;
   PostgreSQL: any contains-search, whose trigram index returns all matches before a count can stop) shows no

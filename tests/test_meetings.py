@@ -523,6 +523,41 @@ def test_clock_is_neutral_without_meetings_today_and_only_counts_own(app, client
     assert "Da colega" not in listing and "Nenhuma reunião hoje." in listing
 
 
+def test_clock_follows_the_users_role_and_the_day(app, client, world, login_as, monkeypatch):
+    """The clock's statement is kept per user, role and day: a consultant made admin counts the agency's meetings,
+    and at midnight the clock counts the new day's."""
+    import admin_views
+    from models import Creditor, User
+
+    today = local_today(SP)
+    with app.app_context():
+        creditor = db.session.get(Creditor, world.creditor_a.id)
+        own, colleague = db.session.get(User, world.cons_a1.id), db.session.get(User, world.cons_a2.id)
+        f.make_meeting(own, creditor, subject="Minha", starts_at=to_utc(datetime.combine(today, time(23, 0)), SP))
+        f.make_meeting(colleague, creditor, subject="Da colega",
+                       starts_at=to_utc(datetime.combine(today, time(23, 10)), SP))
+        for minute in (10, 20, 30):
+            f.make_meeting(own, creditor, subject=f"Amanhã {minute}",
+                           starts_at=to_utc(datetime.combine(today + timedelta(days=1), time(9, minute)), SP))
+        db.session.commit()
+
+    def clock():
+        return client.get("/admin/").text.split('id="meeting-clock"')[1].split("</li>")[0]
+
+    login_as(world.cons_a1)
+    assert 'data-today-count="1"' in clock()
+    with app.app_context():
+        db.session.get(User, world.cons_a1.id).role = "admin"
+        db.session.commit()
+    assert 'data-today-count="2"' in clock()  # now sees every portfolio: the colleague's meeting too
+    tomorrow = today + timedelta(days=1)
+    with app.app_context():  # the three made here and the world's own meetings of tomorrow
+        expected = len(db.session.scalars(todays_meetings_query(world.a.id, SP, day=tomorrow)).all())
+    assert expected >= 3
+    monkeypatch.setattr(admin_views, "local_today", lambda tz_name: tomorrow)
+    assert f'data-today-count="{expected}"' in clock()
+
+
 def test_cancelled_meetings_do_not_turn_the_clock_red(app, client, world, login_as):
     today = local_today(SP)
     with app.app_context():

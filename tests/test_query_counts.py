@@ -97,6 +97,23 @@ def test_list_total_is_a_capped_count(app, client, world, login_as, queries, mon
     assert "(8)" in exact and "+)" not in exact  # agency A: the world's 2 debtors and the 6 grown ones
 
 
+def test_list_total_rides_with_the_page_ids_and_stays_past_the_last_page(app, client, world, login_as, queries):
+    """The capped count is a subquery of the page's ids query (one statement); a page past the last one, which has
+    no ids to carry it, still shows the total (its own count)."""
+    login_as(world.admin_a)
+    _grow(app, world, 6)
+    client.get("/admin/debtor/")
+    with queries() as q:
+        first = client.get("/admin/debtor/").text
+    counted = [s for s in q.statements if "count(" in s.lower() and "FROM debtor" in s]
+    assert len(counted) == 1 and "ORDER BY" in counted[0] and "debtor.id" in counted[0], counted
+    assert "Listar (8)" in first  # the world's 2 debtors of agency A and the 6 grown ones
+    with queries() as q:
+        past = client.get("/admin/debtor/?page=3").text
+    assert "Listar (8)" in past and 'class="action-checkbox"' not in past
+    assert len([s for s in q.statements if "count(" in s.lower() and "FROM debtor" in s]) == 2
+
+
 def test_list_keeps_the_default_order_and_finds_by_search(app, client, world, login_as):
     login_as(world.admin_a)
     _grow(app, world, 5)
