@@ -261,7 +261,8 @@ def todays_meetings_where(agency_id: int, tz_name: str, owner_id: int | None = N
 
 def todays_meetings_query(agency_id: int, tz_name: str, owner_id: int | None = None, day: date | None = None):
     """Build the select of the day's (not cancelled) meetings in the agency's zone, for the clock."""
-    return select(Meeting).where(*todays_meetings_where(agency_id, tz_name, owner_id, day)).order_by(Meeting.starts_at)
+    query = select(Meeting).where(*todays_meetings_where(agency_id, tz_name, owner_id, day))
+    return query.order_by(Meeting.starts_at)
 
 
 class EmailKind(LabelledEnum):
