@@ -454,9 +454,9 @@ class FlaskAdminCompat:
             ids = [row[0] for row in query.with_entities(self.model.id)]
         else:  # the capped count rides along with the page's ids: one round trip (the database runs it once)
             total = self._capped_count_select(count_query, limit).scalar_subquery()
-            found = query.with_entities(self.model.id, total).all()
-            ids = [row[0] for row in found]
-            count = self._row_count(found[0][1], limit) if found else self._capped_count(count_query, limit)
+            page_ids = query.with_entities(self.model.id, total).all()
+            ids = [row[0] for row in page_ids]
+            count = self._row_count(page_ids[0][1], limit) if page_ids else self._capped_count(count_query, limit)
         rows = []
         if ids:
             # The ids come from the scoped query just above: no need to repeat the scope when loading them.
@@ -479,7 +479,7 @@ class FlaskAdminCompat:
         return statement
 
     def _get_list_url(self, view_args) -> str:
-        """Upstream's list URL (page, sort, search, filters...), with the list's path routed once per request: a
+        """Upstream's list URL (page, sort, search, filters...), with the list's path routed once per script root: a
         list page links to itself a score of times (each column's sort, the pager, the page sizes)."""
         kwargs = dict(page=view_args.page or None, sort=view_args.sort, desc=1 if view_args.sort_desc else None,
                       search=view_args.search)

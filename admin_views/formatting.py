@@ -24,7 +24,7 @@ def br_datetime(value: datetime | None, tz_name: str | None = None) -> str:
     if not value:
         return ""
     local = to_local(value, tz_name or user_timezone())
-    return f"{local.day:02d}/{local.month:02d}/{local.year} {local.hour:02d}:{local.minute:02d}"
+    return f"{br_date(local)} {local.hour:02d}:{local.minute:02d}"
 
 
 def _bool(view, value, name=None):
