@@ -265,7 +265,8 @@ def bench_lists(url: str, info: dict, reps: int) -> tuple[list[ListRow], dict]:
 # ------------------------------------------------------------------------------------------------ 2. clock
 
 def bench_clock(url: str, info: dict, reps: int) -> dict:
-    from models import Agency, Meeting, db
+    from admin_views import _clock_statement
+    from models import Agency, Meeting, User, db
     from models.meeting import todays_meetings_query
 
     agency_info = info["agencies"][0]
@@ -286,9 +287,6 @@ def bench_clock(url: str, info: dict, reps: int) -> dict:
     results = {"today": today_count, "meetings": total, "pages": []}
 
     with app.app_context():  # the clock's own query, as admin_views.todays_meetings_count() runs it
-        from admin_views import _clock_statement
-        from models import User
-
         admin = db.session.scalar(select(User).where(User.email == agency_info["admin"]))
         query = _clock_statement(admin)
         timings = []
