@@ -68,18 +68,25 @@ STREAM_CHUNK = 64 * 1024
 
 def csv_chunks(titles, rows):
     """The CSV document for Excel pt-BR (BOM, ``;``, CRLF, every cell neutralised) as encoded chunks; memory is
-    bounded by ``STREAM_CHUNK``."""
+    bounded by ``STREAM_CHUNK``.
+
+    The first chunk is the BOM and the titles, handed over before the first row is asked for: a download starts
+    at once, however long the database takes to find the rows (a cold cache, a big portfolio)."""
     buffer = io.StringIO()
-    buffer.write(BOM)
     writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+    buffer.write(BOM)
     writer.writerow([spreadsheet_safe(t) for t in titles])
+    yield buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
     for row in rows:
         writer.writerow([spreadsheet_safe(v) for v in row])
         if buffer.tell() >= STREAM_CHUNK:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
 
 
 def export_cells(query, values, batch_loaded=None, batch_size: int = 500):
@@ -115,7 +122,8 @@ def write_export(out, titles, rows) -> int:
 
 
 def csv_stream_response(titles, rows, filename: str) -> Response:
-    """Stream a CSV download: the first bytes leave at once, memory stays flat whatever the number of rows."""
+    """Stream a CSV download: the titles leave at once (before the rows are read), memory stays flat whatever the
+    number of rows."""
     return Response(stream_with_context(csv_chunks(titles, rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={secure_filename(filename)}",
                              "Content-Type": "text/csv; charset=utf-8"})

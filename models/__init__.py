@@ -57,5 +57,6 @@ __all__ = [
     "CalendarFeed", "PortfolioImport", "ImportProblem", "CreditorImportMapping",
 ]
 
-# portfolio keeps the consultant copied onto debts and records; search_index: SQLite's full-text search tables
-from models import portfolio, search_index  # noqa: E402,F401
+# portfolio keeps the consultant copied onto debts and records; search_index: SQLite's full-text search tables;
+# read_only: the guard of the requests that only read
+from models import portfolio, read_only, search_index  # noqa: E402,F401

@@ -77,6 +77,30 @@ def test_an_export_has_every_row_beyond_the_databases_parameter_limit(app, clien
     assert details and details[-1].endswith(f"linhas: {count + 2}")
 
 
+def test_a_download_starts_with_the_titles_before_the_rows_are_read(app, client, world, login_as, queries):
+    """The first bytes of a streamed export leave before the database is asked for its rows: the browser starts
+    the download at once, however long the rows take (a cold cache at millions of debts). The rows follow."""
+    with app.app_context():
+        _bulk_debts(world, 30)
+    app.config["EXPORT_JOB_THRESHOLD"] = 1000
+    login_as(world.admin_a)
+    with queries() as q:
+        response = client.get("/admin/debt/export/csv/", buffered=False)
+        assert response.status_code == 200 and response.is_streamed
+        chunks = response.iter_encoded()
+        first = next(chunks).decode("utf-8")
+        read_before = [s for s in q.statements if "FROM debt" in s and "count(" not in s.lower()]
+        rest = b"".join(chunks).decode("utf-8")
+        read_after = [s for s in q.statements if "FROM debt" in s and "count(" not in s.lower()]
+    response.close()
+    assert first.startswith("\ufeff") and first.endswith("\r\n") and first.count("\r\n") == 1  # titles only
+    assert "Contrato" in first
+    assert not read_before, read_before
+    assert read_after  # the rows' query ran after the titles had left
+    rows = list(csv.reader(io.StringIO(first[1:] + rest, newline=""), delimiter=";"))
+    assert len(rows) == 1 + 32 and rows[0] == next(csv.reader(io.StringIO(first[1:]), delimiter=";"))
+
+
 def test_an_export_is_the_list_searched(app, client, world, login_as):
     """The streamed export keeps the list's search (and its agency scope)."""
     with app.app_context():
