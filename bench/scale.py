@@ -551,7 +551,9 @@ def _section_load(runs: dict, database: str, section: str) -> str:
     before, after = runs["meta"].get((database, section), ((), ()))
     loads = runs[section][database].get("loads") or [0]
     code = runs["meta"].get((database, section, "code"))
+    reps = runs["meta"].get((database, section, "reps"))
     return ((f"Código medido: {code}. " if code else "")
+            + (f"Mediana de {reps} repetições. " if reps else "")
             + f"Load average (1/5/15 min) antes {fmt_load(before)}, depois {fmt_load(after)}; 1 min ao longo da "
             + f"seção: {min(loads):.1f} a {max(loads):.1f}, mediana {statistics.median(loads):.1f}".replace(".", ","))
 
@@ -562,7 +564,8 @@ def report(runs: dict) -> str:
     lines = [MARK_BEGIN, "", "## 6. Escala: listas e exportações de 1× a 10× (SQLite e PostgreSQL)", "",
              f"Gerado por `bench/scale.py` em {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({os.cpu_count()} núcleos"
              "; a carga da máquina está em cada seção). Mediana de "
-             f"{REPS} repetições após 1 de aquecimento, em ms, **intercaladas**: cada conjunto de dados é servido por "
+             f"{REPS} repetições (ou as que a seção diz) após 1 de aquecimento, em ms, **intercaladas**: cada conjunto "
+             "de dados é servido por "
              "um processo próprio e, para cada operação, as requisições alternam entre 1× e 10× (e, na tabela da "
              "1ª página, entre a nossa, a de fábrica e a escrita à mão), de modo que a carga da máquina pesa igual "
              "nos dois lados da razão. 1× = 100 mil reuniões, 200 mil devedores, 300 mil dívidas, 50 mil "
@@ -710,9 +713,11 @@ def measure(database: str, sets: dict, runs: dict, sections: set, log=print) -> 
                 continue
             log(f"== {database}: {section} — load {fmt_load(load())}")
             before = load()
-            runs[section][database] = bench(workers, FIRST_REPS if section == "first" else REPS, log=log)
+            reps = FIRST_REPS if section == "first" else REPS
+            runs[section][database] = bench(workers, reps, log=log)
             runs["meta"][(database, section)] = (before, load())
             runs["meta"][(database, section, "code")] = runs["meta"].get("code", "?")
+            runs["meta"][(database, section, "reps")] = reps
             save(runs)
     finally:
         for worker in workers.values():
