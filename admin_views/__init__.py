@@ -31,6 +31,7 @@ from admin_views.users import UserView
 from models import AuditLog, Creditor, Debt, Debtor, Meeting, Negativation, Negotiation, SoaCall, User, db
 from models.agency import Capability
 from models.meeting import todays_meetings_where
+from models.read_only import end_read_only
 from models.timeutil import local_today
 
 USER_MENU = "Usuário"
@@ -97,6 +98,8 @@ def init_admin(app) -> Admin:
     admin.add_view(ProfileView(name="Perfil", endpoint="profile", category=USER_MENU))
     admin.add_view(UserView(User, name="Usuários", category=USER_MENU))
     admin.add_link(MenuLink(name="Sair", endpoint="auth.logout", category=USER_MENU))
+
+    app.teardown_request(end_read_only)
 
     @app.context_processor
     def panel_context():

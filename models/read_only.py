@@ -7,9 +7,9 @@ snapshot, so running them in autocommit changes nothing of what the page shows.
 
 A request marked read-only (``read_only(session)``, before its first statement) runs so; any write it would then
 attempt (an ORM flush with changes, an ``INSERT``/``UPDATE``/``DELETE`` through the session, a textual statement
-that is not a read) raises
-``ReadOnlyRequestWrite`` instead of being committed statement by statement. SQLite keeps its usual connection (its
-driver opens no transaction for reads), and the same guard.
+that is not a read) raises ``ReadOnlyRequestWrite`` instead of being committed statement by statement. SQLite keeps
+its usual connection (its driver opens no transaction for reads), and the same guard. The mark ends with the request
+(``end_read_only``, a teardown): the session is closed, its connection back in the pool with its transactions.
 """
 
 from __future__ import annotations
@@ -34,6 +34,18 @@ def read_only(session: Session) -> None:
     session.info[READ_ONLY] = True
     if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def end_read_only(_exc=None) -> None:
+    """Teardown of every request: a read-only session ends with its request, even when the application context
+    outlives it (a request made inside a caller's ``app.app_context()``)."""
+    from models import db
+
+    if not db.session.registry.has():  # this request opened no session
+        return
+    session = db.session()
+    if session.info.pop(READ_ONLY, None):
+        session.close()
 
 
 @event.listens_for(Session, "before_flush")

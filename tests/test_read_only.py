@@ -133,3 +133,18 @@ def test_reading_objects_in_a_read_only_request_is_not_a_write(app, world):
         creditor.name = creditor.name  # the same value: no change
         session.flush()
         db.session.remove()
+
+
+def test_the_read_only_mark_ends_with_its_request(app, client, world, login_as):
+    """A request made inside a caller's application context (a CLI command, a test) shares its session: the list's
+    read-only mark ends with the request, and the caller's next write is made, in a transaction."""
+    login_as(world.admin_a)
+    with app.app_context():
+        assert client.get("/admin/creditor/").status_code == 200
+        session = db.session()
+        assert READ_ONLY not in session.info
+        session.add(Creditor(agency_id=world.a.id, name="Gravado Depois da Lista", cnpj="11222333000181"))
+        session.commit()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Creditor)
+                                 .where(Creditor.name == "Gravado Depois da Lista")) == 1
