@@ -74,19 +74,22 @@ def csv_chunks(titles, rows):
     at once, however long the database takes to find the rows (a cold cache, a big portfolio)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=DELIMITER, lineterminator="\r\n")
+
+    def taken() -> bytes:
+        chunk = buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+        return chunk
+
     buffer.write(BOM)
     writer.writerow([spreadsheet_safe(t) for t in titles])
-    yield buffer.getvalue().encode("utf-8")
-    buffer.seek(0)
-    buffer.truncate()
+    yield taken()
     for row in rows:
         writer.writerow([spreadsheet_safe(v) for v in row])
         if buffer.tell() >= STREAM_CHUNK:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
+            yield taken()
     if buffer.tell():
-        yield buffer.getvalue().encode("utf-8")
+        yield taken()
 
 
 def export_cells(query, values, batch_loaded=None, batch_size: int = 500):

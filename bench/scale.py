@@ -635,15 +635,16 @@ def report(runs: dict) -> str:
                     past_end.append(f"{screen} / {r} (última página a 1×: {run['last'][(screen, r)] + 1})")
                     cells += [_fmt(x), _fmt(y), f"({ratio:.2f}: passa do fim a {low:g}×)", f"({cpu_ratio:.2f})"]
                     continue
-                shown = [_bold(ratio, RATIO_TARGET), _bold(cpu_ratio, RATIO_TARGET)]
+                shown = [_fmt(x), _fmt(y), _bold(ratio, RATIO_TARGET), _bold(cpu_ratio, RATIO_TARGET)]
                 again = confirm.get((screen, label, r))
                 if again is not None:  # measured again at once, with CONFIRM_REPS requests: that one counts
                     (x2, c_low), (y2, c_high) = again[low], again[high]
                     repeated.append(f"{screen} / {label} / {r}: {ratio:.2f}× (CPU {cpu_ratio:.2f}×) na tabela; "
                                     f"repetida, **{y2 / x2:.2f}×** ({_fmt(x2)} → {_fmt(y2)} ms; CPU "
                                     f"{c_high / c_low:.2f}×)")
-                    shown = [f"{s} → {_bold(v, RATIO_TARGET)}" for s, v in zip(shown, (y2 / x2, c_high / c_low),
-                                                                           strict=True)]
+                    shown[2:] = [f"{s} → {_bold(v, RATIO_TARGET)}" for s, v in zip(shown[2:],
+                                                                                 (y2 / x2, c_high / c_low),
+                                                                                 strict=True)]
                     x, y, ratio, c, cpu_ratio = x2, y2, y2 / x2, {low: c_low, high: c_high}, c_high / c_low
                 if ratio > RATIO_TARGET:
                     misses.append(f"{screen} / {label} / {r}: **{ratio:.2f}×** ({_fmt(x)} → {_fmt(y)} ms; CPU "
@@ -651,7 +652,7 @@ def report(runs: dict) -> str:
                 if cpu_ratio > RATIO_TARGET:
                     cpu_misses.append(f"{screen} / {label} / {r}: CPU **{cpu_ratio:.2f}×** ({_fmt(c[low])} → "
                                       f"{_fmt(c[high])} ms de CPU; tempo {ratio:.2f}×)")
-                cells += [_fmt(rows[(screen, label, r)][low]), _fmt(rows[(screen, label, r)][high])] + shown
+                cells += shown
             lines.append(f"| {screen} | {label} | " + " | ".join(cells) + " |")
         lines.append("")
         if high > low:

@@ -25,6 +25,9 @@ READ_ONLY = "panel_read_only"
 class ReadOnlyRequestWrite(RuntimeError):
     """A request declared read-only tried to write."""
 
+    def __init__(self) -> None:
+        super().__init__("uma página só de leitura tentou gravar no banco")
+
 
 def read_only(session: Session) -> None:
     """Mark ``session`` read-only for the rest of its life; on PostgreSQL, run it without a transaction.
@@ -52,7 +55,7 @@ def end_read_only(_exc=None) -> None:
 def _no_flush(session, _flush_context, _instances) -> None:
     if session.info.get(READ_ONLY) and (session.new or session.deleted
                                         or any(session.is_modified(obj) for obj in session.dirty)):
-        raise ReadOnlyRequestWrite("uma página só de leitura tentou gravar no banco")
+        raise ReadOnlyRequestWrite
 
 
 #: The first word of a textual statement that only reads.
@@ -71,4 +74,4 @@ def _writes(state) -> bool:
 @event.listens_for(Session, "do_orm_execute")
 def _no_dml(state) -> None:
     if state.session.info.get(READ_ONLY) and _writes(state):
-        raise ReadOnlyRequestWrite("uma página só de leitura tentou gravar no banco")
+        raise ReadOnlyRequestWrite
